@@ -1,0 +1,212 @@
+"""A pool of warm REPL processes keyed by import header.
+
+``import Mathlib`` costs seconds to minutes and gigabytes per process, so each process
+elaborates its header once and every proof is then sent as ``{"cmd": body, "env": H}`` on
+that header's environment ``H``. Environments are immutable, so one ``H`` serves any number of
+attempts. The pool keeps at most ``max_processes`` processes: a caller gets a free one with
+the same header, else a new one while under the cap, else the least recently used free one is
+evicted for it, else it waits (backpressure) until one is released or its deadline passes.
+
+A process that timed out, crashed or was interrupted mid-request is destroyed, never returned.
+Processes are recycled after ``max_requests`` requests or above ``max_rss_bytes`` because the
+REPL never frees an environment or proof state (repl #77).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from .errors import HeaderError, NoAvailableRepl, ReplCrashed, ReplTimeout
+from .protocol import CommandRequest, CommandResponse, ReplErrorResponse, Request, Response
+from .process import ReplProcess, ReplSpec
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    max_processes: int = 1
+    max_requests: int = 1000
+    max_rss_bytes: int | None = None
+    header_timeout: float = 900.0
+
+
+@dataclass
+class PoolStats:
+    started: int = 0
+    header_imports: int = 0
+    recycled: int = 0
+    evicted: int = 0
+    destroyed: int = 0
+
+
+class Worker:
+    """A started REPL whose header has been elaborated into ``header_env``."""
+
+    _ids = itertools.count()
+
+    def __init__(self, process: ReplProcess, header: str, header_env: int) -> None:
+        self.id = next(self._ids)
+        self.process = process
+        self.header = header
+        self.header_env = header_env
+        self.last_used = time.monotonic()
+        self.broken = False
+        self.lean_version: str | None = None
+
+    async def request(self, request: Request, *, timeout: float | None) -> Response:
+        try:
+            return await self.process.request(request, timeout=timeout)
+        except (ReplTimeout, ReplCrashed, asyncio.CancelledError):
+            self.broken = True
+            raise
+
+
+class ReplPool:
+    def __init__(self, spec: ReplSpec, config: PoolConfig = PoolConfig()) -> None:
+        if config.max_processes < 1:
+            raise ValueError("a REPL pool needs at least one process")
+        self.spec = spec
+        self.config = config
+        self.stats = PoolStats()
+        self._free: list[Worker] = []
+        self._busy: set[Worker] = set()
+        self._starting = 0
+        self._cond: asyncio.Condition | None = None
+        self._closed = False
+
+    @property
+    def _condition(self) -> asyncio.Condition:
+        # Created lazily so that it binds to the loop that runs the pool.
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        return self._cond
+
+    def _total(self) -> int:
+        return len(self._free) + len(self._busy) + self._starting
+
+    @asynccontextmanager
+    async def acquire(self, header: str, *, wait: float | None = None) -> AsyncIterator[Worker]:
+        """A worker for ``header`` for the duration of the block.
+
+        Raises HeaderError when the header does not elaborate, NoAvailableRepl when ``wait``
+        seconds pass with every process busy, and whatever starting the REPL raises.
+        """
+        worker = await self._checkout(header, wait)
+        try:
+            yield worker
+        finally:
+            await self._checkin(worker)
+
+    async def _checkout(self, header: str, wait: float | None) -> Worker:
+        if self._closed:
+            raise RuntimeError("the REPL pool is closed")
+        deadline = None if wait is None else time.monotonic() + wait
+        evict: Worker | None = None
+        async with self._condition:
+            while True:
+                same = [w for w in self._free if w.header == header]
+                if same:
+                    worker = max(same, key=lambda w: w.last_used)
+                    self._free.remove(worker)
+                    self._busy.add(worker)
+                    return worker
+                if self._total() < self.config.max_processes:
+                    break
+                if self._free:
+                    evict = min(self._free, key=lambda w: w.last_used)
+                    self._free.remove(evict)
+                    self.stats.evicted += 1
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise NoAvailableRepl(
+                        f"all {self.config.max_processes} Lean REPLs stayed busy for {wait:g} s"
+                    )
+                try:
+                    await asyncio.wait_for(self._condition.wait(), remaining)
+                except asyncio.TimeoutError:
+                    continue
+            self._starting += 1
+        try:
+            if evict is not None:
+                await evict.process.close()
+            worker = await self._start_worker(header)
+        except BaseException:
+            async with self._condition:
+                self._starting -= 1
+                self._condition.notify_all()
+            raise
+        async with self._condition:
+            self._starting -= 1
+            self._busy.add(worker)
+        return worker
+
+    async def _start_worker(self, header: str) -> Worker:
+        process = ReplProcess(self.spec)
+        await process.start()
+        self.stats.started += 1
+        try:
+            response = await process.request(
+                CommandRequest(cmd=header), timeout=self.config.header_timeout
+            )
+        except BaseException:
+            await process.close()
+            raise
+        self.stats.header_imports += 1
+        problem = _header_problem(response)
+        if problem is not None:
+            await process.close()
+            raise HeaderError(header, problem)
+        assert isinstance(response, CommandResponse)
+        return Worker(process, header, response.env)
+
+    async def _checkin(self, worker: Worker) -> None:
+        retire = worker.broken or not worker.process.alive or self._closed
+        recycle = not retire and (
+            worker.process.requests_served >= self.config.max_requests
+            or (
+                self.config.max_rss_bytes is not None
+                and worker.process.rss_bytes() > self.config.max_rss_bytes
+            )
+        )
+        if retire or recycle:
+            if retire:
+                self.stats.destroyed += 1
+            else:
+                self.stats.recycled += 1
+            await worker.process.close()
+        async with self._condition:
+            self._busy.discard(worker)
+            if not (retire or recycle):
+                worker.last_used = time.monotonic()
+                self._free.append(worker)
+            self._condition.notify_all()
+
+    async def close(self) -> None:
+        """Kill every process of the pool; busy ones are killed when they are checked in."""
+        self._closed = True
+        async with self._condition:
+            free, self._free = self._free, []
+            busy = list(self._busy)
+        for worker in free + busy:
+            await worker.process.close()
+
+    async def __aenter__(self) -> "ReplPool":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _header_problem(response: Response) -> str | None:
+    if isinstance(response, ReplErrorResponse):
+        return response.message
+    assert isinstance(response, CommandResponse)
+    errors = response.errors
+    if errors:
+        first = errors[0]
+        return f"line {first.pos.line}: {first.data}"
+    return None

@@ -1,0 +1,60 @@
+"""Shared fixtures: where the shared reference data lives, and the `lean` marker policy.
+
+Real data (benchmarks, REPL transcripts, real proofs) is read from ``../shared`` beside the
+checkout, or from ``$PROVER_SHARED``. In CI it must be there: a test that needs it fails
+when it is missing under ``CI=true`` and is skipped elsewhere.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("PROVER_SHARED", REPO_ROOT.parent / "shared")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    path = shared_dir()
+    if not (path / "benchmarks").is_dir():
+        message = f"shared reference data not found at {path} (set PROVER_SHARED)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tests that need real Lean run wherever `lake` is on PATH, and are skipped (with the
+    # reason) elsewhere: there is no other way to get a toolchain onto a machine without one.
+    if shutil.which("lake"):
+        return
+    skip = pytest.mark.skip(reason="needs a real Lean toolchain: `lake` is not on PATH")
+    for item in items:
+        if "lean" in item.keywords:
+            item.add_marker(skip)
+
+
+FAKE_REPL = REPO_ROOT / "lean_bridge" / "fake_repl.py"
+
+
+def fake_repl_command(*args: str) -> tuple[str, ...]:
+    """The fake REPL as a command line; run as a script so it does not import the package."""
+    import sys
+
+    return (sys.executable, str(FAKE_REPL), *args)
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,240 @@
+"""REPL processes and the pool against the fake REPL: real subprocesses on real pipes."""
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+
+import pytest
+
+from conftest import fake_repl_command, process_alive
+from lean_bridge.errors import HeaderError, NoAvailableRepl, ReplCrashed, ReplTimeout, ReplUnavailable
+from lean_bridge.pool import PoolConfig, ReplPool
+from lean_bridge.process import GIB, ProcessLimits, ReplProcess, ReplSpec
+from lean_bridge.protocol import CommandRequest, CommandResponse, ReplErrorResponse, TacticRequest
+
+HEADER = "import Mathlib\nopen Real\n"
+
+
+def spec(*args: str, memory: int | None = 4 * GIB) -> ReplSpec:
+    return ReplSpec(fake_repl_command(*args), limits=ProcessLimits(memory_bytes=memory))
+
+
+async def started(*args: str, **kw) -> ReplProcess:
+    return await ReplProcess(spec(*args, **kw)).start()
+
+
+async def test_commands_get_typed_answers_and_env_ids_count_up():
+    p = await started()
+    try:
+        first = await p.request(CommandRequest(cmd="def f := 37"), timeout=10)
+        second = await p.request(CommandRequest(cmd="theorem t : f = 37 := by sorry", env=first.env), timeout=10)
+        unknown = await p.request(CommandRequest(cmd="def g := 1", env=99), timeout=10)
+    finally:
+        await p.close()
+    assert isinstance(first, CommandResponse) and first.env == 0
+    assert second.env == 1 and len(second.sorries) == 1
+    assert isinstance(unknown, ReplErrorResponse) and unknown.message == "Unknown environment."
+    assert p.requests_served == 3
+
+
+async def test_hang_becomes_timeout_and_the_group_is_killed():
+    p = await started("--hang-on", "spin")
+    pid = p.pid
+    with pytest.raises(ReplTimeout):
+        await p.request(CommandRequest(cmd="theorem t : True := by spin"), timeout=0.5)
+    assert not p.alive and not process_alive(pid)
+
+
+async def test_crash_mid_response_is_classified():
+    p = await started("--crash-on", "boom")
+    with pytest.raises(ReplCrashed) as info:
+        await p.request(CommandRequest(cmd="theorem t : True := by boom"), timeout=10)
+    assert info.value.cause in ("signal", "exit") and info.value.returncode == 134
+    assert "Stack overflow" in info.value.detail
+
+
+async def test_garbage_output_is_a_crash_and_the_process_is_killed():
+    p = await started("--garbage-on", "weird")
+    pid = p.pid
+    with pytest.raises(ReplCrashed) as info:
+        await p.request(CommandRequest(cmd="weird"), timeout=10)
+    assert info.value.cause == "garbage"
+    assert not process_alive(pid)
+
+
+async def test_memory_balloon_dies_under_the_address_space_cap():
+    p = await started("--balloon-on", "huge", memory=512 * 1024 * 1024)
+    with pytest.raises(ReplCrashed) as info:
+        await p.request(CommandRequest(cmd="huge"), timeout=60)
+    assert info.value.cause == "out_of_memory"
+
+
+async def test_stderr_is_drained_so_a_chatty_repl_does_not_block():
+    # 1 MiB of stderr per request fills an undrained 64 KiB pipe and the REPL would block.
+    p = await started("--stderr-bytes", str(1024 * 1024))
+    try:
+        for i in range(3):
+            r = await p.request(CommandRequest(cmd=f"def x{i} := {i}"), timeout=20)
+            assert r.env == i
+    finally:
+        await p.close()
+
+
+async def test_missing_executable_is_unavailable():
+    with pytest.raises(ReplUnavailable, match="prover setup"):
+        await ReplProcess(ReplSpec(("/nonexistent/repl",))).start()
+
+
+async def test_limits_are_visible_inside_the_child(tmp_path):
+    script = tmp_path / "show_limits.py"
+    script.write_text(
+        "import resource, json, os, sys\n"
+        "print(json.dumps([resource.getrlimit(resource.RLIMIT_AS)[0], "
+        "resource.getrlimit(resource.RLIMIT_CPU)[0], os.getpgid(0) == os.getpid()]))\n"
+        "sys.stdout.write('\\n'); sys.stdout.flush()\n"
+    )
+    import sys
+    limits = ProcessLimits(memory_bytes=3 * GIB, cpu_seconds=77)
+    p = await ReplProcess(ReplSpec((sys.executable, str(script)), limits=limits)).start()
+    line = await asyncio.wait_for(p._proc.stdout.readline(), 10)
+    await p.close()
+    assert json.loads(line) == [3 * GIB, 77, True]
+
+
+# -- the pool ---------------------------------------------------------------------------------
+
+
+async def test_header_elaborated_once_per_process(tmp_path):
+    log = tmp_path / "requests.log"
+    pool = ReplPool(spec("--log", str(log)), PoolConfig(max_processes=2))
+    try:
+        for i in range(5):
+            async with pool.acquire(HEADER) as w:
+                r = await w.request(CommandRequest(cmd=f"theorem t{i} : True := trivial", env=w.header_env), timeout=10)
+                assert r.env > w.header_env
+    finally:
+        await pool.close()
+    requests = [json.loads(line) for line in log.read_text().splitlines()]
+    imports = [r for r in requests if "env" not in r and "cmd" in r]
+    assert len(imports) == 1 and pool.stats.header_imports == 1
+    assert all(r.get("env") == 0 for r in requests if r not in imports)
+
+
+async def test_concurrent_checks_use_up_to_max_processes_then_wait():
+    pool = ReplPool(spec("--latency", "0.2"), PoolConfig(max_processes=2))
+    in_use, peak = 0, 0
+
+    async def job(i):
+        nonlocal in_use, peak
+        async with pool.acquire(HEADER) as w:
+            in_use += 1
+            peak = max(peak, in_use)
+            await w.request(CommandRequest(cmd=f"def y{i} := {i}", env=w.header_env), timeout=10)
+            in_use -= 1
+
+    try:
+        await asyncio.gather(*(job(i) for i in range(6)))
+    finally:
+        await pool.close()
+    assert peak == 2 and pool.stats.started == 2
+
+
+async def test_backpressure_deadline_raises_no_available():
+    pool = ReplPool(spec(), PoolConfig(max_processes=1))
+    try:
+        async with pool.acquire(HEADER):
+            with pytest.raises(NoAvailableRepl):
+                async with pool.acquire(HEADER, wait=0.3):
+                    pass
+    finally:
+        await pool.close()
+
+
+async def test_timeout_destroys_the_worker_and_the_next_request_works():
+    pool = ReplPool(spec("--hang-on", "spin"), PoolConfig(max_processes=1))
+    try:
+        async with pool.acquire(HEADER) as w:
+            dead_pid = w.process.pid
+            with pytest.raises(ReplTimeout):
+                await w.request(CommandRequest(cmd="theorem a : True := by spin", env=w.header_env), timeout=0.5)
+        assert not process_alive(dead_pid)
+        async with pool.acquire(HEADER) as w:
+            assert w.process.pid != dead_pid
+            r = await w.request(CommandRequest(cmd="theorem b : True := trivial", env=w.header_env), timeout=10)
+            assert isinstance(r, CommandResponse) and not r.errors
+    finally:
+        await pool.close()
+    assert pool.stats.destroyed == 1 and pool.stats.started == 2
+
+
+async def test_lru_eviction_for_a_new_header():
+    pool = ReplPool(spec(), PoolConfig(max_processes=2))
+    try:
+        for header in ("import A\n", "import B\n", "import A\n", "import C\n"):
+            async with pool.acquire(header) as w:
+                assert w.header == header
+        headers = sorted(w.header for w in pool._free)
+    finally:
+        await pool.close()
+    # B was least recently used when C arrived.
+    assert headers == ["import A\n", "import C\n"] and pool.stats.evicted == 1
+
+
+async def test_recycling_after_max_requests():
+    pool = ReplPool(spec(), PoolConfig(max_processes=1, max_requests=3))
+    pids = []
+    try:
+        for i in range(4):
+            async with pool.acquire(HEADER) as w:
+                pids.append(w.process.pid)
+                await w.request(CommandRequest(cmd=f"def z{i} := 1", env=w.header_env), timeout=10)
+    finally:
+        await pool.close()
+    # header + 2 requests = 3 served: the first process is recycled after its second job.
+    assert pids[0] == pids[1] != pids[2] and pool.stats.recycled >= 1
+
+
+async def test_recycling_above_rss_limit():
+    pool = ReplPool(spec(), PoolConfig(max_processes=1, max_rss_bytes=1))
+    try:
+        async with pool.acquire(HEADER) as w:
+            first = w.process.pid
+        async with pool.acquire(HEADER) as w:
+            second = w.process.pid
+    finally:
+        await pool.close()
+    assert first != second and pool.stats.recycled == 2
+
+
+async def test_header_that_fails_is_an_error_and_leaves_nothing_running():
+    pool = ReplPool(spec("--error-on", "NoSuchModule"), PoolConfig(max_processes=1))
+    with pytest.raises(HeaderError):
+        async with pool.acquire("import NoSuchModule\n"):
+            pass
+    await pool.close()
+    assert pool.stats.started == 1 and not pool._free and not pool._busy
+
+
+async def test_cancellation_mid_request_kills_the_worker():
+    pool = ReplPool(spec("--hang-on", "slow"), PoolConfig(max_processes=1))
+    pid = None
+    asked = asyncio.Event()
+
+    async def job():
+        nonlocal pid
+        async with pool.acquire(HEADER) as w:
+            pid = w.process.pid
+            asked.set()
+            await w.request(CommandRequest(cmd="def slow := 1", env=w.header_env), timeout=30)
+
+    task = asyncio.create_task(job())
+    await asyncio.wait_for(asked.wait(), 10)
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # A half-answered REPL cannot serve anyone else: it is gone, and the pool is empty.
+    assert pid is not None and not process_alive(pid)
+    assert not pool._free and not pool._busy
+    await pool.close()
