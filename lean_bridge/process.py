@@ -14,7 +14,9 @@ import asyncio
 import collections
 import os
 import resource
+import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import Mapping, Sequence
 import psutil
 
 from .errors import ReplCrashed, ReplTimeout, ReplUnavailable
+from .sandbox import SandboxPolicy, network_isolation_prefix, scrubbed_environment
 from .protocol import (
     ProtocolError,
     Request,
@@ -48,8 +51,11 @@ class ProcessLimits:
     """
 
     memory_bytes: int | None = 16 * GIB
-    cpu_seconds: int | None = None
-    open_files: int | None = None
+    # CPU seconds over the process's whole life: a warm REPL serves many requests, so this is a
+    # backstop against a runaway process, not a per-proof limit (that is the wall clock).
+    cpu_seconds: int | None = 4 * 3600
+    # Importing Mathlib opens thousands of .olean files; stay well above that.
+    open_files: int | None = 65536
 
     def apply(self) -> None:
         """Runs in the child between fork and exec: only async-signal-safe work."""
@@ -59,7 +65,9 @@ class ProcessLimits:
             # The soft limit sends SIGXCPU, the hard one a second later SIGKILL.
             resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 1))
         if self.open_files is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            cap = self.open_files if hard == resource.RLIM_INFINITY else min(self.open_files, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (cap, cap))
 
 
 @dataclass(frozen=True)
@@ -72,8 +80,9 @@ class ReplSpec:
 
     command: tuple[str, ...]
     cwd: Path | None = None
-    env: Mapping[str, str] | None = None
+    env: Mapping[str, str] | None = None  # added to the (scrubbed) environment
     limits: ProcessLimits = field(default_factory=ProcessLimits)
+    sandbox: SandboxPolicy = field(default_factory=SandboxPolicy)
 
     def describe(self) -> str:
         return " ".join(self.command) + (f"  (in {self.cwd})" if self.cwd else "")
@@ -92,23 +101,39 @@ class ReplProcess:
         self._stderr_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._killed_by_us = False
+        self._tmpdir: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> "ReplProcess":
+        command = self.spec.command
+        # Resolve the program ourselves: behind `unshare` a missing executable would only show
+        # up as the wrapper's exit status, not as "cannot start".
+        if not command or shutil.which(command[0]) is None:
+            raise ReplUnavailable(
+                f"cannot start the Lean REPL `{self.spec.describe()}`: "
+                f"{command[0] if command else 'empty command'!s} is not an executable. "
+                "Run `prover setup` to build one, or pass `--repl CMD` / set PROVER_REPL."
+            )
+        if self.spec.sandbox.isolate_network:
+            command = (*(network_isolation_prefix() or ()), *command)
+        self._tmpdir = tempfile.mkdtemp(prefix="prover-repl-")
+        base = scrubbed_environment(os.environ) if self.spec.sandbox.scrub_environment else dict(os.environ)
+        env = {**base, **(self.spec.env or {}), "TMPDIR": self._tmpdir}
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                *self.spec.command,
+                *command,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=str(self.spec.cwd) if self.spec.cwd else None,
-                env=dict(self.spec.env) if self.spec.env is not None else None,
+                env=env,
                 start_new_session=True,
                 preexec_fn=self.spec.limits.apply,
                 limit=_LINE_LIMIT,
             )
         except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+            self._remove_tmpdir()
             raise ReplUnavailable(
                 f"cannot start the Lean REPL `{self.spec.describe()}`: {exc}. "
                 "Run `prover setup` to build one, or pass `--repl CMD` / set PROVER_REPL."
@@ -166,6 +191,12 @@ class ReplProcess:
                 pass
         if proc.stdin and not proc.stdin.is_closing():
             proc.stdin.close()
+        self._remove_tmpdir()
+
+    def _remove_tmpdir(self) -> None:
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
     def _kill_group(self) -> None:
         if self._proc is None:

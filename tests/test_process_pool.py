@@ -238,3 +238,30 @@ async def test_cancellation_mid_request_kills_the_worker():
     assert pid is not None and not process_alive(pid)
     assert not pool._free and not pool._busy
     await pool.close()
+
+
+async def test_sandbox_scrubs_environment_gives_private_tmp_and_no_network(tmp_path, monkeypatch):
+    import sys
+    from lean_bridge.sandbox import network_isolation_prefix
+
+    monkeypatch.setenv("OPENAI_API_KEY", "secret-token")
+    monkeypatch.setenv("ELAN_HOME", "/opt/elan")
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import json, os, socket, sys\n"
+        "ifaces = sorted(name for _, name in socket.if_nameindex())\n"
+        "print(json.dumps({'env': sorted(os.environ), 'tmp': os.environ.get('TMPDIR'), 'ifaces': ifaces,"
+        " 'elan': os.environ.get('ELAN_HOME')}))\n"
+        "sys.stdout.flush()\n"
+    )
+    p = await ReplProcess(ReplSpec((sys.executable, str(script)))).start()
+    line = await asyncio.wait_for(p._proc.stdout.readline(), 10)
+    seen = json.loads(line)
+    tmp = seen["tmp"]
+    import os
+    assert os.path.isdir(tmp)
+    await p.close()
+    assert "OPENAI_API_KEY" not in seen["env"] and seen["elan"] == "/opt/elan"
+    assert tmp.startswith("/") and "prover-repl-" in tmp and not os.path.exists(tmp)
+    if network_isolation_prefix() is not None:
+        assert seen["ifaces"] == ["lo"]  # a fresh network namespace holds only loopback
