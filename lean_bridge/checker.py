@@ -6,13 +6,15 @@ workers from a ``ReplPool`` and turns every answer (or the lack of one) into a
 """
 from __future__ import annotations
 
-import asyncio
+import re
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import AsyncIterator
+from typing import AsyncIterator, Sequence
 
+from .axioms import audit_axioms, parse_print_axioms
 from .errors import HeaderError, ReplCrashed, ReplTimeout
+from .integrity import Finding, IntegrityOptions, scan_integrity
 from .outcome import CheckResult, Status, command_verdict, messages_verdict, tactic_finished
 from .pool import ReplPool, Worker
 from .protocol import (
@@ -24,10 +26,15 @@ from .protocol import (
     Sorry,
     TacticRequest,
 )
+from .reference import Reference, compare_to_reference
 from .text import Declaration, LineIndex, parse_file
 
 _VERSION_PROBE = "#eval Lean.versionString"
-THEOREM_KINDS = ("theorem", "lemma", "example")
+# Findings a reference's own preamble can excuse (integrity._TRUSTABLE).
+_WAIVABLE = frozenset({"environment_change", "set_option", "metaprogramming"})
+# Anonymous `example`s are not checked: `#print axioms` needs a name, and nothing is "proved"
+# without the axiom audit.
+THEOREM_KINDS = ("theorem", "lemma")
 
 
 @dataclass(frozen=True)
@@ -50,24 +57,88 @@ class TacticStep:
 
 
 class LeanChecker:
-    def __init__(self, pool: ReplPool, *, timeout: float = 60.0) -> None:
+    """The one path to "proved": static integrity, then Lean, then the axiom audit.
+
+    Args:
+        pool: where REPL workers come from.
+        timeout: wall-clock seconds per Lean request.
+        integrity: options of the static layer (``native_decide`` allowed or not).
+    """
+
+    def __init__(self, pool: ReplPool, *, timeout: float = 60.0,
+                 integrity: IntegrityOptions = IntegrityOptions()) -> None:
         self.pool = pool
         self.timeout = timeout
+        self.integrity = integrity
 
     # -- command mode ---------------------------------------------------------------------
 
-    async def check(self, header: str, body: str, *, all_tactics: bool = False) -> CheckResult:
-        """Elaborate ``body`` on the environment of ``header``; positions are body-relative."""
-        started = time.monotonic()
-        try:
-            async with self.pool.acquire(header) as worker:
-                return await self.check_on(worker, body, all_tactics=all_tactics)
-        except (ReplTimeout, ReplCrashed, HeaderError) as exc:
-            # Only starting the worker (the header import) gets here; requests are handled below.
-            return _failure(exc, time.monotonic() - started)
+    async def check(self, header: str, body: str, *, reference: Reference | None = None,
+                    all_tactics: bool = False) -> CheckResult:
+        """The full verdict on ``header + body``: every theorem in it, or ``reference``'s.
 
-    async def check_on(self, worker: Worker, body: str, *, all_tactics: bool = False) -> CheckResult:
+        Positions in the result are relative to ``header + body``.
+        """
+        checks = await self._judge(header, body, references=[reference] if reference else None,
+                                   all_tactics=all_tactics)
+        return _combine(checks)
+
+    async def check_on(self, worker: Worker, body: str, *, reference: Reference | None = None) -> CheckResult:
         """``check`` on a worker the caller already holds (a tactic session re-checking)."""
+        checks = await self._judge(worker.header, body, references=[reference] if reference else None,
+                                   worker=worker)
+        return _combine(checks)
+
+    async def check_file(self, text: str, names: list[str] | None = None,
+                         references: Sequence[Reference] | None = None) -> list[TheoremCheck]:
+        """Check every theorem of a Lean file (or the named ones) in one REPL command.
+
+        With ``references``, each reference theorem must be present with its statement, and the
+        file's header must be the reference's; a missing theorem gets a ``rejected`` row.
+        """
+        header = parse_file(text).header
+        return await self._judge(header, text[len(header):], references=references, names=names)
+
+    async def _judge(self, header: str, body: str, *, references: Sequence[Reference] | None,
+                     names: list[str] | None = None, worker: Worker | None = None,
+                     all_tactics: bool = False) -> list[TheoremCheck]:
+        text = header + body
+        index = LineIndex(text)
+        theorems = [d for d in parse_file(text).declarations if d.kind in THEOREM_KINDS and d.name]
+        targets = [d for d in theorems if names is None or d.name in names]
+        spans = {d.name: _line_span(index, d) for d in theorems}
+        rejected, gaps = _static_findings(text, targets, spans, references, self.integrity)
+        missing = [n for n in rejected if n not in spans]
+        pending = [d for d in targets if d.name not in rejected]
+        lean: dict[str, CheckResult] = {}
+        if pending:
+            started = time.monotonic()
+            try:
+                if worker is not None:
+                    lean = await self._lean_phase(worker, body, pending, spans, header, all_tactics)
+                else:
+                    async with self.pool.acquire(header) as held:
+                        lean = await self._lean_phase(held, body, pending, spans, header, all_tactics)
+            except (ReplTimeout, ReplCrashed, HeaderError) as exc:
+                failure = _failure(exc, time.monotonic() - started)
+                lean = {d.name: failure for d in pending}
+        for name, reasons in gaps.items():
+            # An honest `sorry` is a gap, not a cheat: Lean reports it (with its goal), and
+            # should a REPL miss it, the static layer still keeps it from being "proved".
+            if name in lean and lean[name].status in (Status.PROVED, Status.INCOMPLETE):
+                lean[name] = replace(lean[name], status=Status.INCOMPLETE,
+                                     reasons=tuple(dict.fromkeys((*lean[name].reasons, *reasons))))
+        checks = []
+        for decl in targets:
+            result = lean.get(decl.name) or CheckResult(Status.REJECTED, reasons=tuple(rejected[decl.name]))
+            checks.append(TheoremCheck(decl.name, result))
+        checks += [TheoremCheck(n, CheckResult(Status.REJECTED, reasons=tuple(rejected[n]))) for n in missing]
+        return checks
+
+    async def _lean_phase(self, worker: Worker, body: str, pending: list[Declaration],
+                          spans: dict[str, tuple[int, int]], header: str,
+                          all_tactics: bool) -> dict[str, CheckResult]:
+        """Elaborate the body once, split the answer by theorem, audit the axioms of the proved."""
         started = time.monotonic()
         try:
             version = await self._lean_version(worker)
@@ -76,65 +147,60 @@ class LeanChecker:
                 timeout=self.timeout,
             )
         except (ReplTimeout, ReplCrashed) as exc:
-            return _failure(exc, time.monotonic() - started)
-        verdict = command_verdict(response)
+            failure = _failure(exc, time.monotonic() - started)
+            return {d.name: failure for d in pending}
         elapsed = time.monotonic() - started
-        if isinstance(response, CommandResponse):
-            return CheckResult(
-                verdict.status,
-                messages=response.messages,
-                sorries=response.sorries,
-                tactics=response.tactics,
-                seconds=elapsed,
-                lean_version=version,
-                reasons=verdict.reasons,
-            )
-        return CheckResult(verdict.status, seconds=elapsed, lean_version=version, reasons=verdict.reasons)
-
-    async def check_file(self, text: str, names: list[str] | None = None) -> list[TheoremCheck]:
-        """Check every theorem of a Lean file (or the named ones), in one REPL command.
-
-        The file's header becomes the pool key; the rest is sent on the header's environment
-        and each message is attributed to the theorem whose text contains it. An error outside
-        every theorem (a broken ``def`` before them, say) makes every checked theorem an error:
-        their verdicts could not be trusted.
-        """
-        parsed = parse_file(text)
-        theorems = [d for d in parsed.declarations if d.kind in THEOREM_KINDS]
-        wanted = [d for d in theorems if names is None or d.name in names]
-        body = text[len(parsed.header):]
-        shift = parsed.header.count("\n")
-        result = await self.check(parsed.header, body)
-        if result.status in (Status.TIMEOUT, Status.CRASHED):
-            return [TheoremCheck(_display_name(d, text), result) for d in wanted]
-        # Report positions in the user's file, not in the body we sent.
-        messages = tuple(_shift_message(m, shift) for m in result.messages)
-        sorries_all = tuple(_shift_sorry(s, shift) for s in result.sorries)
-        index = LineIndex(text)
-        spans = [(d, _line_span(index, d)) for d in theorems]
-        outside = [
-            m for m in messages
-            if m.is_error and not any(lo <= m.pos.line <= hi for _, (lo, hi) in spans)
-        ]
-        checks = []
-        for decl, (lo, hi) in spans:
-            if decl not in wanted:
-                continue
+        if not isinstance(response, CommandResponse):
+            verdict = command_verdict(response)
+            return {d.name: CheckResult(verdict.status, seconds=elapsed, lean_version=version,
+                                        reasons=verdict.reasons) for d in pending}
+        # Report positions in the whole text, not in the body we sent.
+        shift = header.count("\n")
+        messages = tuple(_shift_message(m, shift) for m in response.messages)
+        sorries_all = tuple(_shift_sorry(s, shift) for s in response.sorries)
+        outside = [m for m in messages
+                   if m.is_error and not any(lo <= m.pos.line <= hi for lo, hi in spans.values())]
+        results: dict[str, CheckResult] = {}
+        for decl in pending:
+            lo, hi = spans[decl.name]
             mine = tuple(m for m in messages if lo <= m.pos.line <= hi)
             sorries = tuple(s for s in sorries_all if s.pos and lo <= s.pos.line <= hi)
             verdict = messages_verdict(mine, sorries)
             status, reasons = verdict.status, verdict.reasons
             if outside and status is not Status.ERROR:
                 status = Status.ERROR
-                reasons = tuple(
-                    f"error outside the theorem at line {m.pos.line}: {m.data.splitlines()[0]}"
-                    for m in outside
-                )
-            checks.append(TheoremCheck(
-                _display_name(decl, text),
-                CheckResult(status, mine, sorries, (), result.seconds, result.lean_version, reasons),
-            ))
-        return checks
+                reasons = tuple(f"error outside the theorem at line {m.pos.line}: {m.data.splitlines()[0]}"
+                                for m in outside)
+            results[decl.name] = CheckResult(status, mine, sorries, response.tactics, elapsed, version, reasons)
+        proved = [n for n, r in results.items() if r.proved]
+        if proved:
+            for name, reasons in (await self._audit(worker, response.env, proved)).items():
+                if reasons:
+                    results[name] = replace(results[name], status=Status.REJECTED, reasons=tuple(reasons))
+        return results
+
+    async def _audit(self, worker: Worker, env: int, names: list[str]) -> dict[str, list[str]]:
+        """``#print axioms`` for each name in the checked environment; reasons to reject, by name.
+
+        One request per name, so each answer is unambiguous. A name whose axioms cannot be
+        read is rejected too: "proved" must never rest on an audit that did not happen.
+        """
+        reasons: dict[str, list[str]] = {}
+        for name in names:
+            try:
+                response = await worker.request(CommandRequest(cmd=f"#print axioms {name}", env=env),
+                                                timeout=self.timeout)
+            except (ReplTimeout, ReplCrashed) as exc:
+                reasons[name] = [f"axiom audit failed: {exc}"]
+                continue
+            parsed = [p for m in getattr(response, "messages", ()) if m.severity == "info"
+                      for p in [parse_print_axioms(m.data)] if p is not None and p[0] == name]
+            if len(parsed) != 1:
+                reasons[name] = [f"axiom audit: no readable `#print axioms {name}` answer"]
+                continue
+            findings = audit_axioms(name, parsed[0][1], allow_native_decide=self.integrity.allow_native_decide)
+            reasons[name] = [f"{f.code}: {f.message}" for f in findings if f.blocking]
+        return reasons
 
     async def _lean_version(self, worker: Worker) -> str | None:
         """Ask the REPL itself which Lean it runs, once per process (no manifest can lie)."""
@@ -148,23 +214,26 @@ class LeanChecker:
     # -- tactic mode ----------------------------------------------------------------------
 
     @asynccontextmanager
-    async def proof_session(self, header: str, statement: str) -> AsyncIterator["ProofSession"]:
+    async def proof_session(self, header: str, statement: str,
+                            reference: Reference | None = None) -> AsyncIterator["ProofSession"]:
         """Pin one worker and open the root proof state of ``statement`` (``… :=`` or ``… := by``).
 
         Proof-state ids belong to one process, so every step of a session runs on that worker.
         """
         async with self.pool.acquire(header) as worker:
-            session = ProofSession(self, worker, header, statement)
+            session = ProofSession(self, worker, header, statement, reference)
             await session.open()
             yield session
 
 
 class ProofSession:
-    def __init__(self, checker: LeanChecker, worker: Worker, header: str, statement: str) -> None:
+    def __init__(self, checker: LeanChecker, worker: Worker, header: str, statement: str,
+                 reference: Reference | None = None) -> None:
         self.checker = checker
         self.worker = worker
         self.header = header
         self.statement = statement
+        self.reference = reference
         self.root: TacticStep | None = None
 
     async def open(self) -> TacticStep:
@@ -205,7 +274,68 @@ class ProofSession:
 
         It runs on the session's own worker: the pool may have no other to lend.
         """
-        return await self.checker.check_on(self.worker, self.statement + proof)
+        return await self.checker.check_on(self.worker, self.statement + proof, reference=self.reference)
+
+
+def _static_findings(text: str, targets: list[Declaration], spans: dict[str, tuple[int, int]],
+                     references: Sequence[Reference] | None,
+                     options: IntegrityOptions) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Reasons to reject, and honest gaps (``sorry``/``admit``), by theorem name, without Lean.
+
+    A finding inside a theorem's lines concerns that theorem; one outside every theorem (an
+    ``axiom`` or an ``instance`` before it, a changed header) concerns them all. A reference
+    theorem missing from the text appears under its own name.
+    """
+    # One scan per reference. A finding about the environment is waived when any reference has
+    # the same item (its own preamble); every other finding counts wherever it shows up.
+    scans = [{(f.code, f.line, f.column, f.message): f
+              for f in scan_integrity(text, reference=ref_text, options=options)}
+             for ref_text in ([r.text for r in references] if references else [None])]
+    findings = {k: f for scan in scans for k, f in scan.items()
+                if f.code not in _WAIVABLE or all(k in other for other in scans)}
+    by_name: dict[str, list[str]] = {}
+    gaps: dict[str, list[str]] = {}
+    everyone: list[str] = []
+    index = LineIndex(text)
+    for f in findings.values():
+        if not f.blocking:
+            continue
+        owner = next((n for n, (lo, hi) in spans.items() if lo <= f.line <= hi), None)
+        reason = f"{f.code}: {f.message} (line {f.line})"
+        if owner is not None and f.code == "sorry" and _is_plain_gap(text, index, f):
+            gaps.setdefault(owner, []).append(reason)
+        elif owner is None:
+            everyone.append(reason)
+        else:
+            by_name.setdefault(owner, []).append(reason)
+    for ref in references or ():
+        for f in compare_to_reference(text, ref):
+            if f.blocking:
+                target = ref.name if f.code == "missing_theorem" or ref.name in spans else None
+                (by_name.setdefault(target, []) if target else everyone).append(f"{f.code}: {f.message}")
+    if everyone:
+        for decl in targets:
+            by_name.setdefault(decl.name, []).extend(everyone)
+    return by_name, gaps
+
+
+def _is_plain_gap(text: str, index: LineIndex, finding: Finding) -> bool:
+    """A ``sorry``/``admit`` token, as opposed to a smuggled ``sorryAx``."""
+    try:
+        offset = index.line_col_to_offset(finding.line, finding.column)
+    except ValueError:
+        return False
+    return re.match(r"(sorry|admit)(?![\w'!?.])", text[offset:]) is not None
+
+
+def _combine(checks: list[TheoremCheck]) -> CheckResult:
+    """One result for several theorems: the first that is not proved decides."""
+    if not checks:
+        return CheckResult(Status.ERROR, reasons=("no theorem or lemma to check",))
+    for check in checks:
+        if not check.result.proved:
+            return check.result
+    return checks[-1].result
 
 
 def _failure(exc: Exception, seconds: float) -> CheckResult:
@@ -244,14 +374,3 @@ def _line_span(index: LineIndex, decl: Declaration) -> tuple[int, int]:
     last, _ = index.offset_to_line_col(max(decl.start, decl.end - 1))
     return first, last
 
-
-def _display_name(decl: Declaration, text: str) -> str:
-    if decl.name:
-        return decl.name
-    line = text.count("\n", 0, decl.start) + 1
-    return f"{decl.kind}@{line}"
-
-
-async def gather_checks(checker: LeanChecker, jobs: list[tuple[str, str]]) -> list[CheckResult]:
-    """Check several (header, body) pairs concurrently; the pool bounds the parallelism."""
-    return list(await asyncio.gather(*(checker.check(h, b) for h, b in jobs)))

@@ -31,6 +31,7 @@ class Status(str, enum.Enum):
     ERROR = "error"  # Lean reported an error
     TIMEOUT = "timeout"  # no answer within the wall-clock limit
     CRASHED = "crashed"  # the REPL died or broke the protocol
+    REJECTED = "rejected"  # Lean may accept it, but it cheats (integrity checks, axiom audit)
 
     def __str__(self) -> str:
         return self.value

@@ -137,30 +137,50 @@ def setup(toolchain: str | None, workspace: Path | None, no_install: bool) -> No
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--theorem", "theorems", multiple=True, metavar="NAME",
               help="Check only this theorem (repeatable).")
+@click.option("--against", "against", type=click.Path(dir_okay=False, path_type=Path), metavar="REF",
+              help="Reference statements (benchmark JSONL with name/header/formal_statement, or a .lean "
+                   "file): the header and each matching theorem's statement must be unchanged.")
+@click.option("--allow-native-decide", is_flag=True,
+              help="Accept native_decide (and the Lean.ofReduceBool axiom); reported as such.")
 @lean_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def check(file: Path, theorems: tuple[str, ...], repl: str | None, workspace: Path | None,
-          timeout: float | None, as_json: bool) -> None:
-    """Verify every theorem of FILE with Lean.
+def check(file: Path, theorems: tuple[str, ...], against: Path | None, allow_native_decide: bool,
+          repl: str | None, workspace: Path | None, timeout: float | None, as_json: bool) -> None:
+    """Verify every theorem and lemma of FILE with Lean.
 
-    Statuses: proved, incomplete (a sorry), error (Lean rejected it), timeout, crashed.
+    Statuses: proved, incomplete (a sorry), error (Lean rejected it), timeout, crashed,
+    rejected (it cheats: a banned construct, a changed statement, a forbidden axiom).
     Exit 0 when every checked theorem is proved, 1 when not, 2 for bad input, 3 when no
     Lean REPL can be started.
     """
+    from lean_bridge.integrity import IntegrityOptions
     from lean_bridge.text import parse_file
 
     text = read_lean_file(file)
-    names = [d.name or "" for d in parse_file(text).declarations if d.kind in ("theorem", "lemma", "example")]
-    if not names:
-        fail(f"{file} has no theorem, lemma or example to check", EXIT_USAGE)
+    names = [d.name for d in parse_file(text).declarations if d.kind in ("theorem", "lemma") and d.name]
+    if not names and not against:
+        fail(f"{file} has no theorem or lemma to check", EXIT_USAGE)
     missing = [t for t in theorems if t not in names]
     if missing:
-        fail(f"no theorem named {', '.join(missing)} in {file} (it has: {', '.join(n for n in names if n)})",
-             EXIT_USAGE)
+        fail(f"no theorem named {', '.join(missing)} in {file} (it has: {', '.join(names)})", EXIT_USAGE)
+    references = _references_for(against, names, text) if against else None
     settings = settings_from({"repl": repl, "workspace": str(workspace) if workspace else None,
                               "timeout": timeout})
     spec = repl_spec(settings)
-    checks = asyncio.run(_check_file(spec, settings, text, list(theorems) or None))
+    options = IntegrityOptions(allow_native_decide=allow_native_decide)
+    if references == []:
+        # A benchmark file with no theorem of these names: a renamed theorem (or one turned
+        # into an anonymous example) proves nothing about the benchmark.
+        from lean_bridge.checker import TheoremCheck
+        from lean_bridge.outcome import CheckResult, Status
+
+        why = f"missing_theorem: no theorem of {against} is declared in the file"
+        checks = [TheoremCheck(n, CheckResult(Status.REJECTED, reasons=(why,)))
+                  for n in theorems or names or ["(no theorem)"]]
+    else:
+        checks = asyncio.run(_check_file(spec, settings, text, list(theorems) or None, references, options))
+    from lean_bridge.sandbox import describe
+
     report = {
         "file": str(file),
         "theorems": [{"name": c.name, "status": c.result.status.value,
@@ -168,6 +188,8 @@ def check(file: Path, theorems: tuple[str, ...], repl: str | None, workspace: Pa
                      for c in checks],
         "lean_version": next((c.result.lean_version for c in checks if c.result.lean_version), None),
         "repl": " ".join(spec.command),
+        "against": str(against) if against else None,
+        "sandbox": describe(spec.sandbox, spec.limits),
     }
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -176,14 +198,42 @@ def check(file: Path, theorems: tuple[str, ...], repl: str | None, workspace: Pa
     sys.exit(EXIT_OK if checks and all(c.result.proved for c in checks) else EXIT_NOT_PROVED)
 
 
-async def _check_file(spec, settings, text: str, names: list[str] | None):
+def _references_for(path: Path, names: list[str], text: str):
+    """The references a candidate is held to: all theorems of a .lean REF, or the JSONL records
+    named like the candidate's theorems (a benchmark file holds hundreds of other problems)."""
+    from lean_bridge.reference import BadReference, load_references
+
+    try:
+        references = load_references(path)
+    except BadReference as exc:
+        fail(f"cannot use --against {path}: {exc}", EXIT_USAGE)
+    if path.suffix == ".lean":
+        return list(references.values())
+    # JSONL records are keyed by their id; the candidate is matched by Lean name. ProofNet
+    # repeats Lean names across textbooks: prefer the record whose statement the file has.
+    from lean_bridge.text import find_declaration, normalize_statement
+
+    chosen = []
+    for name in names:
+        same = [r for r in references.values() if r.name == name]
+        decl = find_declaration(text, name)
+        mine = normalize_statement(decl.statement(text)) if decl else None
+        exact = [r for r in same
+                 if (d := find_declaration(r.text, name)) and normalize_statement(d.statement(r.text)) == mine]
+        if same:
+            chosen.append((exact or same)[0])
+    return chosen
+
+
+async def _check_file(spec, settings, text: str, names: list[str] | None, references, options):
     from lean_bridge.checker import LeanChecker
     from lean_bridge.errors import ReplUnavailable
     from lean_bridge.pool import PoolConfig, ReplPool
 
     pool = ReplPool(spec, PoolConfig(max_processes=1, header_timeout=settings["header_timeout"]))
     try:
-        return await LeanChecker(pool, timeout=settings["timeout"]).check_file(text, names)
+        checker = LeanChecker(pool, timeout=settings["timeout"], integrity=options)
+        return await checker.check_file(text, names, references)
     except ReplUnavailable as exc:
         fail(str(exc), EXIT_NO_LEAN)
     finally:
@@ -195,7 +245,7 @@ def _print_check_table(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     colours = {"proved": "green", "incomplete": "yellow", "error": "red",
-               "timeout": "magenta", "crashed": "magenta"}
+               "timeout": "magenta", "crashed": "magenta", "rejected": "red"}
     table = Table(title=f"{report['file']}  (Lean {report['lean_version'] or 'unknown'})")
     for column in ("theorem", "status", "seconds", "why"):
         table.add_column(column)

@@ -33,13 +33,13 @@ async def test_command_verdicts():
 
 
 async def test_sorry_hidden_only_in_a_warning_is_incomplete(tmp_path):
-    # SorryDB #197: a failing `hint` leaves a sorry that is only visible as the warning.
+    # SorryDB #197: some tactics leave a sorry that is only visible as the warning.
     script = tmp_path / "rules.json"
-    script.write_text(json.dumps({"rules": [{"match": "hint", "messages": [
+    script.write_text(json.dumps({"rules": [{"match": "mystery_tactic", "messages": [
         {"severity": "warning", "data": "declaration uses 'sorry'"}]}]}))
     c = checker("--script", str(script))
     try:
-        result = await c.check(HEADER, STATEMENT + "  hint\n")
+        result = await c.check(HEADER, STATEMENT + "  mystery_tactic\n")
     finally:
         await c.pool.close()
     assert result.status is Status.INCOMPLETE

@@ -1,0 +1,247 @@
+"""Statement integrity: does the candidate prove the benchmark's theorem, in its context?
+
+Contract: a ``Reference`` is one theorem to prove, as a parseable Lean file ``text ==
+header + statement + placeholder`` (the placeholder is ``"  sorry"`` after ``:= by\\n``, or
+``" by\\n  sorry"`` after ``:=``). ``header`` is the leading ``import``/``open``/``set_option``
+commands as ``text.parse_file`` splits them, so for the 20 ProofNet records whose JSONL
+``header`` also carries ``def``s, those ``def``s are part of ``statement`` here; ``statement``
+is everything between the header and the placeholder: the benchmark's preamble (solution
+``abbrev``s, helper ``def``s, ``noncomputable section`` …) and the theorem's own statement,
+docstring included. ``name`` is the Lean declaration's name (ProofNet's ``theorem_name``).
+
+``compare_to_reference(candidate, ref)`` returns blocking ``Finding``s (``integrity.Finding``):
+
+* ``header_changed``: the headers differ beyond layout and comments (``normalize_statement``
+  of both: Lean reads the same tokens, so blank lines and comments cannot matter; an added
+  ``import``, even ``Mathlib.Tactic`` for ``Mathlib``, or ``open``, or option does).
+* ``missing_theorem``: no declaration named ``ref.name`` (renamed or dropped).
+* ``statement_changed``: its statement (keyword to ``:=``, plus any ``open … in`` prefix)
+  differs beyond layout and comments. ``lemma`` and ``theorem`` are the same; attributes,
+  docstrings and harmless ``set_option … in`` prefixes (``maxHeartbeats`` …) do not count.
+* ``preamble_changed``: a reference item other than the theorem (a ``def``, an ``abbrev``, a
+  command) is missing or altered. A ``:= sorry`` placeholder (PutnamBench's
+  ``abbrev …_solution : T := sorry``) may be filled in, but its name, binders and type must
+  stay; ``def`` for ``abbrev`` is fine. The filled value is checked by Lean, and a kept
+  ``sorry`` by ``integrity.scan_integrity``.
+
+``load_references(path)`` reads benchmark JSONL (``name``, ``header``, ``formal_statement``,
+optional ``theorem_name``; keyed by ``name``, the record's unique id, since ProofNet repeats
+theorem names) or a ``.lean`` file (keyed by theorem name; each theorem's statement carries
+the file's non-theorem items before it, other theorems are left out). Anything it cannot
+use raises ``BadReference`` naming the file and line.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import _integrity_rules as rules
+from .integrity import THEOREM_KINDS, Finding, masked, parsed, placeholder_names
+from .text import Declaration, LeanFile, LineIndex, mask_non_code, normalize_statement, parse_file
+
+_SORRY_BY = "  sorry"  # after a statement ending `:= by\n`
+_SORRY_TERM = " by\n  sorry"  # after a statement ending `:=`
+
+
+class BadReference(ValueError):
+    """A reference file that cannot be read or used."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One theorem to prove; ``text == header + statement + placeholder`` (module doc)."""
+
+    name: str  # the Lean declaration's name
+    header: str  # leading import/open/set_option commands, as parse_file splits them
+    statement: str  # preamble items + the theorem up to and including `:=` (`:= by\n`)
+    text: str  # a parseable file with a `sorry` proof
+
+
+def placeholder_for(statement: str) -> str:
+    """The proof to append to ``statement`` (``…:= by\\n``, ``…:= by``, ``…:=`` or a bare
+    signature) to make a parseable file with a ``sorry`` proof."""
+    code = mask_non_code(statement).rstrip()
+    if re.search(r":=\s*by$", code):
+        return _SORRY_BY if statement.endswith("\n") else "\n" + _SORRY_BY
+    return _SORRY_TERM if code.endswith(":=") else " :=" + _SORRY_TERM
+
+
+def _make(name: str, statement_text: str, where: str) -> Reference:
+    text = statement_text + placeholder_for(statement_text)
+    lf = parsed(text)  # primes the cache the scan and the comparison use
+    if not any(d.name == name for d in lf.declarations):
+        raise BadReference(f"{where}: no declaration named {name!r} in the statement")
+    return Reference(name, lf.header, statement_text[len(lf.header):], text)
+
+
+def load_references(path: Path | str) -> dict[str, Reference]:
+    """References from a benchmark ``.jsonl``/``.json`` (one record a line) or a ``.lean`` file."""
+    path = Path(path)
+    try:
+        content = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise BadReference(f"cannot read references from {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise BadReference(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from exc
+    if path.suffix in (".jsonl", ".json"):
+        refs = _from_jsonl(content, path)
+    elif path.suffix == ".lean":
+        refs = _from_lean(content, path)
+    else:
+        raise BadReference(
+            f"{path}: expected a .jsonl or .lean file, not {path.suffix or 'no suffix'!r}")
+    if not refs:
+        raise BadReference(f"{path}: no theorems in it")
+    return refs
+
+
+def _from_jsonl(content: str, path: Path) -> dict[str, Reference]:
+    refs: dict[str, Reference] = {}
+    # Split on "\n" only: JSON strings may hold a raw U+2028, which str.splitlines breaks on.
+    for lineno, line in enumerate(content.split("\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadReference(f"{where}: bad JSON ({exc.msg}, column {exc.colno})") from exc
+        if not isinstance(record, dict):
+            raise BadReference(f"{where}: expected a JSON object, got {type(record).__name__}")
+        missing = [k for k in ("name", "header", "formal_statement")
+                   if not isinstance(record.get(k), str)]
+        if missing:
+            raise BadReference(f"{where}: missing or non-string key(s) {', '.join(missing)}")
+        key = record["name"]
+        lean_name = record.get("theorem_name", key)
+        if not isinstance(lean_name, str) or not lean_name:
+            raise BadReference(f"{where}: `theorem_name` must be a non-empty string")
+        if key in refs:
+            raise BadReference(f"{where}: duplicate name {key!r}")
+        refs[key] = _make(lean_name, record["header"] + record["formal_statement"], where)
+    return refs
+
+
+def references_from_lean(content: str, source: str = "<text>") -> dict[str, Reference]:
+    """``load_references`` for ``.lean`` text already in memory; ``source`` names it in errors."""
+    refs = _from_lean(content, source)
+    if not refs:
+        raise BadReference(f"{source}: no theorems in it")
+    return refs
+
+
+def _from_lean(content: str, path: Path | str) -> dict[str, Reference]:
+    lf = parse_file(content)
+    refs: dict[str, Reference] = {}
+    preamble: list[str] = []
+    for it in lf.items:
+        d = it.declaration
+        if d is None or d.kind not in THEOREM_KINDS or not d.name:
+            preamble.append(it.text)
+            continue
+        if d.name in refs:
+            line, _ = LineIndex(content).offset_to_line_col(d.start)
+            raise BadReference(f"{path}:{line}: theorem {d.name!r} is declared twice")
+        statement = "".join(preamble) + d.statement(content)
+        refs[d.name] = _make(d.name, lf.header + statement, f"{path}:{d.name}")
+    return refs
+
+
+# -- comparing -----------------------------------------------------------------------------
+
+def _harmless_prefix(mask: str, start: int) -> bool:
+    """``set_option maxHeartbeats … in`` and the like: they cannot change a statement."""
+    return mask.startswith("set_option", start) and \
+        rules.option_allowed(rules.option_name(mask, start + len("set_option")))
+
+
+def _statement_key(text: str, mask: str, d: Declaration) -> str:
+    """What must not change: ``open … in`` (and other non-harmless) prefixes, then keyword,
+    name, binders and type, without the trailing ``:=``, up to layout and comments."""
+    prefixes = [normalize_statement(text[s:e]) for s, e in d.prefix_commands
+                if not _harmless_prefix(mask, s)]
+    sig = re.sub(r"\s*:=$", "", normalize_statement(text[d.keyword_start:d.body_start]))
+    sig = re.sub(r"^lemma(?![\w'!?])", "theorem", sig)
+    return " ".join(prefixes + [sig])
+
+
+def _type_key(text: str, d: Declaration) -> str:
+    """A placeholder's name, binders and type (its keyword may go from abbrev to def)."""
+    start = d.name_start if d.name_start is not None else d.keyword_start
+    return re.sub(r"\s*:=$", "", normalize_statement(text[start:d.body_start]))
+
+
+def _first_difference(a: str, b: str) -> str:
+    i = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    lo = max(0, i - 25)
+    return f"reference …{a[lo:i + 35]!r}… vs candidate …{b[lo:i + 35]!r}…"
+
+
+def compare_to_reference(candidate: str, ref: Reference) -> list[Finding]:
+    """Blocking findings where ``candidate`` does not state what ``ref`` states.
+
+    Raises ``BadReference`` when ``ref.text`` itself has no declaration ``ref.name`` (a
+    hand-made ``Reference``; ``load_references`` never returns one)."""
+    cand, ref_file = parsed(candidate), parsed(ref.text)
+    cmask, rmask = masked(candidate), masked(ref.text)
+    index = LineIndex(candidate)
+    findings: list[Finding] = []
+
+    def add(code: str, offset: int, message: str) -> None:
+        findings.append(Finding(code, message, *index.offset_to_line_col(offset)))
+
+    ref_header, cand_header = normalize_statement(ref.header), normalize_statement(cand.header)
+    if ref_header != cand_header:
+        add("header_changed", 0, "the header differs from the reference's: "
+            + _first_difference(ref_header, cand_header))
+
+    decls: dict[str, Declaration] = {}
+    for d in cand.declarations:
+        if d.name:
+            decls.setdefault(d.name, d)
+    target = decls.get(ref.name)
+    ref_target = next((d for d in ref_file.declarations if d.name == ref.name), None)
+    if ref_target is None:
+        raise BadReference(f"the reference text has no declaration named {ref.name!r}")
+    if target is None:
+        add("missing_theorem", len(candidate), f"no declaration named `{ref.name}`")
+    else:
+        want = _statement_key(ref.text, rmask, ref_target)
+        got = _statement_key(candidate, cmask, target)
+        if want != got:
+            add("statement_changed", target.start,
+                f"the statement of `{ref.name}` differs from the reference: "
+                + _first_difference(want, got))
+    _compare_preamble(candidate, cand, ref, ref_file, decls, add)
+    return findings
+
+
+def _compare_preamble(candidate: str, cand: LeanFile, ref: Reference, ref_file: LeanFile,
+                      decls: dict[str, Declaration], add) -> None:
+    placeholders = placeholder_names(ref.text)
+    present = {normalize_statement(it.text) for it in cand.items if it.kind != "other"}
+    for it in ref_file.items:
+        d = it.declaration
+        if it.kind == "other" or (d is not None and d.name == ref.name):
+            continue
+        mine = decls.get(d.name) if d is not None and d.name else None
+        if d is not None and d.name in placeholders:
+            if mine is None:
+                add("preamble_changed", len(candidate),
+                    f"the placeholder `{d.name}` of the reference is missing")
+            elif _type_key(candidate, mine) != _type_key(ref.text, d):
+                add("preamble_changed", mine.start,
+                    f"`{d.name}` may be filled in but its type must stay: "
+                    + _first_difference(_type_key(ref.text, d), _type_key(candidate, mine)))
+        elif normalize_statement(it.text) not in present:
+            what = f"`{d.name}`" if d is not None and d.name else repr(it.text.split("\n")[0][:60])
+            if mine is not None:
+                add("preamble_changed", mine.start, f"the reference's {what} was altered")
+            else:
+                add("preamble_changed", len(candidate), f"the reference's {what} was removed")
+
+
+__all__ = ["Reference", "BadReference", "compare_to_reference", "load_references",
+           "placeholder_for", "references_from_lean"]
