@@ -108,21 +108,21 @@ def repl_binary(workspace: Path) -> Path:
     return packages_dir(workspace) / "REPL" / ".lake" / "build" / "bin" / "repl"
 
 
-def find_lake() -> str | None:
-    """``lake`` on PATH, or in elan's default bin directory (a fresh install is not on PATH yet)."""
-    found = shutil.which("lake")
+def _find_tool(name: str) -> str | None:
+    """``name`` on PATH, or in elan's default bin directory (a fresh install is not on PATH yet)."""
+    found = shutil.which(name)
     if found:
         return found
-    elan_bin = Path(os.environ.get("ELAN_HOME", Path.home() / ".elan")) / "bin" / "lake"
+    elan_bin = Path(os.environ.get("ELAN_HOME", Path.home() / ".elan")) / "bin" / name
     return str(elan_bin) if elan_bin.exists() else None
+
+
+def find_lake() -> str | None:
+    return _find_tool("lake")
 
 
 def find_elan() -> str | None:
-    found = shutil.which("elan")
-    if found:
-        return found
-    elan_bin = Path(os.environ.get("ELAN_HOME", Path.home() / ".elan")) / "bin" / "elan"
-    return str(elan_bin) if elan_bin.exists() else None
+    return _find_tool("elan")
 
 
 def default_workspace() -> Path:
