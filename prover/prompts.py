@@ -1,0 +1,315 @@
+"""Prompt formats: how a problem becomes model input, and how model output becomes a proof.
+
+Contract: pure functions over ``str`` and frozen dataclasses; nothing here samples, checks
+or knows about search. A ``PromptFormat`` bundles one format's ``build`` (problem, proof
+prefix, tactic state -> ``PromptParts``, ready for a ``GenerationRequest``), its
+``extract`` (raw completion -> the part that matters), whether it is a chat format, what
+its output is, and its default stop strings. ``PROMPT_FORMATS`` is the registry, by name.
+
+Where each string comes from (``REF`` = shared/reference/deepseek-prover.md):
+
+* ``deepseek-v1.5`` / ``deepseek-v1.5-cot``: the two templates of REF §3.2, verbatim; the
+  tactic-state comment of REF §3.3; the cut at the first triple backtick of REF §3.5.
+  Passing that fence as a stop string is REF §3.5's own [inference], adopted here.
+* ``deepseek-v2`` / ``deepseek-v2-cot``: the user message of REF §10.2, verbatim.
+* ``kimina`` / ``goedel``: NO exact strings for these models are in shared/reference, so
+  they use the DeepSeek-V2 non-CoT message (REF §10.2). This is a stand-in, not a claim
+  about what those models were trained on; replace it once their formats are sourced.
+* ``next-tactic``: our own choice, the ``[GOAL]``/``[PROOFSTEP]`` layout that
+  ReProver/LeanDojo-style tactic generators use; not from REF.
+
+Output kinds: ``"continuation"`` (text that continues ``statement + prefix``), ``"file"``
+(a whole Lean file in a fenced block; recover the proof with ``extract_last_lean4_block``
+then ``proof_from_full_file``), ``"tactic"`` (one tactic).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from lean_bridge.text import find_declaration, mask_non_code, parse_file
+
+from .policy import ChatMessage, GenerationRequest
+from .problem import Problem
+
+FENCE = "```"
+# REF §3.2, verbatim (the three backticks are part of the prompt).
+V15_NON_COT = "Complete the following Lean 4 code:\n\n```lean4\n"
+V15_COT = ("Complete the following Lean 4 code with explanatory comments preceding each line "
+           "of code:\n\n```lean4\n")
+# REF §10.2, verbatim.
+V2_PREAMBLE = "Complete the following Lean 4 code:\n\n```lean4\n"
+V2_COT_PARAGRAPH = (
+    "\n\nBefore producing the Lean 4 code to formally prove the given theorem, provide a "
+    "detailed proof plan outlining the main proof steps and strategies.\nThe plan should "
+    "highlight key ideas, intermediate lemmas, and proof structures that will guide the "
+    "construction of the final formal proof.")
+
+ChatStyle = Literal["deepseek_v2", "kimina", "goedel"]
+OutputKind = Literal["continuation", "file", "tactic"]
+DEFAULT_INDENT = 2  # REF §6.2: the indent used when no tactic line gives one
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    """What a request needs from a format: raw ``prompt`` text, or chat ``messages``."""
+
+    prompt: str = ""
+    messages: tuple[ChatMessage, ...] | None = None
+
+    def request(self, **sampling: object) -> GenerationRequest:
+        """A ``GenerationRequest`` for these parts; ``sampling`` = n, temperature, stop, …"""
+        return GenerationRequest(prompt=self.prompt, messages=self.messages, **sampling)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    name: str
+    chat: bool
+    output: OutputKind
+    build: Callable[[Problem, str, str | None], PromptParts]  # (problem, prefix, tactic_state)
+    extract: Callable[[str], str]
+    stop: tuple[str, ...] = ()
+    build_goal: Callable[[str], PromptParts] | None = None  # tactic formats: goal -> parts
+
+
+# -- DeepSeek-Prover-V1.5 (completion) ------------------------------------------------------
+
+def tactic_indent(prefix: str, default: int = DEFAULT_INDENT) -> int:
+    """The indent of the tactic-state comment that follows ``prefix``.
+
+    Upstream (REF §3.3) takes the leading spaces of the line where the earliest-starting
+    tactic that finishes in the segment begins, which needs Lean's tactic positions. From
+    text alone we take the last line of ``prefix`` that (a) holds code once comments are
+    masked and (b) starts outside any open bracket, so the continuation lines of a
+    bracketed argument list (``nlinarith [a,\\n    b]``) count as the line that opened it.
+    Its leading whitespace is the indent; ``default`` (2, REF §6.2) when no line qualifies.
+    Known gap: the last line of a nested ``by`` block gives the inner indent, where
+    upstream would give the outer tactic's when that tactic also ends on the line.
+    """
+    mask = mask_non_code(prefix)
+    indent, depth = None, 0
+    for line in mask.split("\n"):
+        if line.strip() and depth == 0:
+            indent = len(line) - len(line.lstrip(" \t"))
+        for c in line:
+            if c in "([{⟨⦃":
+                depth += 1
+            elif c in ")]}⟩⦄":
+                depth = max(depth - 1, 0)  # tolerate unbalanced model output
+    return default if indent is None else indent
+
+
+def tactic_state_comment(state: str, indent: int) -> str:
+    """REF §3.3: ``{I}/- tactic state:``, each goal line prefixed by I+2 spaces, ``{I}-/``,
+    trailing newline. Trailing newlines of ``state`` are dropped (REPL goals have none);
+    blank lines inside it (between goals) get the I+2 prefix too, as the rule says."""
+    pad = " " * indent
+    body = "".join(f"{pad}  {line}\n" for line in state.rstrip("\n").split("\n"))
+    return f"{pad}/- tactic state:\n{body}{pad}-/\n"
+
+
+def deepseek_v15_prompt(problem: Problem, *, cot: bool = False, prefix: str = "",
+                        tactic_state: str | None = None) -> str:
+    """REF §3.2 template + ``header + informal + statement``, then ``prefix`` and, when
+    ``tactic_state`` is given, its comment (REF §3.3, §6.4) at ``tactic_indent(prefix)``.
+
+    A prefix that does not end in a newline gets one before the comment (upstream prefixes
+    are whole lines, REF §6.2); the caller still appends the completion to ``prefix``."""
+    text = (V15_COT if cot else V15_NON_COT) + problem.header + (problem.informal or "") \
+        + problem.statement + prefix
+    if tactic_state is not None:
+        if prefix and not prefix.endswith("\n"):
+            text += "\n"
+        text += tactic_state_comment(tactic_state, tactic_indent(prefix))
+    return text
+
+
+def extract_v15(text: str) -> str:
+    """REF §3.5: the text before the first triple backtick (all of it when there is none)."""
+    return text.split(FENCE, 1)[0]
+
+
+# -- chat formats (DeepSeek-Prover-V2; Kimina and Goedel stand-ins) ---------------------------
+
+def sorry_file(problem: Problem) -> str:
+    """REF §10.2's ``{formal_statement}``: header + docstring + statement + ``sorry`` proof,
+    stripped. miniF2F statements end ``:= by\\n`` and get ``  sorry``; a statement ending
+    ``:=`` (ProofNet) gets `` by\\n  sorry`` so the model sees the same shape (our choice:
+    REF only shows the ``by`` case)."""
+    tail = "  sorry" if problem.statement.endswith("\n") else "\n  sorry"
+    if not problem.ends_with_by:
+        tail = " by\n  sorry"
+    return (problem.header + (problem.informal or "") + problem.statement + tail).strip()
+
+
+def chat_prompt(problem: Problem, *, cot: bool, style: ChatStyle = "deepseek_v2"
+                ) -> tuple[ChatMessage, ...]:
+    """One user message: REF §10.2 verbatim, with the CoT paragraph when ``cot``.
+
+    ``kimina`` and ``goedel`` currently produce exactly the DeepSeek-V2 message: their own
+    documented prompts are not in shared/reference, and we do not guess them."""
+    if style not in ("deepseek_v2", "kimina", "goedel"):
+        raise ValueError(f"unknown chat style {style!r}")
+    content = V2_PREAMBLE + sorry_file(problem) + "\n" + FENCE
+    if cot:
+        content += V2_COT_PARAGRAPH
+    return (ChatMessage("user", content),)
+
+
+# An opening fence: ```lean4 or ```lean, then only spaces up to the end of the line.
+_OPEN_RE = re.compile(r"```lean4?[ \t]*\r?\n")
+
+
+def extract_last_lean4_block(text: str) -> str | None:
+    """The content of the LAST ```lean4 (or ```lean) fenced block, None when there is none.
+
+    REF §10.2: V2's CoT output holds a ``sorry`` sketch block before the final proof, so
+    the last block is the answer. Blocks are read left to right, each opening matched with
+    the next fence, so a closing fence is never taken for an opening one. A final block
+    that is never closed (generation cut by ``max_tokens`` or a stop string) counts, up to
+    the end of the text: Lean, not this function, decides whether it is complete."""
+    last, pos = None, 0
+    while (m := _OPEN_RE.search(text, pos)) is not None:
+        close = text.find(FENCE, m.end())
+        last = text[m.end():] if close < 0 else text[m.end():close]
+        if close < 0:
+            break
+        pos = close + len(FENCE)
+    return last
+
+
+def _declared_name(statement: str) -> str | None:
+    decls = [d for d in parse_file(statement).declarations if d.name is not None]
+    return decls[-1].name if decls else None
+
+
+def proof_from_full_file(problem: Problem, code: str) -> str | None:
+    """The proof in a model's whole file, shaped so that ``problem.statement + proof`` is
+    the intended file; None when the theorem is missing or has no ``:=`` value.
+
+    The theorem is found by ``problem.name``, then by the name declared in
+    ``problem.statement`` (ProofNet ids differ from theorem names). Its value (text after
+    ``:=``, without trailing whitespace and comments) is then fitted to the statement:
+
+    * statement ends ``:= by`` (miniF2F): the value's leading ``by`` is dropped with the
+      rest of its line, so ``by\\n  nlinarith`` gives ``  nlinarith``; tactics written on
+      the ``by`` line (``by simp``) move to their own line at indent 2; a term value
+      (no ``by``) becomes ``  exact <term>``.
+    * statement ends ``:=`` (ProofNet): the value as written, after one space.
+
+    The proof always ends with a newline. The model's statement is NOT compared with the
+    problem's: only the proof is kept and grafted onto ``problem.statement``, so a changed
+    statement cannot slip through; helper lemmas the model declared before the theorem
+    are lost, and such proofs will fail to check.
+    """
+    decl = find_declaration(code, problem.name)
+    if decl is None and (declared := _declared_name(problem.statement)) is not None:
+        decl = find_declaration(code, declared)
+    if decl is None or decl.body_kind != ":=":
+        return None
+    value = decl.proof(code)
+    if not value.strip():
+        return None
+    if not problem.ends_with_by:
+        return " " + value.lstrip() + "\n"
+    body = value.lstrip()
+    if re.match(r"by(?![\w'!?])", body):
+        rest = body[2:]
+        first, _, after = rest.partition("\n")
+        if first.strip():  # `by tac` on one line
+            proof = "  " + rest.lstrip(" \t")
+        else:
+            proof = after
+    else:
+        proof = "  exact " + body
+    proof = proof.rstrip() + "\n"
+    if not problem.statement.endswith("\n"):
+        proof = "\n" + proof
+    return proof if proof.strip() else None
+
+
+# -- next tactic ------------------------------------------------------------------------------
+
+def next_tactic_prompt(goal: str) -> str:
+    """``[GOAL]\\n{goal}\\n[PROOFSTEP]\\n``: the ReProver/LeanDojo layout (our choice)."""
+    return f"[GOAL]\n{goal}\n[PROOFSTEP]\n"
+
+
+def extract_tactic(text: str) -> str:
+    """The first non-blank line, stripped ("" when there is none)."""
+    return next((line.strip() for line in text.split("\n") if line.strip()), "")
+
+
+# -- registry ---------------------------------------------------------------------------------
+
+def _no_prefix(name: str, prefix: str, tactic_state: str | None) -> None:
+    # REF §10.2 has no format for resuming from a proof prefix; refuse rather than invent.
+    if prefix or tactic_state is not None:
+        raise ValueError(f"{name} generates whole files; it takes no prefix or tactic state")
+
+
+def _v15(cot: bool) -> PromptFormat:
+    name = "deepseek-v1.5-cot" if cot else "deepseek-v1.5"
+
+    def build(problem: Problem, prefix: str = "", tactic_state: str | None = None) -> PromptParts:
+        return PromptParts(prompt=deepseek_v15_prompt(
+            problem, cot=cot, prefix=prefix, tactic_state=tactic_state))
+
+    return PromptFormat(name, chat=False, output="continuation", build=build,
+                        extract=extract_v15, stop=(FENCE,))
+
+
+def _chat(name: str, style: ChatStyle, cot: bool) -> PromptFormat:
+    def build(problem: Problem, prefix: str = "", tactic_state: str | None = None) -> PromptParts:
+        _no_prefix(name, prefix, tactic_state)
+        return PromptParts(messages=chat_prompt(problem, cot=cot, style=style))
+
+    def extract(text: str) -> str:
+        return extract_last_lean4_block(text) or ""
+
+    # No stop string: CoT answers hold several fenced blocks before the final one.
+    return PromptFormat(name, chat=True, output="file", build=build, extract=extract)
+
+
+def _goal_parts(goal: str) -> PromptParts:
+    return PromptParts(prompt=next_tactic_prompt(goal))
+
+
+def _next_tactic_build(problem: Problem, prefix: str = "", tactic_state: str | None = None
+                       ) -> PromptParts:
+    if tactic_state is None:
+        raise ValueError("next-tactic prompts need the goal: pass tactic_state")
+    return _goal_parts(tactic_state)
+
+
+PROMPT_FORMATS: dict[str, PromptFormat] = {
+    f.name: f for f in (
+        _v15(cot=False),
+        _v15(cot=True),
+        _chat("deepseek-v2", "deepseek_v2", cot=False),
+        _chat("deepseek-v2-cot", "deepseek_v2", cot=True),
+        _chat("kimina", "kimina", cot=False),
+        _chat("goedel", "goedel", cot=False),
+        # No stop string: tactic models end with EOS, and `extract_tactic` keeps one line.
+        PromptFormat("next-tactic", chat=False, output="tactic", build=_next_tactic_build,
+                     extract=extract_tactic, build_goal=_goal_parts),
+    )
+}
+
+
+def get_format(name: str) -> PromptFormat:
+    try:
+        return PROMPT_FORMATS[name]
+    except KeyError:
+        raise ValueError(f"unknown prompt format {name!r}; known: "
+                         f"{', '.join(PROMPT_FORMATS)}") from None
+
+
+__all__ = [
+    "PROMPT_FORMATS", "PromptFormat", "PromptParts", "chat_prompt", "deepseek_v15_prompt",
+    "extract_last_lean4_block", "extract_tactic", "extract_v15", "get_format",
+    "next_tactic_prompt", "proof_from_full_file", "sorry_file", "tactic_indent",
+    "tactic_state_comment",
+]

@@ -1,0 +1,177 @@
+"""Proposers: what search asks for (proofs of a problem, tactics for a goal).
+
+Contract: a ``ProofProposer`` returns proof texts that continue ``problem.statement +
+prefix`` (so ``problem.statement + prefix + proposal.text`` is the proof to check); a
+``TacticProposer`` returns single tactics for a pretty-printed goal. Either may return
+fewer than ``n`` (unusable output is dropped, never padded). Search depends on these
+protocols only; which model, prompt format or portfolio stands behind them is wiring.
+
+* ``LMProposer`` = any ``Policy`` + a ``PromptFormat``: it builds the request, calls the
+  policy once, and post-processes by the format's output kind (``prover.prompts``).
+* ``PortfolioPolicy`` (``prover.portfolio``) implements both protocols directly.
+* ``MixProposer`` asks several in order (e.g. the portfolio, then a model).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, runtime_checkable
+
+from .policy import Completion, GenerationRequest, Policy
+from .problem import Problem
+from .prompts import PromptFormat, PromptParts, extract_last_lean4_block, proof_from_full_file
+
+
+@dataclass(frozen=True)
+class Proposal:
+    text: str
+    logprob: float | None  # cumulative log-probability when the backend knows it
+    tokens: int
+
+
+@runtime_checkable
+class ProofProposer(Protocol):
+    async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
+                             tactic_state: str | None = None, seed: int | None = None,
+                             temperature: float = 1.0) -> list[Proposal]:
+        ...
+
+
+@runtime_checkable
+class TacticProposer(Protocol):
+    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
+                              ) -> list[Proposal]:
+        ...
+
+
+@dataclass
+class LMProposer:
+    """A language model behind the proposer protocols.
+
+    Post-processing by ``format.output``: ``continuation`` (V1.5) keeps the text before
+    the first fence, which continues ``prefix``; ``file`` (chat formats) takes the last
+    ``lean4`` block and grafts its proof onto the statement (``proof_from_full_file``);
+    ``tactic`` keeps the first line. Empty or unparseable outputs are dropped and counted
+    in ``dropped``. A format of the wrong kind for the call raises ``ValueError``:
+    proofs need a ``continuation``/``file`` format, tactics a ``tactic`` one.
+    """
+
+    policy: Policy
+    format: PromptFormat
+    max_tokens: int = 2048
+    top_p: float = 0.95
+    tactic_temperature: float = 1.0  # the tactic protocol carries no temperature
+    dropped: int = field(default=0)
+
+    def _request(self, parts: PromptParts, n: int, temperature: float, seed: int | None
+                 ) -> GenerationRequest:
+        return parts.request(n=n, temperature=temperature, top_p=self.top_p,
+                             max_tokens=self.max_tokens, stop=self.format.stop, seed=seed)
+
+    async def _generate(self, request: GenerationRequest) -> list[Completion]:
+        return (await self.policy.generate([request]))[0]
+
+    async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
+                             tactic_state: str | None = None, seed: int | None = None,
+                             temperature: float = 1.0) -> list[Proposal]:
+        if self.format.output == "tactic":
+            raise ValueError(f"format {self.format.name!r} proposes tactics, not proofs")
+        parts = self.format.build(problem, prefix, tactic_state)
+        request = self._request(parts, n, temperature, seed)
+        out = []
+        for c in await self._generate(request):
+            text = self._proof(problem, c.text)
+            if text is None or not text.strip():
+                self.dropped += 1
+                continue
+            out.append(Proposal(text, c.logprob, c.tokens))
+        return out
+
+    def _proof(self, problem: Problem, raw: str) -> str | None:
+        if self.format.output == "continuation":
+            return self.format.extract(raw)
+        block = extract_last_lean4_block(raw)
+        return None if block is None else proof_from_full_file(problem, block)
+
+    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
+                              ) -> list[Proposal]:
+        if self.format.output != "tactic" or self.format.build_goal is None:
+            raise ValueError(f"format {self.format.name!r} proposes proofs, not tactics")
+        parts = self.format.build_goal(goal)
+        request = self._request(parts, n, self.tactic_temperature, seed)
+        out = []
+        for c in await self._generate(request):
+            tactic = self.format.extract(c.text)
+            if not tactic:
+                self.dropped += 1
+                continue
+            out.append(Proposal(tactic, c.logprob, c.tokens))
+        return out
+
+
+class MixProposer:
+    """Several proposers asked in order, each for what is still missing, until ``n``
+    distinct texts are collected (first occurrence wins). One pass: when duplicates
+    leave it short, it returns fewer than ``n`` rather than asking again."""
+
+    def __init__(self, proposers: Sequence[object]) -> None:
+        self.proposers = list(proposers)
+
+    @staticmethod
+    def _merge(out: list[Proposal], seen: set[str], got: list[Proposal], n: int) -> None:
+        for p in got:
+            if len(out) < n and p.text not in seen:
+                seen.add(p.text)
+                out.append(p)
+
+    async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
+                             tactic_state: str | None = None, seed: int | None = None,
+                             temperature: float = 1.0) -> list[Proposal]:
+        out: list[Proposal] = []
+        seen: set[str] = set()
+        for p in self.proposers:
+            if len(out) >= n:
+                break
+            got = await p.propose_proofs(problem, n - len(out), prefix=prefix,  # type: ignore[attr-defined]
+                                         tactic_state=tactic_state, seed=seed,
+                                         temperature=temperature)
+            self._merge(out, seen, got, n)
+        return out
+
+    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
+                              ) -> list[Proposal]:
+        out: list[Proposal] = []
+        seen: set[str] = set()
+        for p in self.proposers:
+            if len(out) >= n:
+                break
+            got = await p.propose_tactics(goal, n - len(out), seed=seed)  # type: ignore[attr-defined]
+            self._merge(out, seen, got, n)
+        return out
+
+
+__all__ = ["LMProposer", "MixProposer", "ProofProposer", "Proposal", "TacticProposer"]
+
+
+def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: float = 0.005):
+    """The proposer a spec string names: what the CLI and config files use.
+
+    ``portfolio`` needs no model; ``hf:``/``vllm:``/``openai:`` wrap the backend in a
+    ``BatchingPolicy`` (concurrent searches share batches) and a prompt format (default
+    ``deepseek-v1.5``, the completion format the public prover models were trained on; chat
+    models want ``deepseek-v2``, ``kimina`` or ``goedel``); ``mix:A,B`` asks A first, then B.
+    """
+    from .backends.spec import BackendSpec, make_policy, parse_spec
+    from .policy import BatchingPolicy
+    from .portfolio import PortfolioPolicy
+    from .prompts import get_format
+
+    def build(part: BackendSpec):
+        if part.kind == "portfolio":
+            return PortfolioPolicy()
+        policy = BatchingPolicy(make_policy(part), window=batch_window)
+        return LMProposer(policy, get_format(prompt_format or "deepseek-v1.5"))
+
+    parsed = parse_spec(spec)
+    if parsed.kind == "mix":
+        return MixProposer([build(part) for part in parsed.parts])
+    return build(parsed)
