@@ -1,0 +1,460 @@
+"""Truncate-and-resume on proof text: valid prefix, per-line segments, state after each.
+
+Reference: ``shared/reference/deepseek-prover.md`` §6.1-6.2 (upstream ``Proof.segmentation``)
+and ``shared/design.md`` §5 (the upstream REPL's ``allTactics`` gives goals BEFORE each
+tactic only). Pure functions over ``str``; no Lean, no randomness.
+
+Coordinates. Everything here is an offset into ``proof``: the text after the statement
+(for miniF2F, what follows ``:= by\\n``). Offsets are Python ``str`` indices, i.e. Unicode
+code points, the REPL's column unit. The REPL reports ``Pos(line, column)`` in the text it
+was sent, e.g. ``statement + proof`` (header in a reused env) or ``header + statement +
+proof``. Callers say where the proof starts in that text with ``base_line`` (lines before
+the proof's first line) and ``base_column`` (column of the proof's first character on its
+line, 0 when the statement ends with a newline); ``proof_origin(prefix)`` computes both
+from the text before the proof. ``pos_to_offset`` then maps each position through
+``lean_bridge.text.LineIndex(proof)``. Positions outside the proof (the statement's ``by``,
+``Pos(0, 0)`` of tactic mode, a later declaration) map to None and are ignored, as
+upstream ignores entries before ``prefix_len``.
+
+Truncation (§6.1). The valid prefix ends at the earliest error or ``sorry`` in the proof,
+except errors whose text starts with "unsolved goals": Lean reports those at the ``by`` of
+the unfinished block, which would throw away the whole block.
+
+Segments (§6.2, adapted to goals-before). A segment is a run of complete lines ending at a
+*cut*: the end of a line that lies wholly inside the valid prefix and whose last code
+character ends a tactic (``T``, the outermost tactic ending there). A cut is refused
+(the line joins the next segment) when it would split a tactic:
+
+* no tactic ends at the line's last code character (``nlinarith [a,`` / ``b]``, a
+  ``have … := by`` opener, a line ending in ``<;>``);
+* the next code starts with a continuation token (``<;>``, ``<|>``, ``;``, a closing
+  bracket, ``,``, ``|``, ``:=``, ``=>``, ``at``, ``with``, …);
+* a tactic that began before the line goes on after it (the cut is inside its nested
+  block), and the next code is not a tactic start (optionally after a bullet): this keeps
+  ``have … := by`` blocks splittable line by line but refuses cuts between calc steps,
+  match arms or ``( … )`` groups, whose goals-before belong to a different block.
+* the line's newline is inside a comment or string: the cut moves to the end of the
+  code-free line where it closes, or, if code comes first, the line joins the next one.
+
+State after a segment (design.md §5, ``state_after_segments``): the goals-before of the
+next tactic (or ``sorry``), when only whitespace and comments separate the cut from it;
+then that tactic runs on exactly the goals the segment left, in the same block ("the same
+or an enclosing level": whitespace alone cannot close a block, so it is the same block or
+the next tactic of an enclosing one after its nested block ended with the segment).
+``"no goals"`` when the proof is complete and nothing follows. Everything else is
+ambiguous and gets ``state_after=None`` plus a ``Probe``: a bullet or ``case`` between
+(the next tactic sees a focused goal), repeated entries with different goals at the next
+position (``<;>``, ``all_goals``: one entry per goal), no next tactic (the proof stops
+there, the next tactic failed to parse or was not reported). The probe replays T's block
+in tactic mode; ``Segment.resolve`` fills in the answer (``goals_text`` formats a
+tactic-mode goal list). A probe can fail (a replay ending inside an unclosed bullet):
+the caller then ends the path before that segment, which ``Tree.insert_path`` does for
+any unresolved segment.
+"""
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from prover.prompts import tactic_state_comment
+from lean_bridge.protocol import Message, Pos, Sorry, Tactic
+from lean_bridge.text import LineIndex, mask_non_code
+
+NO_GOALS = "no goals"  # Lean's pretty-printed empty goal list (§3.3)
+UNSOLVED_GOALS = "unsolved goals"
+
+# Tokens that continue the tactic before them when they open the next line.
+_CONTINUATION_RE = re.compile(
+    r"<;>|<\|>|;|[)\]}⟩⦄,|]|:=|=>|(?:at|with|using|generalizing|then|else|from)(?![\w'!?])")
+_BULLET_RE = re.compile(r"[·.]\s")
+# What may separate two consecutive tactics of one sequence (for the probe's replay).
+_SEQUENCE_GAP_RE = re.compile(r"(?:\s|;|·|\.|<;>)*")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ``allTactics`` entry (or a positioned ``sorry``) in proof offsets.
+
+    ``goals`` is the state BEFORE it; ``[start, end)`` its text in the proof.
+    """
+
+    start: int
+    end: int
+    goals: str
+    proof_state: int | None
+    tactic: str
+    is_sorry: bool = False
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Run ``tactic`` from ``proof_state`` in tactic mode to learn an ambiguous state."""
+
+    proof_state: int
+    tactic: str
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of complete proof lines and the tactic state after it.
+
+    Invariants: ``text == proof[previous.end:end]`` (the first segment starts at 0), so
+    ``proof[:seg.end]`` is the code prefix up to and including this segment; ``end`` is
+    just past a newline (or the end of the proof); ``state_after`` is a goal text as Lean
+    prints it (``"no goals"`` when closed) or None, and then ``probe`` says how to get it.
+    ``indent`` is the leading spaces of the line where the earliest tactic ending inside
+    the segment starts (§6.2), the indentation of the state comment.
+    """
+
+    text: str
+    state_after: str | None
+    end: int
+    indent: int
+    probe: Probe | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.state_after is not None
+
+    def resolve(self, goals: str) -> "Segment":
+        """This segment with the state a probe produced (see ``goals_text``)."""
+        return replace(self, state_after=goals, probe=None)
+
+    def comment(self) -> str:
+        """The ``/- tactic state: … -/`` comment of §3.3; "" while unresolved."""
+        return "" if self.state_after is None else state_comment(self.state_after, self.indent)
+
+
+# -- formats ----------------------------------------------------------------------------------
+
+def goals_text(goals: Sequence[str]) -> str:
+    """A tactic-mode goal list as one state text: joined by a blank line, like the
+    ``goals`` string of ``allTactics``; ``"no goals"`` when empty."""
+    return "\n\n".join(goals) if goals else NO_GOALS
+
+
+def state_comment(goal: str, indent: int) -> str:
+    """§3.3 tactic-state comment: the tree counts the tokens of exactly the comment the
+    prompt will carry, so it is the prompt module's own formatter."""
+    return tactic_state_comment(goal, indent)
+
+
+# -- positions --------------------------------------------------------------------------------
+
+def proof_origin(prefix: str) -> tuple[int, int]:
+    """(base_line, base_column) of a proof that follows ``prefix`` in the text Lean saw."""
+    return prefix.count("\n"), len(prefix) - (prefix.rfind("\n") + 1)
+
+
+def pos_to_offset(pos: Pos | None, index: LineIndex, *, base_line: int = 0,
+                  base_column: int = 0) -> int | None:
+    """Offset in ``index.text`` (the proof) of a REPL position; None outside the proof.
+
+    Outside means before it (the statement, ``Pos(0, 0)`` of tactic mode) or after its
+    last line (a later declaration in the same command). A column past its line's end
+    maps to that line's end (Lean reports end-of-input errors there).
+    """
+    if pos is None or pos.line <= 0:
+        return None
+    line = pos.line - base_line
+    column = pos.column - (base_column if line == 1 else 0)
+    if line < 1 or column < 0 or line > index.line_count:
+        return None
+    start = index.line_starts[line - 1]
+    stop = index.line_starts[line] - 1 if line < index.line_count else len(index.text)
+    return min(start + column, stop)
+
+
+def truncate(proof: str, messages: Sequence[Message], sorries: Sequence[Sorry] = (), *,
+             base_line: int = 0, base_column: int = 0) -> int:
+    """Offset in ``proof`` where the valid prefix ends (``len(proof)`` if nothing cuts).
+
+    The earliest error or ``sorry`` inside the proof, ignoring errors whose text starts
+    with "unsolved goals" (§6.1). Warnings (``declaration uses 'sorry'``) do not cut; the
+    sorry itself does. Errors outside the proof are ignored (upstream: before it).
+    """
+    index = LineIndex(proof)
+    cut = len(proof)
+    for msg in messages:
+        if not msg.is_error or msg.data.lstrip().startswith(UNSOLVED_GOALS):
+            continue
+        off = pos_to_offset(msg.pos, index, base_line=base_line, base_column=base_column)
+        if off is not None:
+            cut = min(cut, off)
+    for s in sorries:
+        off = pos_to_offset(s.pos, index, base_line=base_line, base_column=base_column)
+        if off is not None:
+            cut = min(cut, off)
+    return cut
+
+
+def steps_from_repl(proof: str, tactics: Sequence[Tactic], sorries: Sequence[Sorry] = (), *,
+                    base_line: int = 0, base_column: int = 0) -> list[Step]:
+    """``allTactics`` entries and positioned sorries as ``Step``s in proof offsets.
+
+    Entries starting outside the proof are dropped. A sorry that starts where a tactic
+    starts is dropped (the ``sorry`` tactic's own entry carries all goals; a sorry's
+    ``goal`` is only the goal it closes). Sorted by (start, -end), stable.
+    """
+    index = LineIndex(proof)
+    kw = {"base_line": base_line, "base_column": base_column}
+    steps: list[Step] = []
+    for t in tactics:
+        start = pos_to_offset(t.pos, index, **kw)
+        end = pos_to_offset(t.end_pos, index, **kw)
+        if start is not None:
+            steps.append(Step(start, max(start, len(proof) if end is None else end),
+                              t.goals, t.proof_state, t.tactic))
+    starts = {s.start for s in steps}
+    for s in sorries:
+        start = pos_to_offset(s.pos, index, **kw)
+        if start is None or start in starts:
+            continue
+        end = pos_to_offset(s.end_pos, index, **kw)
+        steps.append(Step(start, max(start, end if end is not None else start + 5), s.goal,
+                          s.proof_state, "sorry", is_sorry=True))
+    steps.sort(key=lambda s: (s.start, -s.end))
+    return steps
+
+
+# -- segmentation -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Line:
+    start: int
+    code_end: int  # just past the last code character; == start for a blank/comment line
+    cut: int  # just past the newline (len(proof) on the last line)
+    in_literal: bool  # the newline is inside a comment or string
+
+
+def _lines(proof: str, mask: str) -> list[_Line]:
+    # One lexer pass decides for every newline whether a comment or string is open there:
+    # a NUL sentinel after each newline is code outside literals and blanked inside them
+    # (a NUL starts no token and joins no identifier, so the lexing is otherwise unchanged).
+    marked = mask_non_code(proof.replace("\n", "\n\0"))
+    out, start, k = [], 0, 0
+    while True:
+        nl = proof.find("\n", start)
+        stop = len(proof) if nl < 0 else nl
+        code = len(mask[start:stop].rstrip())
+        in_literal = nl >= 0 and marked[nl + k + 1] != "\0"
+        out.append(_Line(start, start + code, stop if nl < 0 else nl + 1, in_literal))
+        if nl < 0 or nl + 1 == len(proof):
+            return out
+        start, k = nl + 1, k + 1
+
+
+def _cut_after(lines: Sequence[_Line], k: int) -> int | None:
+    """Where a segment ending with line k's code may end: after its newline, or, when a
+    comment (or string) is open there, after the first following code-free line that
+    closes it; None when code comes first (the line then joins the next segment)."""
+    for line in lines[k:]:
+        if line is not lines[k] and line.code_end > line.start:
+            return None
+        if not line.in_literal:
+            return line.cut
+    return lines[-1].cut
+
+
+def _dedupe(steps: Sequence[Step]) -> list[Step]:
+    """One step per (start, end), the first seen; sorted by (start, -end)."""
+    seen: dict[tuple[int, int], Step] = {}
+    for s in steps:
+        seen.setdefault((s.start, s.end), s)
+    return sorted(seen.values(), key=lambda s: (s.start, -s.end))
+
+
+def _parents(steps: Sequence[Step]) -> list[int]:
+    """Index of each step's innermost strictly-containing step, -1 at top level."""
+    parents, stack = [], []
+    for i, s in enumerate(steps):
+        while stack and not (steps[stack[-1]].start <= s.start and s.end <= steps[stack[-1]].end):
+            stack.pop()
+        parents.append(stack[-1] if stack else -1)
+        stack.append(i)
+    return parents
+
+
+def _outermost_ending(steps: Sequence[Step], lo: int, hi: int) -> int | None:
+    """The step ending in [lo, hi] that starts first (longest on ties), as an index."""
+    best = None
+    for i, s in enumerate(steps):
+        if lo <= s.end <= hi and (best is None or s.start < steps[best].start):
+            best = i
+    return best
+
+
+def _next_code(mask: str, i: int) -> int:
+    return len(mask) - len(mask[i:].lstrip())
+
+
+def _cut_allowed(mask: str, steps: Sequence[Step], starts: set[int], code_end: int,
+                 cut: int) -> bool:
+    nxt = _next_code(mask, cut)
+    if nxt == len(mask):
+        return True
+    if _CONTINUATION_RE.match(mask, nxt):
+        return False
+    bullet = _BULLET_RE.match(mask, nxt)
+    if nxt in starts or (bullet and _next_code(mask, bullet.end()) in starts):
+        return True
+    # Not a known tactic start: fine at top level (the state will be probed), refused
+    # inside another tactic, whose remaining text may belong to a different block.
+    return not any(s.start < code_end < s.end for s in steps)
+
+
+def _segment_ends(proof: str, mask: str, valid_end: int, steps: Sequence[Step],
+                  complete: bool) -> list[int]:
+    starts = {s.start for s in steps}
+    ends: list[int] = []
+    lines = _lines(proof, mask)
+    for k, line in enumerate(lines):
+        if line.code_end == line.start or line.code_end > valid_end:
+            continue
+        if _outermost_ending(steps, line.code_end, line.cut) is None:
+            continue
+        cut = _cut_after(lines, k)
+        if cut is not None and _cut_allowed(mask, steps, starts, line.code_end, cut):
+            ends.append(cut)
+    if complete:
+        # A complete proof's last segment reaches its last code line, whatever ends there.
+        coded = [k for k, ln in enumerate(lines) if ln.code_end > ln.start]
+        if coded:
+            last = _cut_after(lines, coded[-1]) or len(proof)
+            if not ends or ends[-1] < last:
+                ends.append(last)
+    return ends
+
+
+def _probe(proof: str, mask: str, steps: Sequence[Step], parents: Sequence[int],
+           t: int) -> Probe | None:
+    """Replay T's block in tactic mode, from the latest point where its goals are not
+    focused: the chain of T's siblings separated only by whitespace, ``;``, ``<;>`` or
+    bullets is T's tactic sequence; the replay starts at the last of them that opens its
+    line at the sequence's base column (so never inside a bullet: bullets are not
+    ``allTactics`` entries, a bullet's body is in its parent's sequence, and replaying from
+    before the bullet ends with the bullet closed and the remaining goals shown)."""
+    siblings = [i for i, p in enumerate(parents) if p == parents[t] and i <= t]
+    chain = [t]
+    for i in reversed(siblings[:-1]):
+        if not _SEQUENCE_GAP_RE.fullmatch(mask[steps[i].end:steps[chain[-1]].start]):
+            break
+        chain.append(i)
+
+    def layout(i: int) -> tuple[int, bool]:  # (column of the line's first code, opens it)
+        line_start = mask.rfind("\n", 0, steps[i].start) + 1
+        lead = mask[line_start:steps[i].start]
+        return len(lead) - len(lead.lstrip()), not lead.strip()
+
+    base = min(layout(i)[0] for i in chain)
+    first = next((i for i in chain if layout(i) == (base, True)), chain[-1])
+    head = steps[first]
+    if head.proof_state is None:
+        return None
+    line_start = proof.rfind("\n", 0, head.start) + 1
+    text = " " * (head.start - line_start) + proof[head.start:steps[t].end]
+    body = textwrap.dedent(text).strip("\n")
+    # The REPL parses one tactic; a sequence goes in parentheses (lean-bridge.md).
+    tactic = body if "\n" not in body else "(\n" + body + ")"
+    return Probe(head.proof_state, tactic)
+
+
+def state_after_segments(proof: str, ends: Sequence[int], steps: Sequence[Step], *,
+                         complete: bool = False) -> list[str | Probe | None]:
+    """The tactic state after each segment ending at ``ends`` (design.md §5).
+
+    Args:
+      proof: the proof text.
+      ends: segment ends in increasing order, each just past a line's newline (or
+        ``len(proof)``).
+      steps: ``allTactics`` entries and sorries in proof offsets (``steps_from_repl``),
+        including those after the valid prefix: the failing tactic's goals-before is the
+        state after the last valid segment.
+      complete: the whole proof checked with no error and no sorry (it closes).
+
+    Returns, per end: a goal text (the goals-before of the next step, which only
+    whitespace and comments separate from the end; ``"no goals"`` at the end of a
+    complete proof), or a ``Probe`` to run in tactic mode where that is ambiguous, or None
+    where not even a probe can be built (no tactic ends in the segment, or its block's
+    first tactic has no proof state).
+    """
+    mask = mask_non_code(proof)
+    uniq = _dedupe(steps)
+    parents = _parents(uniq)
+    out: list[str | Probe | None] = []
+    for end in ends:
+        code_end = len(mask[:end].rstrip())  # the segment's last code character
+        nxt = _next_code(mask, end)
+        following = [s for s in steps if s.start >= end]
+        if following:
+            first = min(following, key=lambda s: (s.start, -s.end))
+            same = [s for s in following if (s.start, s.end) == (first.start, first.end)]
+            if nxt == first.start and len({s.goals for s in same}) == 1:
+                out.append(first.goals)
+                continue
+        elif complete and nxt == len(mask):
+            out.append(NO_GOALS)
+            continue
+        t = _outermost_ending(uniq, code_end, end)
+        out.append(None if t is None else _probe(proof, mask, uniq, parents, t))
+    return out
+
+
+def _indent(proof: str, steps: Sequence[Step], lo: int, hi: int) -> int | None:
+    inside = [s for s in steps if lo < s.end <= hi]
+    if not inside:
+        return None
+    start = min(s.start for s in inside)
+    line_start = proof.rfind("\n", 0, start) + 1
+    line = proof[line_start:]
+    return len(line) - len(line.lstrip(" "))
+
+
+def segment(proof: str, valid_end: int, tactics: Sequence[Tactic],
+            sorries: Sequence[Sorry] = (), *, complete: bool = False, base_line: int = 0,
+            base_column: int = 0) -> list[Segment]:
+    """Split ``proof[:valid_end]`` into per-line segments tagged with the state after each.
+
+    Args:
+      proof: the proof text (see the module docstring for coordinates).
+      valid_end: ``truncate(...)``'s answer.
+      tactics, sorries: the REPL's ``allTactics`` entries and sorries for the whole text,
+        positions relative to the text Lean saw.
+      complete: the proof checked complete (no errors, no sorries); its last segment then
+        reaches the last code line with state ``"no goals"``. Requires
+        ``valid_end == len(proof)``.
+      base_line, base_column: where the proof starts in the text Lean saw.
+
+    Lines after the last cut inside the valid prefix belong to no segment (they do not
+    end a tactic, or their state cannot be told).
+    """
+    if not 0 <= valid_end <= len(proof):
+        raise ValueError(f"valid_end {valid_end} outside 0..{len(proof)}")
+    if complete and valid_end != len(proof):
+        raise ValueError("a complete proof cannot have been truncated")
+    steps = steps_from_repl(proof, tactics, sorries, base_line=base_line,
+                            base_column=base_column)
+    mask = mask_non_code(proof)
+    ends = _segment_ends(proof, mask, valid_end, steps, complete)
+    states = state_after_segments(proof, ends, steps, complete=complete)
+    segments: list[Segment] = []
+    prev = 0
+    for end, state in zip(ends, states):
+        indent = _indent(proof, steps, prev, end)
+        if indent is None:  # §6.2: a final segment without tactics takes the first indent
+            indent = segments[0].indent if segments else 2
+        if isinstance(state, Probe):
+            seg = Segment(proof[prev:end], None, end, indent, probe=state)
+        else:
+            seg = Segment(proof[prev:end], state, end, indent)
+        segments.append(seg)
+        prev = end
+    return segments
+
+
+__all__ = [
+    "NO_GOALS", "Probe", "Segment", "Step", "goals_text", "pos_to_offset", "proof_origin",
+    "segment", "state_after_segments", "state_comment", "steps_from_repl", "truncate",
+]

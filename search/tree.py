@@ -1,0 +1,269 @@
+"""The RMaxTS search tree: goal-keyed paths of tactic states, with DUCB statistics.
+
+Reference: ``shared/reference/deepseek-prover.md`` §6.3 (resume: inserting a verified proof
+as a path from the root), §7.1-7.3 (per-node statistics, virtual loss, selection) and
+§7.6 (checkpoints; here JSON through ``to_dict``/``from_dict``, never pickle).
+
+Contract. A node is a *sequence of distinct tactic states reached from the root*: the
+edge into a node is keyed by the goal text (``Segment.state_after``) of the segment that
+reached it, so the same state reached along different goal sequences gives different nodes
+(a tree, not a DAG), and different code giving the same state sequence shares a node. A
+node keeps ALL distinct code prefixes that reach it (a set, insertion-ordered, §6.3); an
+expansion samples one uniformly with the caller's ``random.Random``. The tree mutates in
+place; the arithmetic (selection, virtual loss, backup) is ``search.ucb``'s pure functions.
+"""
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterable, Sequence
+
+from .segments import NO_GOALS, Segment, state_comment
+from .ucb import EXPAND_HERE, EXPLORATION, GAMMA, NodeStats, backup, select_child, start_job
+
+FORMAT = "rmaxts-tree/1"
+
+
+@dataclass(slots=True)
+class Node:
+    """One tree node. Fields:
+
+    parent: index of the parent node; ``Tree.NO_PARENT`` for the root.
+    goal: the edge key, the tactic-state text this node was reached by (the root's is the
+      problem's root goal).
+    depth: edges from the root.
+    prefixes: the distinct code prefixes reaching this node, code → indent of the state
+      comment that follows it (§3.3); insertion-ordered, so sampling is reproducible.
+    children: goal text → child index, in insertion order (selection breaks ties by it).
+    tokens: token length of the shortest prefix plus its state comment.
+    stats: ``here`` (the virtual ⊘ arm: expansions started at this node) and ``sub`` (the
+      edge into it: expansions started in its subtree), as ``ucb.NodeStats``; each arm is
+      (W_γ, N_γ, running jobs k), updated W ← γW + R, N ← γN + 1 when an expansion it
+      covers finishes (§7.1), its k counted as k zero-reward updates while selecting.
+    expanded: an expansion has been started at this node.
+    terminal: the goal is ``"no goals"``: a proof reached it.
+    """
+
+    parent: int
+    goal: str
+    depth: int
+    prefixes: dict[str, int] = field(default_factory=dict)
+    children: dict[str, int] = field(default_factory=dict)
+    tokens: int = 0
+    stats: NodeStats = NodeStats()
+    expanded: bool = False
+    terminal: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "parent": self.parent, "goal": self.goal, "depth": self.depth,
+            "prefixes": [[code, indent] for code, indent in self.prefixes.items()],
+            "children": [[goal, index] for goal, index in self.children.items()],
+            "tokens": self.tokens, "stats": self.stats.to_dict(),
+            "expanded": self.expanded, "terminal": self.terminal,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Node":
+        return cls(
+            parent=int(data["parent"]), goal=str(data["goal"]), depth=int(data["depth"]),
+            prefixes={str(c): int(i) for c, i in data["prefixes"]},
+            children={str(g): int(i) for g, i in data["children"]},
+            tokens=int(data["tokens"]), stats=NodeStats.from_dict(data["stats"]),
+            expanded=bool(data["expanded"]), terminal=bool(data["terminal"]),
+        )
+
+
+class Tree:
+    """Nodes in a list, addressed by index; ``ROOT`` is index 0.
+
+    Invariants (``check()`` asserts them):
+    * ``nodes[ROOT].parent == NO_PARENT`` and its only prefix is ``""`` (the root prompt has
+      no state comment, §6.3); every other node's parent has a smaller index.
+    * ``nodes[p].children[g] == i``  ⇔  ``nodes[i].parent == p and nodes[i].goal == g``;
+      so goals are unique among siblings.
+    * ``depth(i) == depth(parent(i)) + 1``; ``terminal(i) == (goal(i) == "no goals")``.
+    * a child's goal differs from its parent's (equal consecutive states are merged, §6.3).
+    * ``running`` counts are never negative; with no job in flight they are all 0.
+    """
+
+    ROOT: ClassVar[int] = 0
+    NO_PARENT: ClassVar[int] = -1
+
+    def __init__(self, root_goal: str) -> None:
+        self.nodes: list[Node] = [Node(parent=self.NO_PARENT, goal=root_goal, depth=0,
+                                       prefixes={"": 0})]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def root_goal(self) -> str:
+        return self.nodes[self.ROOT].goal
+
+    # -- resume: insert a verified proof's segments (§6.3) -----------------------------------
+
+    def insert_path(self, segments: Sequence[Segment], *, max_tokens: int,
+                    count_tokens: Callable[[str], int] = len) -> tuple[int, int]:
+        """Insert the path of ``segments`` from the root; (new node count, deepest node).
+
+        Walks the segments in order, accumulating their text into the code prefix. A
+        segment whose state equals the previous state only extends the prefix (its code is
+        merged into the next node's prefix). Otherwise the walk steps into the child keyed
+        by that state, creating it if absent, and records the prefix there. It stops at the
+        first unresolved segment (``state_after is None``: there is no key for it) and once
+        ``count_tokens(prefix + state comment) >= max_tokens`` (upstream: 2,048 tokens
+        with the policy's tokenizer; pass it as ``count_tokens``, the default counts code
+        points). The count of new nodes is what ``ucb.rmax_reward`` takes.
+        """
+        node, prev_goal, code, added = self.ROOT, self.root_goal, "", 0
+        for seg in segments:
+            code += seg.text
+            if seg.state_after is None:
+                break
+            if seg.state_after == prev_goal:
+                continue
+            tokens = count_tokens(code + state_comment(seg.state_after, seg.indent))
+            if tokens >= max_tokens:
+                break
+            child = self.nodes[node].children.get(seg.state_after)
+            if child is None:
+                child = self._add_child(node, seg.state_after, tokens)
+                added += 1
+            target = self.nodes[child]
+            target.prefixes.setdefault(code, seg.indent)
+            target.tokens = min(target.tokens, tokens)
+            node, prev_goal = child, seg.state_after
+        return added, node
+
+    def _add_child(self, parent: int, goal: str, tokens: int) -> int:
+        index = len(self.nodes)
+        self.nodes.append(Node(parent=parent, goal=goal, depth=self.nodes[parent].depth + 1,
+                               tokens=tokens, terminal=goal == NO_GOALS))
+        self.nodes[parent].children[goal] = index
+        return index
+
+    # -- selection, jobs and backup (§7.2-7.4; arithmetic in search.ucb) --------------------
+
+    def path_to(self, index: int) -> list[int]:
+        """Node indices from the root to ``index``, both included."""
+        path = [index]
+        while self.nodes[path[-1]].parent != self.NO_PARENT:
+            path.append(self.nodes[path[-1]].parent)
+        return path[::-1]
+
+    def select(self, *, gamma: float = GAMMA, c: float = EXPLORATION) -> int:
+        """The node to expand: descend from the root by ``ucb.select_child`` until the
+        virtual ⊘ action wins (a leaf always expands itself)."""
+        node = self.ROOT
+        while True:
+            kids = list(self.nodes[node].children.values())
+            choice = select_child(self.nodes[node].stats.here,
+                                  [self.nodes[k].stats.sub for k in kids], gamma=gamma, c=c)
+            if choice == EXPAND_HERE:
+                return node
+            node = kids[choice]
+
+    def start_job(self, index: int) -> None:
+        """Add the virtual loss of one expansion at ``index`` (``ucb.start_job``)."""
+        path = self.path_to(index)
+        for i, stats in zip(path, start_job([self.nodes[i].stats for i in path])):
+            self.nodes[i].stats = stats
+        self.nodes[index].expanded = True
+
+    def finish_job(self, index: int, reward: float, *, gamma: float = GAMMA) -> None:
+        """Back up ``reward`` for the expansion started at ``index`` and drop its virtual
+        loss (``ucb.backup``): the node's ⊘ and edge arms, its ancestors' edge arms."""
+        path = self.path_to(index)
+        for i, stats in zip(path, backup([self.nodes[i].stats for i in path], reward,
+                                         gamma=gamma)):
+            self.nodes[i].stats = stats
+
+    def sample_prefix(self, index: int, rng: random.Random) -> tuple[str, str]:
+        """(code prefix, state comment) for an expansion at ``index``: a prefix drawn
+        uniformly from the node's set (§6.4); the root's comment is empty (§6.3)."""
+        node = self.nodes[index]
+        code = rng.choice(list(node.prefixes))
+        comment = "" if index == self.ROOT else state_comment(node.goal, node.prefixes[code])
+        return code, comment
+
+    # -- checkpoints, checks, sizes --------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; ``Tree.from_dict(t.to_dict())`` equals ``t`` exactly (floats
+        survive ``json`` because it writes their shortest round-tripping repr)."""
+        return {"format": FORMAT, "nodes": [n.to_dict() for n in self.nodes]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Tree":
+        if data.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} checkpoint: format={data.get('format')!r}")
+        tree = cls.__new__(cls)
+        tree.nodes = [Node.from_dict(n) for n in data["nodes"]]
+        tree.check()
+        return tree
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tree) and self.nodes == other.nodes
+
+    def check(self) -> None:
+        """Raise ValueError when an invariant of the class docstring does not hold."""
+        if not self.nodes:
+            raise ValueError("a tree has a root")
+        root = self.nodes[self.ROOT]
+        if root.parent != self.NO_PARENT or list(root.prefixes) != [""] or root.depth != 0:
+            raise ValueError("malformed root")
+        for i, n in enumerate(self.nodes):
+            if min(n.stats.here.running, n.stats.sub.running) < 0:
+                raise ValueError(f"node {i}: negative running count")
+            if n.terminal != (n.goal == NO_GOALS):
+                raise ValueError(f"node {i}: terminal flag disagrees with its goal")
+            for goal, k in n.children.items():
+                child = self.nodes[k] if 0 < k < len(self.nodes) else None
+                if child is None or k <= i or child.parent != i or child.goal != goal \
+                        or child.depth != n.depth + 1 or goal == n.goal:
+                    raise ValueError(f"node {i}: bad child {k} for goal {goal!r}")
+            if i and self.nodes[n.parent].children.get(n.goal) != i:
+                raise ValueError(f"node {i}: not listed by its parent")
+
+    def stats(self) -> dict[str, Any]:
+        """Summary for logs and ``SearchResult.tree_stats``."""
+        depths = [n.depth for n in self.nodes]
+        inner = [n for n in self.nodes if n.children]
+        return {
+            "nodes": len(self.nodes),
+            "max_depth": max(depths),
+            "leaves": len(self.nodes) - len(inner),
+            "terminal": sum(n.terminal for n in self.nodes),
+            "expanded": sum(n.expanded for n in self.nodes),
+            "prefixes": sum(len(n.prefixes) for n in self.nodes),
+            "mean_branching": (sum(len(n.children) for n in inner) / len(inner)) if inner else 0.0,
+            "running": self.nodes[self.ROOT].stats.sub.running,
+            "bytes_per_node": self.bytes_per_node(),
+        }
+
+    def bytes_per_node(self) -> float:
+        """Estimated resident bytes per node: the node objects, their dicts, stats and the
+        strings they hold (each distinct object counted once, so a goal shared by a node
+        and its parent's ``children`` key counts once). An estimate, not a measurement of
+        the allocator."""
+        seen: set[int] = set()
+
+        def size(objs: Iterable[object]) -> int:
+            total = 0
+            for o in objs:
+                if id(o) not in seen:
+                    seen.add(id(o))
+                    total += sys.getsizeof(o)
+            return total
+
+        total = size([self.nodes])
+        for n in self.nodes:
+            total += size([n, n.goal, n.prefixes, n.children, n.stats, n.stats.here,
+                           n.stats.sub])
+            total += size(n.prefixes) + size(n.children)
+        return total / len(self.nodes)
+
+
+__all__ = ["FORMAT", "Node", "Tree"]

@@ -1,0 +1,24 @@
+"""The one way search decides a candidate proves its problem: the bridge's full verdict
+(static integrity, Lean, axiom audit) with the problem's own statement as the reference, so a
+candidate that edits the statement, or smuggles an axiom, is never reported as a proof."""
+from __future__ import annotations
+
+from lean_bridge.checker import LeanChecker
+from lean_bridge.outcome import CheckResult
+from lean_bridge.reference import Reference, placeholder_for
+from prover.problem import Problem
+
+
+def reference_of(problem: Problem) -> Reference:
+    return Reference(
+        name=problem.name,
+        header=problem.header,
+        statement=problem.statement,
+        text=problem.header + problem.statement + placeholder_for(problem.statement),
+    )
+
+
+async def verify(lean: LeanChecker, problem: Problem, proof: str, *, all_tactics: bool = False) -> CheckResult:
+    """Check ``header + statement + proof`` against the problem's statement."""
+    return await lean.check(problem.header, problem.statement + proof,
+                            reference=reference_of(problem), all_tactics=all_tactics)
