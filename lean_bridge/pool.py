@@ -122,6 +122,8 @@ class ReplPool:
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
+                    # We may have been the one waiter woken for a released worker: pass it on.
+                    self._condition.notify(1)
                     raise NoAvailableRepl(
                         f"all {self.config.max_processes} Lean REPLs stayed busy for {wait:g} s"
                     )
@@ -183,7 +185,9 @@ class ReplPool:
             if not (retire or recycle):
                 worker.last_used = time.monotonic()
                 self._free.append(worker)
-            self._condition.notify_all()
+            # One slot was freed, so one waiter can proceed (it takes the worker, or evicts it
+            # for its own header). Waking all of them costs O(waiters) per release.
+            self._condition.notify(1)
 
     async def close(self) -> None:
         """Kill every process of the pool; busy ones are killed when they are checked in."""

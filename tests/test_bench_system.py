@@ -1,0 +1,23 @@
+"""`prover bench-system`: the figures are produced with their contract keys (no timing asserts:
+performance is reported by the benchmark, not judged by tests)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+KEYS = {"rmaxts_overhead_us_per_expansion", "nodes", "utilization", "workers", "latency_s",
+        "header_imports", "checks", "bytes_per_node"}
+
+
+def test_bench_system_json_has_the_contract_keys():
+    done = subprocess.run([shutil.which("prover"), "bench-system", "--json", "--nodes", "300",
+                           "--workers", "2", "--latency", "0.01", "--checks", "12"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads(done.stdout)
+    assert KEYS <= set(report)
+    assert report["nodes"] >= 300 and report["workers"] == 2 and report["checks"] == 12
+    assert report["header_imports"] == 2  # one import per worker, whatever the number of checks
+    assert 0 < report["utilization"] <= 1.05 and report["bytes_per_node"] > 0
+    assert done.returncode == (0 if all(report["targets_met"].values()) else 1)
