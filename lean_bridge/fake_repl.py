@@ -764,9 +764,14 @@ class FakeRepl:
                 m = re.match(r"\s+axioms\s+(" + _IDENT + ")", masked[seg.kw_end:seg.end])
                 if m:
                     name = m.group(1)
+                    # Real Lean answers each `#print axioms` command on its own, so a rule
+                    # with `axioms` is matched against this command's own text, not the whole
+                    # request (one request may audit several theorems).
+                    own = next((r for r in self.rules if r["axioms"] is not None
+                                and r.match("cmd", text[seg.kw_start:seg.end])), None)
                     axioms = None
-                    if rule is not None and rule["axioms"] is not None:
-                        axioms = list(rule["axioms"])
+                    if own is not None:
+                        axioms = list(own["axioms"])
                     if axioms is None:
                         axioms = list(DEFAULT_AXIOMS)
                         if new.uses_sorry(name) or any(

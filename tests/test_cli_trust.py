@@ -133,14 +133,25 @@ def test_axiom_audit_reads_print_axioms(tmp_path):
 
 
 def test_unauditable_theorem_is_not_proved(tmp_path):
-    # A REPL that refuses `#print axioms`: "proved" must not rest on an audit that did not happen.
+    # A REPL that refuses the command carrying the audit: nothing is proved.
     script = tmp_path / "refuse.json"
     script.write_text(json.dumps({"rules": [{"match": "#print axioms", "message": "Unknown environment."}]}))
     repl = shlex.join(fake_repl_command("--script", str(script)))
     result, report = run(tmp_path, "theorem q : True := trivial\n", None, repl=repl)
     assert result.exit_code == 1
-    assert report["theorems"][0]["status"] == "rejected"
-    assert "axiom audit" in report["theorems"][0]["reasons"][0]
+    assert report["theorems"][0]["status"] != "proved"
+
+
+def test_an_audit_answer_that_is_missing_or_for_another_name_rejects():
+    from lean_bridge.checker import LeanChecker
+    from lean_bridge.protocol import Message, Pos
+
+    checker = LeanChecker(pool=None)  # the audit reading is pure; no REPL needed
+    info = lambda data: Message("info", Pos(9, 0), None, data)  # noqa: E731
+    assert checker._audit("q", [info("'q' depends on axioms: [propext]")]) == []
+    assert checker._audit("q", []) and "no readable" in checker._audit("q", [])[0]
+    assert checker._audit("q", [info("'other' depends on axioms: [propext]")])
+    assert "sorry" in checker._audit("q", [info("'q' depends on axioms: [propext, sorryAx]")])[0]
 
 
 @pytest.mark.parametrize("content,suffix,needle", [
