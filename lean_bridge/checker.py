@@ -24,6 +24,7 @@ from .protocol import (
     ProofStepResponse,
     ReplErrorResponse,
     Sorry,
+    Tactic,
     TacticRequest,
 )
 from .reference import Reference, compare_to_reference
@@ -83,10 +84,12 @@ class LeanChecker:
                                    all_tactics=all_tactics)
         return _combine(checks)
 
-    async def check_on(self, worker: Worker, body: str, *, reference: Reference | None = None) -> CheckResult:
-        """``check`` on a worker the caller already holds (a tactic session re-checking)."""
+    async def check_on(self, worker: Worker, body: str, *, reference: Reference | None = None,
+                       all_tactics: bool = False) -> CheckResult:
+        """``check`` on a worker the caller already holds (a tactic session re-checking, or a
+        search that needs the ``allTactics`` proof states on the worker it will probe)."""
         checks = await self._judge(worker.header, body, references=[reference] if reference else None,
-                                   worker=worker)
+                                   worker=worker, all_tactics=all_tactics)
         return _combine(checks)
 
     async def check_file(self, text: str, names: list[str] | None = None,
@@ -138,12 +141,21 @@ class LeanChecker:
     async def _lean_phase(self, worker: Worker, body: str, pending: list[Declaration],
                           spans: dict[str, tuple[int, int]], header: str,
                           all_tactics: bool) -> dict[str, CheckResult]:
-        """Elaborate the body once, split the answer by theorem, audit the axioms of the proved."""
+        """Elaborate the body once, split the answer by theorem, audit the axioms of the proved.
+
+        The audit rides in the same command: ``#print axioms NAME`` lines after the body run in
+        exactly the environment the body produced, and one command instead of two halves the
+        round trips and the environments the REPL keeps (it never frees one). Messages after
+        the body's last line belong to the audit; static integrity was judged on the body alone.
+        """
         started = time.monotonic()
+        body = body if body.endswith("\n") else body + "\n"
+        body_lines = body.count("\n")
+        audit = "".join(f"#print axioms {d.name}\n" for d in pending)
         try:
             version = await self._lean_version(worker)
             response = await worker.request(
-                CommandRequest(cmd=body, env=worker.header_env, all_tactics=all_tactics),
+                CommandRequest(cmd=body + "\n" + audit, env=worker.header_env, all_tactics=all_tactics),
                 timeout=self.timeout,
             )
         except (ReplTimeout, ReplCrashed) as exc:
@@ -154,10 +166,12 @@ class LeanChecker:
             verdict = command_verdict(response)
             return {d.name: CheckResult(verdict.status, seconds=elapsed, lean_version=version,
                                         reasons=verdict.reasons) for d in pending}
+        audited = [m for m in response.messages if m.pos.line > body_lines]
         # Report positions in the whole text, not in the body we sent.
         shift = header.count("\n")
-        messages = tuple(_shift_message(m, shift) for m in response.messages)
+        messages = tuple(_shift_message(m, shift) for m in response.messages if m.pos.line <= body_lines)
         sorries_all = tuple(_shift_sorry(s, shift) for s in response.sorries)
+        tactics = tuple(_shift_tactic(t, shift) for t in response.tactics)
         outside = [m for m in messages
                    if m.is_error and not any(lo <= m.pos.line <= hi for lo, hi in spans.values())]
         results: dict[str, CheckResult] = {}
@@ -171,36 +185,26 @@ class LeanChecker:
                 status = Status.ERROR
                 reasons = tuple(f"error outside the theorem at line {m.pos.line}: {m.data.splitlines()[0]}"
                                 for m in outside)
-            results[decl.name] = CheckResult(status, mine, sorries, response.tactics, elapsed, version, reasons)
-        proved = [n for n, r in results.items() if r.proved]
-        if proved:
-            for name, reasons in (await self._audit(worker, response.env, proved)).items():
+            results[decl.name] = CheckResult(status, mine, sorries, tactics, elapsed, version, reasons)
+        for name, result in list(results.items()):
+            if result.proved:
+                reasons = self._audit(name, audited)
                 if reasons:
-                    results[name] = replace(results[name], status=Status.REJECTED, reasons=tuple(reasons))
+                    results[name] = replace(result, status=Status.REJECTED, reasons=tuple(reasons))
         return results
 
-    async def _audit(self, worker: Worker, env: int, names: list[str]) -> dict[str, list[str]]:
-        """``#print axioms`` for each name in the checked environment; reasons to reject, by name.
+    def _audit(self, name: str, messages: list[Message]) -> list[str]:
+        """Reasons to reject ``name`` from its ``#print axioms`` answer; none when it is clean.
 
-        One request per name, so each answer is unambiguous. A name whose axioms cannot be
-        read is rejected too: "proved" must never rest on an audit that did not happen.
+        A name whose axioms cannot be read is rejected too: "proved" must never rest on an
+        audit that did not happen (an unclosed comment in the body would swallow the line).
         """
-        reasons: dict[str, list[str]] = {}
-        for name in names:
-            try:
-                response = await worker.request(CommandRequest(cmd=f"#print axioms {name}", env=env),
-                                                timeout=self.timeout)
-            except (ReplTimeout, ReplCrashed) as exc:
-                reasons[name] = [f"axiom audit failed: {exc}"]
-                continue
-            parsed = [p for m in getattr(response, "messages", ()) if m.severity == "info"
-                      for p in [parse_print_axioms(m.data)] if p is not None and p[0] == name]
-            if len(parsed) != 1:
-                reasons[name] = [f"axiom audit: no readable `#print axioms {name}` answer"]
-                continue
-            findings = audit_axioms(name, parsed[0][1], allow_native_decide=self.integrity.allow_native_decide)
-            reasons[name] = [f"{f.code}: {f.message}" for f in findings if f.blocking]
-        return reasons
+        parsed = [p for m in messages if m.severity == "info"
+                  for p in [parse_print_axioms(m.data)] if p is not None and p[0] == name]
+        if len(parsed) != 1:
+            return [f"axiom audit: no readable `#print axioms {name}` answer"]
+        findings = audit_axioms(name, parsed[0][1], allow_native_decide=self.integrity.allow_native_decide)
+        return [f"{f.code}: {f.message}" for f in findings if f.blocking]
 
     async def _lean_version(self, worker: Worker) -> str | None:
         """Ask the REPL itself which Lean it runs, once per process (no manifest can lie)."""
@@ -367,6 +371,10 @@ def _shift_message(m: Message, lines: int) -> Message:
 def _shift_sorry(s: Sorry, lines: int) -> Sorry:
     return replace(s, pos=s.pos.shifted(lines) if s.pos else None,
                    end_pos=s.end_pos.shifted(lines) if s.end_pos else None)
+
+
+def _shift_tactic(t: Tactic, lines: int) -> Tactic:
+    return replace(t, pos=t.pos.shifted(lines), end_pos=t.end_pos.shifted(lines))
 
 
 def _line_span(index: LineIndex, decl: Declaration) -> tuple[int, int]:
