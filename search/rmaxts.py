@@ -1,0 +1,429 @@
+"""RMaxTS: Monte-Carlo tree search over truncate-and-resume paths, with RMax rewards.
+
+Reference: ``shared/reference/deepseek-prover.md`` §6 (truncate-and-resume) and §7 (RMaxTS:
+statistics, virtual loss, selection, expansion, rewards, main loop, checkpoints; pseudocode
+§7.9). The pieces live next door: ``search.segments`` (valid prefix, per-line segments, the
+state after each), ``search.tree`` (goal-keyed paths, selection, jobs, JSON form) and
+``search.ucb`` (the DUCB arithmetic). This module is the loop that drives them.
+
+One run, for a budget ``N×T``: N independent trees, one after another, each given T
+generations; the first verified proof ends the run (its ``cost`` counts earlier trees in
+full, ``Budget.cost``). In one tree, up to ``concurrency`` (K) rollouts are in flight as
+asyncio tasks. One rollout:
+
+1. select a node by DUCB with virtual loss (``Tree.select`` + ``Tree.start_job``), draw one
+   of its code prefixes and a generation seed from ``rng``; this happens in the loop, at
+   launch, so with K = 1 the draws follow a fixed order and a run is reproducible;
+2. ask the proposer for one continuation of ``statement + prefix``, with the node's goal as
+   the tactic state (none at the root, §6.3);
+3. verify ``prefix + continuation`` through the full trust layer (``search.verify.verify``,
+   ``allTactics`` on);
+4. proved: the run stops. Otherwise truncate at the first error or sorry (not "unsolved
+   goals"), split the valid prefix into segments with their states, resolve ambiguous
+   states in tactic mode where asked (``resolve_probes``; a probe that cannot be resolved
+   ends the path there), insert the path from the root, reward = RMax (1 when a node was
+   added, anywhere), back it up along the selection path (``Tree.finish_job``).
+
+The tree is mutated only by the loop (selection at launch, insertion and backup when a
+task completes), never inside a task, so completions never interleave with a tree update.
+The loop waits with ``asyncio.wait(FIRST_COMPLETED)``; nothing polls.
+
+Checkpoints (§7.6, JSON instead of pickle): every ``checkpoint_every`` completed rollouts,
+when a tree ends, and at the end, ``checkpoint`` gets the current tree, the counters, the
+trace and ``rng``'s state, written atomically (temp file + ``os.replace``). Rollouts still
+in flight are not in it (their virtual loss is dropped from the saved tree, their
+generations uncounted): a resumed run redoes them. A run that finds an existing checkpoint
+resumes from it; a finished one (proof found or budget spent) is answered from the file
+without new work. With K = 1 the checkpoint is taken between rollouts, so an interrupted
+run resumed from it grows exactly the tree an uninterrupted run grows.
+
+Deviations from upstream, on purpose: the run stops at the first proof instead of at the
+next 128-sample checkpoint (§7.10); checkpoints are JSON; tactic states that the upstream
+REPL does not report (design.md §5) are probed in tactic mode on the worker that produced
+the proof states (one extra command to re-check with ``allTactics``, plus one tactic per
+probe). Token counts default to code points (``Tree.insert_path``); pass the policy's
+tokenizer as ``count_tokens`` for upstream's 2,048-token cap.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from lean_bridge.checker import LeanChecker
+from lean_bridge.errors import BridgeError
+from lean_bridge.outcome import CheckResult, Status
+from prover.problem import Problem
+from prover.proposer import ProofProposer
+
+from .budget import Budget
+from .result import SearchResult
+from .segments import Segment, goals_text, proof_origin, segment, truncate
+from .tree import Tree
+from .ucb import EXPLORATION, GAMMA, rmax_reward
+from .verify import reference_of, verify
+
+CHECKPOINT_FORMAT = "rmaxts-checkpoint/1"
+MAX_TOKENS = 2048  # §7.8 / §6.3: the prefix + state comment cap (tokens upstream)
+SEED_RANGE = 2 ** 31
+# Statuses whose text must not grow the tree: no Lean answer, or an answer for a cheat.
+_NO_PATH = (Status.TIMEOUT, Status.CRASHED, Status.REJECTED)
+
+
+@dataclass(frozen=True)
+class _Job:
+    index: int  # launch order within the tree
+    node: int
+    depth: int
+    code: str  # the node's code prefix the continuation extends
+    goal: str | None  # the tactic state given to the proposer; None at the root
+    seed: int
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: str  # a Status value, or "empty" when the proposer returned nothing
+    proof: str | None  # set when verified
+    segments: tuple[Segment, ...]
+
+
+def segments_of(problem: Problem, proof: str, result: CheckResult) -> list[Segment]:
+    """The truncate-and-resume segments of ``proof`` (it continues ``problem.statement``)
+    from its verdict (§6.1-6.2): positions in ``result`` are relative to ``header +
+    statement + proof``, as ``LeanChecker.check`` reports them."""
+    if result.status in _NO_PATH:
+        return []
+    base_line, base_column = proof_origin(problem.header + problem.statement)
+    complete = result.status is Status.PROVED
+    valid_end = len(proof) if complete else truncate(
+        proof, result.messages, result.sorries, base_line=base_line, base_column=base_column)
+    return segment(proof, valid_end, result.tactics, result.sorries, complete=complete,
+                   base_line=base_line, base_column=base_column)
+
+
+def _root_proof(problem: Problem) -> str:
+    return "  sorry\n" if problem.ends_with_by else " by\n  sorry\n"
+
+
+def _clear_running(tree_dict: dict[str, Any]) -> dict[str, Any]:
+    """A tree's JSON form without virtual loss (the jobs in flight are not saved)."""
+    for node in tree_dict["nodes"]:
+        for arm in ("here", "sub"):
+            node["stats"][arm]["running"] = 0
+    return tree_dict
+
+
+class _Search:
+    def __init__(self, problem: Problem, *, proposer: ProofProposer, lean: LeanChecker,
+                 budget: Budget, rng: random.Random, concurrency: int, gamma: float,
+                 c: float, max_tokens: int, count_tokens: Callable[[str], int],
+                 temperature: float, checkpoint: Path | None, checkpoint_every: int,
+                 trace: bool, resolve_probes: bool) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
+        self.problem, self.proposer, self.lean = problem, proposer, lean
+        self.budget, self.rng, self.concurrency = budget, rng, concurrency
+        self.gamma, self.c, self.max_tokens, self.count_tokens = gamma, c, max_tokens, count_tokens
+        self.temperature = temperature
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.checkpoint_every = checkpoint_every
+        self.keep_trace, self.resolve_probes = trace, resolve_probes
+        # Run state (all of it is in the checkpoint).
+        self.root_goal = ""
+        self.tree: Tree | None = None
+        self.attempt = 0
+        self.started = 0  # rollouts launched in this tree
+        self.completed = 0  # rollouts finished in this tree
+        self.generations = 0
+        self.lean_calls = 0
+        self.seconds_before = 0.0
+        self.proof: str | None = None
+        self.cost: int | None = None
+        self.finished = False
+        self.trace: list[dict[str, Any]] = []
+        self.per_tree: list[dict[str, Any]] = []
+        self.running = 0
+        self.max_running = 0
+        self.t0 = time.monotonic()
+
+    # -- the run ----------------------------------------------------------------------------
+
+    async def run(self) -> SearchResult:
+        if self.checkpoint is not None and self.checkpoint.exists():
+            self._load()
+            if self.finished:
+                return self._result()
+        else:
+            self.root_goal = await self._root_goal()
+            self.tree = Tree(self.root_goal)
+        while True:
+            found = await self._search_tree()
+            self.per_tree.append(self._tree_stats())
+            if found or self.attempt + 1 >= self.budget.attempts:
+                break
+            self.attempt += 1
+            self.tree = Tree(self.root_goal)
+            self.started = self.completed = self.max_running = 0
+            self._save()
+        self.finished = True
+        self._save()
+        return self._result()
+
+    async def _root_goal(self) -> str:
+        """§7.6 setup: the goal of the ``sorry`` of ``statement + "  sorry"``. "" when Lean
+        gives none (the root's key then matches no segment state, which is harmless)."""
+        self.lean_calls += 1
+        result = await verify(self.lean, self.problem, _root_proof(self.problem))
+        return result.sorries[-1].goal if result.sorries else ""
+
+    async def _search_tree(self) -> bool:
+        """Run the current tree to its budget or to a proof; True when proved."""
+        pending: dict[asyncio.Task[_Outcome], _Job] = {}
+        unsaved = 0
+        try:
+            while True:
+                while self.proof is None and len(pending) < self.concurrency \
+                        and self.started < self.budget.per_attempt:
+                    job = self._launch()
+                    pending[asyncio.create_task(self._rollout(job))] = job
+                if not pending:
+                    return self.proof is not None
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: pending[t].index):
+                    job = pending.pop(task)
+                    self._complete(job, task.result())
+                    unsaved += 1
+                    if self.proof is not None:
+                        return True
+                if unsaved >= self.checkpoint_every:
+                    self._save(in_flight=len(pending))
+                    unsaved = 0
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            self.running = 0
+            if self.tree is not None:  # abandoned jobs leave no virtual loss behind
+                self.tree = Tree.from_dict(_clear_running(self.tree.to_dict()))
+
+    def _launch(self) -> _Job:
+        assert self.tree is not None
+        node = self.tree.select(gamma=self.gamma, c=self.c)
+        self.tree.start_job(node)
+        code, _comment = self.tree.sample_prefix(node, self.rng)
+        seed = self.rng.randrange(SEED_RANGE)
+        n = self.tree.nodes[node]
+        job = _Job(self.started, node, n.depth, code, None if node == Tree.ROOT else n.goal, seed)
+        self.started += 1
+        self.generations += 1
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        return job
+
+    async def _rollout(self, job: _Job) -> _Outcome:
+        proposals = await self.proposer.propose_proofs(
+            self.problem, 1, prefix=job.code, tactic_state=job.goal, seed=job.seed,
+            temperature=self.temperature)
+        if not proposals:
+            return _Outcome("empty", None, ())
+        proof = job.code + proposals[0].text
+        self.lean_calls += 1
+        result = await verify(self.lean, self.problem, proof, all_tactics=True)
+        segments = segments_of(self.problem, proof, result)
+        if result.proved:
+            return _Outcome(result.status.value, proof, tuple(segments))
+        if self.resolve_probes:
+            segments = await self._resolve(proof, segments)
+        return _Outcome(result.status.value, None, tuple(segments))
+
+    async def _resolve(self, proof: str, segments: list[Segment]) -> list[Segment]:
+        """Resolve the first unresolved segments' probes in tactic mode (design.md §5).
+
+        Proof-state ids belong to the process that made them, so the proof is re-checked
+        (with ``allTactics``) on the worker a proof session pins, and the probes of that
+        answer run there. The path ends at the first probe that cannot be run or fails.
+        """
+        first = next((i for i, s in enumerate(segments) if not s.resolved), None)
+        if first is None or segments[first].probe is None:
+            return segments if first is None else segments[:first]
+        reference = reference_of(self.problem)
+        try:
+            self.lean_calls += 1
+            async with self.lean.proof_session(self.problem.header, self.problem.statement,
+                                               reference) as session:
+                self.lean_calls += 1
+                again = await self.lean.check_on(session.worker, self.problem.statement + proof,
+                                                 reference=reference, all_tactics=True)
+                out: list[Segment] = []
+                for seg in segments_of(self.problem, proof, again):
+                    if not seg.resolved:
+                        if seg.probe is None:
+                            break
+                        self.lean_calls += 1
+                        step = await session.run_tactic(seg.probe.proof_state, seg.probe.tactic)
+                        if step.status == "error":
+                            break
+                        seg = seg.resolve(goals_text(step.goals))
+                    out.append(seg)
+                return out
+        except (BridgeError, ValueError):
+            # No worker, no root proof state, a crash while opening: keep what was certain.
+            return segments[:first]
+
+    def _complete(self, job: _Job, outcome: _Outcome) -> None:
+        assert self.tree is not None
+        if outcome.segments:
+            added, deepest = self.tree.insert_path(outcome.segments, max_tokens=self.max_tokens,
+                                                   count_tokens=self.count_tokens)
+        else:
+            added, deepest = 0, Tree.ROOT
+        reward = rmax_reward(added)
+        self.tree.finish_job(job.node, reward, gamma=self.gamma)
+        self.completed += 1
+        self.running -= 1
+        if self.keep_trace:
+            self.trace.append({
+                "attempt": self.attempt, "rollout": job.index, "node": job.node,
+                "depth": job.depth, "seed": job.seed, "status": outcome.status,
+                "segments": len(outcome.segments), "new_nodes": added, "reached": deepest,
+                "reward": reward,
+            })
+        if outcome.proof is not None:
+            self.proof = outcome.proof
+            self.cost = self.budget.cost(self.attempt, self.completed)
+
+    # -- results and checkpoints ------------------------------------------------------------
+
+    def _tree_stats(self) -> dict[str, Any]:
+        assert self.tree is not None
+        return {**self.tree.stats(), "attempt": self.attempt, "expansions": self.completed,
+                "max_running": self.max_running}
+
+    def _result(self) -> SearchResult:
+        stats = dict(self.per_tree[-1]) if self.per_tree else self._tree_stats()
+        stats["trees"] = len(self.per_tree)
+        stats["per_tree"] = list(self.per_tree)
+        return SearchResult(self.problem.name, self.proof, self.generations, self.lean_calls,
+                            self.seconds_before + time.monotonic() - self.t0, self.cost,
+                            "rmaxts", stats, tuple(self.trace))
+
+    def _save(self, *, in_flight: int = 0) -> None:
+        if self.checkpoint is None:
+            return
+        assert self.tree is not None
+        version, state, gauss = self.rng.getstate()
+        data = {
+            "format": CHECKPOINT_FORMAT,
+            "problem": self.problem.name,
+            "budget": str(self.budget),
+            "attempt": self.attempt,
+            # Rollouts in flight are dropped: a resumed run launches them again.
+            "started": self.started - in_flight,
+            "completed": self.completed,
+            "generations": self.generations - in_flight,
+            "lean_calls": self.lean_calls,
+            "seconds": self.seconds_before + time.monotonic() - self.t0,
+            "root_goal": self.root_goal,
+            "proof": self.proof,
+            "cost": self.cost,
+            "finished": self.finished,
+            "max_running": self.max_running,
+            "rng": [version, list(state), gauss],
+            "tree": _clear_running(self.tree.to_dict()),
+            "per_tree": self.per_tree,
+            "trace": self.trace,
+        }
+        write_json_atomic(self.checkpoint, data)
+
+    def _load(self) -> None:
+        assert self.checkpoint is not None
+        data = load_checkpoint(self.checkpoint)
+        if data.get("problem") != self.problem.name:
+            raise ValueError(f"checkpoint {self.checkpoint} is for problem {data.get('problem')!r},"
+                             f" not {self.problem.name!r}")
+        version, state, gauss = data["rng"]
+        self.rng.setstate((version, tuple(state), gauss))
+        self.tree = Tree.from_dict(data["tree"])
+        self.root_goal = data["root_goal"]
+        self.attempt = int(data["attempt"])
+        self.started = int(data["started"])
+        self.completed = int(data["completed"])
+        self.generations = int(data["generations"])
+        self.lean_calls = int(data["lean_calls"])
+        self.seconds_before = float(data["seconds"])
+        self.proof, self.cost = data["proof"], data["cost"]
+        self.finished = bool(data["finished"])
+        self.max_running = int(data["max_running"])
+        self.per_tree = list(data["per_tree"])
+        self.trace = list(data["trace"])
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` so that a reader sees the old file or the new one,
+    never a part: a temporary file beside it, flushed to disk, then ``os.replace``."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by ``rmaxts_search``; ``Tree.from_dict(data["tree"])`` is its tree."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
+    return data
+
+
+async def rmaxts_search(problem: Problem, *, proposer: ProofProposer, lean: LeanChecker,
+                        budget: Budget, rng: random.Random, concurrency: int = 4,
+                        gamma: float = GAMMA, c: float = EXPLORATION,
+                        max_tokens: int = MAX_TOKENS,
+                        count_tokens: Callable[[str], int] = len, temperature: float = 1.0,
+                        checkpoint: Path | None = None, checkpoint_every: int = 32,
+                        trace: bool = True, resolve_probes: bool = True) -> SearchResult:
+    """Search for a proof of ``problem`` with RMaxTS (module docstring); stop at the first.
+
+    Args:
+      proposer: continues ``statement + prefix`` given the node's tactic state.
+      lean: the checker; every candidate goes through ``search.verify.verify``.
+      budget: ``N×T``: N independent trees of T generations each.
+      rng: the only source of randomness (prefix choice, generation seeds); with
+        ``concurrency=1`` the run is a function of its state.
+      concurrency: K rollouts in flight per tree (virtual loss keeps them apart).
+      gamma, c: DUCB discount and exploration constant (§7.3, §7.8).
+      max_tokens, count_tokens: the prefix + state comment cap (§6.3).
+      checkpoint, checkpoint_every: JSON checkpoint file, resumed from when present.
+      trace: keep one small dict per completed rollout in ``SearchResult.trace``.
+      resolve_probes: learn ambiguous tactic states in tactic mode instead of ending the
+        path there.
+
+    A proof's ``cost`` is ``budget.cost(tree, k)`` with k the rollouts completed in that
+    tree up to and including the proving one (upstream's ``sample_count``); rollouts still
+    in flight then are cancelled, but counted in ``generations``.
+
+    ``tree_stats`` holds the last tree's ``Tree.stats()`` (nodes, max_depth,
+    bytes_per_node, ...) plus ``expansions`` (rollouts completed in it), ``max_running``
+    (most rollouts in flight at once), ``attempt``, ``trees`` and ``per_tree``.
+    """
+    return await _Search(
+        problem, proposer=proposer, lean=lean, budget=budget, rng=rng, concurrency=concurrency,
+        gamma=gamma, c=c, max_tokens=max_tokens, count_tokens=count_tokens,
+        temperature=temperature, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+        trace=trace, resolve_probes=resolve_probes).run()
+
+
+__all__ = ["CHECKPOINT_FORMAT", "MAX_TOKENS", "load_checkpoint", "rmaxts_search",
+           "segments_of", "write_json_atomic"]
