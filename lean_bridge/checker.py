@@ -14,7 +14,7 @@ from typing import AsyncIterator, Sequence
 
 from .axioms import audit_axioms, parse_print_axioms
 from .errors import HeaderError, ReplCrashed, ReplTimeout
-from .integrity import Finding, IntegrityOptions, scan_integrity
+from .integrity import Finding, IntegrityOptions, parsed, scan_integrity
 from .outcome import CheckResult, Status, command_verdict, messages_verdict, tactic_finished
 from .pool import ReplPool, Worker
 from .protocol import (
@@ -28,7 +28,7 @@ from .protocol import (
     TacticRequest,
 )
 from .reference import Reference, compare_to_reference
-from .text import Declaration, LineIndex, parse_file
+from .text import Declaration, LineIndex
 
 _VERSION_PROBE = "#eval Lean.versionString"
 # Findings a reference's own preamble can excuse (integrity._TRUSTABLE).
@@ -99,7 +99,7 @@ class LeanChecker:
         With ``references``, each reference theorem must be present with its statement, and the
         file's header must be the reference's; a missing theorem gets a ``rejected`` row.
         """
-        header = parse_file(text).header
+        header = parsed(text).header
         return await self._judge(header, text[len(header):], references=references, names=names)
 
     async def _judge(self, header: str, body: str, *, references: Sequence[Reference] | None,
@@ -107,7 +107,8 @@ class LeanChecker:
                      all_tactics: bool = False) -> list[TheoremCheck]:
         text = header + body
         index = LineIndex(text)
-        theorems = [d for d in parse_file(text).declarations if d.kind in THEOREM_KINDS and d.name]
+        # The static layer parses the same text: share its cache.
+        theorems = [d for d in parsed(text).declarations if d.kind in THEOREM_KINDS and d.name]
         targets = [d for d in theorems if names is None or d.name in names]
         spans = {d.name: _line_span(index, d) for d in theorems}
         rejected, gaps = _static_findings(text, targets, spans, references, self.integrity)

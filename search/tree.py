@@ -17,12 +17,14 @@ from __future__ import annotations
 import random
 import sys
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 from .segments import NO_GOALS, Segment, state_comment
 from .ucb import EXPAND_HERE, EXPLORATION, GAMMA, NodeStats, backup, select_child, start_job
 
 FORMAT = "rmaxts-tree/1"
+_NO_CHILDREN: Any = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -48,17 +50,25 @@ class Node:
     parent: int
     goal: str
     depth: int
-    prefixes: dict[str, int] = field(default_factory=dict)
-    children: dict[str, int] = field(default_factory=dict)
+    # Code prefixes are kept as UTF-8 bytes: proof text is mostly ASCII, but one `₀` makes a
+    # Python str spend two bytes on every character, and prefixes are most of a node's size.
+    codes: dict[bytes, int] = field(default_factory=dict)
+    # Most nodes are leaves: they share one read-only empty mapping until a child arrives.
+    children: dict[str, int] = field(default_factory=lambda: _NO_CHILDREN)  # type: ignore[assignment]
     tokens: int = 0
     stats: NodeStats = NodeStats()
     expanded: bool = False
     terminal: bool = False
 
+    @property
+    def prefixes(self) -> dict[str, int]:
+        """The code prefixes as text (stored as UTF-8 in ``codes``)."""
+        return {code.decode(): indent for code, indent in self.codes.items()}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "parent": self.parent, "goal": self.goal, "depth": self.depth,
-            "prefixes": [[code, indent] for code, indent in self.prefixes.items()],
+            "prefixes": [[code.decode(), indent] for code, indent in self.codes.items()],
             "children": [[goal, index] for goal, index in self.children.items()],
             "tokens": self.tokens, "stats": self.stats.to_dict(),
             "expanded": self.expanded, "terminal": self.terminal,
@@ -68,8 +78,8 @@ class Node:
     def from_dict(cls, data: dict[str, Any]) -> "Node":
         return cls(
             parent=int(data["parent"]), goal=str(data["goal"]), depth=int(data["depth"]),
-            prefixes={str(c): int(i) for c, i in data["prefixes"]},
-            children={str(g): int(i) for g, i in data["children"]},
+            codes={str(c).encode(): int(i) for c, i in data["prefixes"]},
+            children={str(g): int(i) for g, i in data["children"]} or _NO_CHILDREN,
             tokens=int(data["tokens"]), stats=NodeStats.from_dict(data["stats"]),
             expanded=bool(data["expanded"]), terminal=bool(data["terminal"]),
         )
@@ -93,7 +103,7 @@ class Tree:
 
     def __init__(self, root_goal: str) -> None:
         self.nodes: list[Node] = [Node(parent=self.NO_PARENT, goal=root_goal, depth=0,
-                                       prefixes={"": 0})]
+                                       codes={b"": 0})]
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -132,7 +142,7 @@ class Tree:
                 child = self._add_child(node, seg.state_after, tokens)
                 added += 1
             target = self.nodes[child]
-            target.prefixes.setdefault(code, seg.indent)
+            target.codes.setdefault(code.encode(), seg.indent)
             target.tokens = min(target.tokens, tokens)
             node, prev_goal = child, seg.state_after
         return added, node
@@ -141,6 +151,8 @@ class Tree:
         index = len(self.nodes)
         self.nodes.append(Node(parent=parent, goal=goal, depth=self.nodes[parent].depth + 1,
                                tokens=tokens, terminal=goal == NO_GOALS))
+        if not self.nodes[parent].children:
+            self.nodes[parent].children = {}
         self.nodes[parent].children[goal] = index
         return index
 
@@ -184,9 +196,9 @@ class Tree:
         """(code prefix, state comment) for an expansion at ``index``: a prefix drawn
         uniformly from the node's set (§6.4); the root's comment is empty (§6.3)."""
         node = self.nodes[index]
-        code = rng.choice(list(node.prefixes))
-        comment = "" if index == self.ROOT else state_comment(node.goal, node.prefixes[code])
-        return code, comment
+        code = rng.choice(list(node.codes))
+        comment = "" if index == self.ROOT else state_comment(node.goal, node.codes[code])
+        return code.decode(), comment
 
     # -- checkpoints, checks, sizes --------------------------------------------------------
 
@@ -212,7 +224,7 @@ class Tree:
         if not self.nodes:
             raise ValueError("a tree has a root")
         root = self.nodes[self.ROOT]
-        if root.parent != self.NO_PARENT or list(root.prefixes) != [""] or root.depth != 0:
+        if root.parent != self.NO_PARENT or list(root.codes) != [b""] or root.depth != 0:
             raise ValueError("malformed root")
         for i, n in enumerate(self.nodes):
             if min(n.stats.here.running, n.stats.sub.running) < 0:
@@ -237,7 +249,7 @@ class Tree:
             "leaves": len(self.nodes) - len(inner),
             "terminal": sum(n.terminal for n in self.nodes),
             "expanded": sum(n.expanded for n in self.nodes),
-            "prefixes": sum(len(n.prefixes) for n in self.nodes),
+            "prefixes": sum(len(n.codes) for n in self.nodes),
             "mean_branching": (sum(len(n.children) for n in inner) / len(inner)) if inner else 0.0,
             "running": self.nodes[self.ROOT].stats.sub.running,
             "bytes_per_node": self.bytes_per_node(),
@@ -260,9 +272,9 @@ class Tree:
 
         total = size([self.nodes])
         for n in self.nodes:
-            total += size([n, n.goal, n.prefixes, n.children, n.stats, n.stats.here,
+            total += size([n, n.goal, n.codes, n.children, n.stats, n.stats.here,
                            n.stats.sub])
-            total += size(n.prefixes) + size(n.children)
+            total += size(n.codes) + size(n.children)
         return total / len(self.nodes)
 
 

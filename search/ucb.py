@@ -53,7 +53,7 @@ FLOOR = 0.01  # max(·, 0.01) floors of value and bonus denominators, §7.2-7.3
 EXPAND_HERE = -1  # select_child's answer for the virtual ⊘ action
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ArmStats:
     """Discounted statistics of one action: ``w`` = W_γ, ``n`` = N_γ, ``running`` = k."""
 
@@ -69,7 +69,7 @@ class ArmStats:
         return cls(float(data["w"]), float(data["n"]), int(data["running"]))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeStats:
     """Both arms of one node: ``here`` (⊘ at this node) and ``sub`` (the edge into it)."""
 
