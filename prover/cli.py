@@ -92,7 +92,8 @@ def cli() -> None:
     """A neural theorem prover for Lean 4.
 
     Start with `prover setup` (installs Lean, Mathlib and the REPL on first use), then
-    `prover check FILE.lean` to verify the theorems of a file.
+    `prover prove FILE.lean` to fill in the `sorry` proofs of a file, or `prover check
+    FILE.lean` to verify its theorems.
     """
 
 
@@ -238,6 +239,187 @@ async def _check_file(spec, settings, text: str, names: list[str] | None, refere
         fail(str(exc), EXIT_NO_LEAN)
     finally:
         await pool.close()
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--theorem", "theorems", multiple=True, metavar="NAME",
+              help="Prove only this theorem (repeatable; its proof must be `sorry`).")
+@click.option("--policy", metavar="SPEC",
+              help="What proposes proofs: portfolio (default, no model), hf:DIR, vllm:MODEL, "
+                   "openai:URL#MODEL or mix:A,B.")
+@click.option("--search", "search_method", type=click.Choice(["sample", "rmaxts", "bestfirst"]),
+              help="Search algorithm (default rmaxts).")
+@click.option("--budget", metavar="NxT",
+              help="N attempts of T generations per theorem (default 1x32).")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Lean REPL processes (default 1).")
+@lean_options
+@click.option("--seed", type=int, metavar="N", help="Seed of the search's random choices (default 0).")
+@click.option("--prompt-format", metavar="NAME",
+              help="Prompt format of a model policy (default deepseek-v1.5; next-tactic for bestfirst).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Write the result here and leave FILE untouched.")
+@click.option("--in-place", is_flag=True,
+              help="Rewrite FILE, keeping the original as FILE.bak (the default).")
+@click.option("--dry-run", is_flag=True, help="Write nothing; print what would change.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
+def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_method: str | None,
+          budget: str | None, workers: int | None, repl: str | None, workspace: Path | None,
+          timeout: float | None, seed: int | None, prompt_format: str | None,
+          output: Path | None, in_place: bool, dry_run: bool, as_json: bool, verbose: bool) -> None:
+    """Prove the `sorry` theorems and lemmas of FILE and write back the proofs Lean accepts.
+
+    Each proof found has passed the full verdict (static integrity, Lean, axiom audit), and
+    the assembled file is checked once more; everything else in FILE stays byte for byte.
+    In place, the original is kept as FILE.bak. Proofs found so far are saved in
+    FILE.prover-progress.json after each theorem, so an interrupted run (Ctrl-C: exit 130,
+    FILE untouched) resumes where it stopped. Exit 0 when every theorem was proved, 1 when
+    not, 2 for bad input, 3 when no Lean REPL can be started.
+    """
+    from . import prove as pv
+
+    if output is not None and in_place:
+        fail("--output and --in-place exclude each other", EXIT_USAGE)
+    if output is not None and not output.parent.is_dir():
+        fail(f"--output {output}: directory {output.parent} does not exist", EXIT_USAGE)
+    text = read_lean_file(file)
+    try:
+        targets = pv.select_targets(text, theorems)
+    except pv.ProveInputError as exc:
+        fail(f"{file}: {exc}", EXIT_USAGE)
+    settings = settings_from({
+        "repl": repl, "workspace": str(workspace) if workspace else None, "timeout": timeout,
+        "workers": workers, "policy": policy, "search": search_method, "budget": budget,
+        "seed": seed, "prompt_format": prompt_format})
+    if verbose:
+        click.echo("effective configuration:", err=True)
+        for line in settings.describe():
+            click.echo(f"  {line}", err=True)
+    from prover.backends.spec import parse_spec
+    from search import Budget
+
+    try:
+        method = pv.check_method(settings["search"])
+        search_budget = Budget.parse(settings["budget"])
+        fmt = pv.prompt_format_for(method, settings["prompt_format"])
+        parse_spec(settings["policy"])
+    except ValueError as exc:  # ProveInputError included
+        fail(str(exc), EXIT_USAGE)
+    spec = repl_spec(settings)
+    original = text.encode("utf-8")
+    store = pv.ProgressStore(file, pv.sha256_of(original), enabled=not dry_run)
+    if store.note:
+        click.echo(store.note, err=True)
+    reusable = [t.name for t in targets if t.name in store.proofs]
+    if reusable:
+        click.echo(f"reusing {len(reusable)} proof(s) found by an interrupted run: "
+                   f"{', '.join(reusable)}", err=True)
+    options: dict[str, Any] = {"rmaxts": {"concurrency": settings["workers"]}}.get(method, {})
+    reporter = pv.make_reporter()
+    try:
+        outcomes, new_text = asyncio.run(_prove_file(
+            spec, settings, text, targets, store, reporter, method=method, budget=search_budget,
+            prompt_format=fmt, options=options))
+    except KeyboardInterrupt:
+        reporter.close()
+        store.save(only_if_useful=True)
+        where = f"; {len(store.proofs)} proof(s) found so far are in {store.path}, a rerun " \
+            "resumes from them" if store.enabled and store.path.exists() else ""
+        click.echo(f"\ninterrupted: {file} is unchanged{where}", err=True)
+        sys.exit(130)
+    except pv.ProveInputError as exc:
+        reporter.close()
+        fail(f"{file}: {exc}", EXIT_USAGE)
+    except Exception as exc:
+        reporter.close()
+        store.save(only_if_useful=True)
+        from lean_bridge.errors import ReplUnavailable
+
+        if isinstance(exc, ReplUnavailable):
+            fail(str(exc), EXIT_NO_LEAN)
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        kept = f" ({len(store.proofs)} proof(s) saved in {store.path})" \
+            if store.enabled and store.path.exists() else ""
+        fail(f"{type(exc).__name__}: {exc}; {file} is unchanged{kept}", EXIT_NOT_PROVED)
+    reporter.close()
+    report: dict[str, Any] = {
+        "file": str(file), "output": None, "dry_run": dry_run, "changed": new_text != text,
+        "config": {k: settings[k] for k in ("policy", "search", "budget", "seed", "workers",
+                                            "timeout", "prompt_format")},
+        "theorems": [o.to_json() for o in outcomes],
+    }
+    if dry_run:
+        report["diff"] = pv.diff(text, new_text, str(file))
+        if not as_json:
+            click.echo(report["diff"] or f"{file}: nothing would change")
+    else:
+        try:
+            written = pv.write_result(file, original, new_text, output=output)
+        except OSError as exc:
+            fail(f"cannot write the result: {exc}; {file} is unchanged, proofs are in {store.path}",
+                 EXIT_USAGE)
+        store.delete()
+        report["output"] = str(written) if written else None
+        if written is not None:
+            backup = f" (the original is {file}.bak)" if written == file else ""
+            click.echo(f"wrote {written}{backup}", err=True)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        pv.print_summary(report)
+    proved = all(o.status == "proved" for o in outcomes)
+    sys.exit(EXIT_OK if proved else EXIT_NOT_PROVED)
+
+
+async def _prove_file(spec, settings, text: str, targets, store, reporter, *, method: str, budget,
+                      prompt_format: str | None, options: dict[str, Any]):
+    """Wire the concrete pieces (REPL pool, checker, proposer) and run ``prover.prove``."""
+    from lean_bridge.checker import LeanChecker
+    from lean_bridge.pool import PoolConfig, ReplPool
+    from lean_bridge.text import parse_file
+
+    from . import prove as pv
+    from .proposer import make_proposer
+
+    pool = ReplPool(spec, PoolConfig(max_processes=settings["workers"],
+                                     max_requests=settings["max_requests"],
+                                     header_timeout=settings["header_timeout"]))
+    proposer = None
+    try:
+        lean = LeanChecker(pool, timeout=settings["timeout"])
+        await pv.preflight(lean, parse_file(text).header)
+        from .backends.errors import BackendUnavailable
+
+        try:
+            proposer = make_proposer(settings["policy"], prompt_format=prompt_format)
+        except (ValueError, OSError, ImportError, BackendUnavailable) as exc:
+            raise pv.ProveInputError(f"cannot use --policy {settings['policy']}: {exc}") from None
+        outcomes = await pv.prove_file(text, targets, proposer=proposer, lean=lean, method=method,
+                                       budget=budget, seed=settings["seed"], store=store,
+                                       reporter=reporter, options=options)
+        # One command checks the whole file: give it the time of one request per theorem.
+        whole = LeanChecker(pool, timeout=settings["timeout"] * max(1, len(targets)))
+        new_text = await pv.final_check(whole, text, targets, outcomes)
+        return outcomes, new_text
+    finally:
+        await pool.close()
+        await _close_proposer(proposer)
+
+
+async def _close_proposer(proposer) -> None:
+    for part in getattr(proposer, "proposers", [proposer]) if proposer is not None else []:
+        policy = getattr(part, "policy", part)
+        close = getattr(policy, "close", None)
+        if close is not None:
+            try:
+                await close()
+            except Exception:  # closing is best effort; the run's outcome stands
+                pass
 
 
 @cli.command("bench-system")

@@ -33,6 +33,12 @@ SCHEMA: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "memory_gb": (float, 16.0),
     "workers": (int, 1),
     "max_requests": (int, 1000),
+    # `prover prove`
+    "policy": (str, "portfolio"),
+    "search": (str, "rmaxts"),
+    "budget": (str, "1x32"),
+    "seed": (int, 0),
+    "prompt_format": (str, None),
 }
 
 

@@ -200,3 +200,12 @@ def test_bad_options_fail_before_loading(model_dir):
         HFPolicy(str(model_dir), device="tpu")
     with pytest.raises(ValueError, match="dtype"):
         HFPolicy(str(model_dir), dtype="int8")
+
+
+async def test_max_tokens_beyond_the_context_is_clamped_not_a_crash(policy, lines):
+    # The tiny model has 512 positions; asking for 2,048 new tokens must not run past them.
+    from prover.policy import GenerationRequest
+
+    [[completion]] = await policy.generate([GenerationRequest(lines[0], max_tokens=2048, seed=3,
+                                                              temperature=1.0)])
+    assert 0 < completion.tokens <= 512

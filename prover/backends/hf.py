@@ -265,10 +265,15 @@ class HFPolicy:
             [[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device
         )
         recorder = _LogprobRecorder(torch)
+        # A model with absolute positions cannot go past its context: generating beyond it
+        # fails inside the model (an IndexError), so the request is clamped to what fits.
+        context = getattr(self.model.config, "max_position_embeddings", None) or getattr(
+            self.model.config, "n_positions", None)
+        max_new = sampling.max_tokens if not context else max(1, min(sampling.max_tokens, context - width))
         kwargs: dict[str, Any] = dict(
             input_ids=input_ids,
             attention_mask=attention_mask,
-            max_new_tokens=sampling.max_tokens,
+            max_new_tokens=max_new,
             pad_token_id=pad,
             return_dict_in_generate=True,
             logits_processor=self._processors([recorder]),

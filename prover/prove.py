@@ -1,0 +1,571 @@
+"""``prover prove``: fill the ``sorry`` proofs of a Lean file, and write back only what Lean accepts.
+
+The pieces, in the order a run uses them (``prover.cli.prove`` wires concrete backends in):
+
+* ``select_targets(text, names)``: the theorems and lemmas whose proof is exactly ``sorry`` /
+  ``by sorry`` (``text.find_sorry_proofs``), in file order, or only the named ones. Input that
+  gives nothing to do raises ``ProveInputError`` (the CLI's exit 2).
+* ``problem_for(text, target, …)``: the ``Problem`` for one target. ``header`` is the file's
+  ``import``/``open`` header (``parse_file(text).header``, the REPL pool key, so every theorem
+  of a file shares warm processes); ``statement`` is everything between the header and the
+  target's ``:=`` (the preamble: defs, lemmas, comments, its docstring) plus `` by\\n``, with the
+  earlier gaps edited: an earlier theorem proved in this run carries its new proof, an earlier
+  one still unproved (any theorem/lemma/example whose proof has a ``sorry``/``admit``) is left
+  out (a proof leaning on it would rest on ``sorryAx`` and be refused anyway).
+* ``prove_file(…)``: one ``search.search`` per target, in file order; each found proof has
+  already passed the full verdict (``search.verify``). After each theorem the progress
+  sidecar (``ProgressStore``) is rewritten atomically, so an interrupted run keeps its proofs.
+* ``final_check(…)``: the proofs are put into the file (``text.replace_proof``, from the end
+  backwards, so every other byte stays as it was) and the assembled file is checked once with
+  ``LeanChecker.check_file``; only theorems it reports ``proved`` are kept (should one be
+  dropped, the file is assembled and checked again without it).
+* ``write_result(…)``: in place (``FILE.bak`` first, then a temporary file in the same
+  directory and ``os.replace``) or to ``--output``.
+
+``search`` imports ``prover``, so it is imported inside the functions that need it.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from lean_bridge.text import Declaration, find_identifier, find_sorry_proofs, parse_file, replace_proof
+
+from .problem import Problem
+
+PROGRESS_FORMAT = "prover-progress/1"
+PROGRESS_SUFFIX = ".prover-progress.json"
+BACKUP_SUFFIX = ".bak"
+SEARCH_METHODS = ("sample", "rmaxts", "bestfirst")
+TARGET_KINDS = ("theorem", "lemma")
+GAP_KINDS = ("theorem", "lemma", "example")
+# What a target's statement ends with: every policy continues a tactic block.
+STATEMENT_TAIL = " by\n"
+FINAL_CHECK_ROUNDS = 3
+
+
+class ProveInputError(ValueError):
+    """The file or the options give nothing sensible to do (the CLI's exit 2)."""
+
+
+# -- what to prove -----------------------------------------------------------------------------
+
+def select_targets(text: str, names: Sequence[str] = ()) -> list[Declaration]:
+    """The theorems/lemmas to prove, in file order: those whose proof is ``sorry``, or only the
+    named ones (each must exist and have a ``sorry`` proof)."""
+    declared = [d for d in parse_file(text).declarations if d.kind in TARGET_KINDS and d.name]
+    open_ = [d for d in find_sorry_proofs(text, kinds=TARGET_KINDS) if d.name]
+    if not declared:
+        raise ProveInputError("it has no theorem or lemma (is it Lean 4 source?)")
+    if names:
+        known = {d.name for d in declared}
+        unknown = [n for n in dict.fromkeys(names) if n not in known]
+        if unknown:
+            raise ProveInputError(f"no theorem named {', '.join(unknown)} (it has: "
+                                  f"{', '.join(d.name for d in declared)})")
+        with_sorry = {d.name for d in open_}
+        done = [n for n in dict.fromkeys(names) if n not in with_sorry]
+        if done:
+            raise ProveInputError(f"{', '.join(done)} has a proof already (only `sorry` proofs "
+                                  "are replaced)")
+        wanted = set(names)
+        open_ = [d for d in open_ if d.name in wanted]
+    if not open_:
+        raise ProveInputError("no theorem or lemma has a `sorry` proof: there is nothing to prove")
+    seen: set[str] = set()
+    targets = []
+    for d in open_:  # a repeated name is Lean's error; prove the first one
+        if d.name not in seen:
+            seen.add(d.name)
+            targets.append(d)
+    return targets
+
+
+def gaps_of(text: str) -> list[Declaration]:
+    """Declarations (theorem, lemma, example) whose proof holds a ``sorry`` or ``admit``."""
+    offsets = sorted(find_identifier(text, "sorry") + find_identifier(text, "admit"))
+    out = []
+    for d in parse_file(text).declarations:
+        if d.kind in GAP_KINDS and any(d.body_start <= o < d.end for o in offsets):
+            out.append(d)
+    return out
+
+
+def _edit_spans(text: str, upto: int, gaps: Sequence[Declaration],
+                proofs: dict[str, str]) -> str:
+    """``text[:upto]`` with each gap before ``upto`` given its new proof or left out."""
+    out = text[:upto]
+    for d in sorted((g for g in gaps if g.end <= upto), key=lambda g: g.start, reverse=True):
+        if d.name is not None and d.name in proofs:
+            out = out[:d.body_start] + proofs[d.name] + out[d.end:]
+        else:
+            out = out[:d.start] + out[d.end:]
+    return out
+
+
+def problem_for(text: str, target: Declaration, *, proofs: dict[str, str],
+                gaps: Sequence[Declaration] | None = None, header: str | None = None) -> Problem:
+    """The problem of proving ``target`` (module docstring); ``proofs`` maps the names of
+    theorems already proved in this run to their new proof text (what follows ``:=``)."""
+    header = parse_file(text).header if header is None else header
+    gaps = gaps_of(text) if gaps is None else gaps
+    before = _edit_spans(text, target.body_start, [g for g in gaps if g.end <= target.start], proofs)
+    return Problem(name=target.name or "", header=header,
+                   statement=before[len(header):] + STATEMENT_TAIL)
+
+
+def file_proof(search_proof: str) -> str:
+    """What replaces ``sorry`` after the ``:=``, for a proof found for ``problem_for``'s
+    statement (which ends in `` by\\n``)."""
+    return (STATEMENT_TAIL + search_proof).rstrip()
+
+
+def assemble(text: str, targets: Sequence[Declaration], proofs: dict[str, str]) -> str:
+    """``text`` with the proof span of each proved target replaced, from the end backwards."""
+    crlf = "\r\n" in text  # keep a Windows file's line endings
+    out = text
+    for d in sorted((t for t in targets if t.name in proofs), key=lambda t: t.start, reverse=True):
+        proof = proofs[d.name]  # type: ignore[index]
+        if crlf:
+            proof = proof.replace("\r\n", "\n").replace("\n", "\r\n")
+        out = replace_proof(out, d, proof)
+    return out
+
+
+# -- outcomes ------------------------------------------------------------------------------------
+
+@dataclass
+class TheoremOutcome:
+    name: str
+    status: str = "unproved"  # "proved" | "unproved"
+    proof: str | None = None  # the text that follows `:=` in the file
+    generations: int = 0
+    lean_calls: int = 0
+    seconds: float = 0.0
+    method: str = ""
+    cost: int | None = None
+    tree: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False  # taken from the progress sidecar of an interrupted run
+    reasons: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "proof": self.proof,
+                "generations": self.generations, "lean_calls": self.lean_calls,
+                "seconds": round(self.seconds, 3), "method": self.method, "cost": self.cost,
+                "reused": self.reused, "tree": self.tree, "reasons": self.reasons}
+
+    @classmethod
+    def from_saved(cls, name: str, data: dict[str, Any]) -> "TheoremOutcome":
+        return cls(name, "proved", str(data["proof"]), int(data.get("generations", 0)),
+                   int(data.get("lean_calls", 0)), float(data.get("seconds", 0.0)),
+                   str(data.get("method", "")), data.get("cost"), dict(data.get("tree") or {}),
+                   reused=True)
+
+
+def _tree_summary(stats: dict[str, Any]) -> dict[str, Any]:
+    keys = ("nodes", "max_depth", "expansions", "trees", "attempts", "duplicates")
+    return {k: stats[k] for k in keys if k in stats and isinstance(stats[k], (int, float))}
+
+
+def _why_unproved(result: Any, budget: Any) -> list[str]:
+    """A short account of a search that found nothing, from its trace."""
+    reasons = [f"no proof within the budget {budget}"]
+    for entry in reversed(result.trace):
+        if entry.get("event") == "session_open_failed":
+            reasons.append(f"no tactic session: {str(entry.get('error', ''))[:200]}")
+            break
+    statuses = [e["status"] for e in result.trace if isinstance(e.get("status"), str)]
+    if statuses:
+        counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
+        reasons.append("candidates: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    return reasons
+
+
+# -- the progress sidecar --------------------------------------------------------------------
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write(path: Path, data: bytes, *, mode_from: Path | None = None) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never a
+    part: a temporary file in the same directory, flushed to disk, then ``os.replace``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode_from is not None and mode_from.exists():
+            shutil.copymode(mode_from, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class ProgressStore:
+    """``FILE.prover-progress.json``: the proofs found so far for one version of FILE.
+
+    Proofs are reused only while FILE's sha256 is the one they were found for. ``enabled=False``
+    (a dry run) reads the sidecar but never writes or deletes it.
+    """
+
+    def __init__(self, file: Path, sha256: str, *, enabled: bool = True) -> None:
+        self.path = file.with_name(file.name + PROGRESS_SUFFIX)
+        self.file = file
+        self.sha256 = sha256
+        self.enabled = enabled
+        self.proofs: dict[str, dict[str, Any]] = {}
+        self.note: str | None = None  # why an existing sidecar was not used
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            self.note = f"ignoring unreadable {self.path.name}: {exc}"
+            return
+        if not isinstance(data, dict) or data.get("format") != PROGRESS_FORMAT:
+            self.note = f"ignoring {self.path.name}: not a {PROGRESS_FORMAT} file"
+            return
+        if data.get("sha256") != self.sha256:
+            self.note = f"ignoring {self.path.name}: {self.file.name} changed since it was written"
+            return
+        proofs = data.get("proofs")
+        if isinstance(proofs, dict):
+            self.proofs = {k: v for k, v in proofs.items()
+                           if isinstance(v, dict) and isinstance(v.get("proof"), str)}
+
+    def record(self, outcome: TheoremOutcome) -> None:
+        if outcome.status == "proved" and outcome.proof is not None:
+            entry = outcome.to_json()
+            for key in ("name", "status", "reused", "reasons"):
+                entry.pop(key, None)
+            self.proofs[outcome.name] = entry
+        self.save()
+
+    def save(self, *, only_if_useful: bool = False) -> None:
+        """Write the sidecar; with ``only_if_useful``, only when it holds a proof or exists."""
+        if not self.enabled or (only_if_useful and not self.proofs and not self.path.exists()):
+            return
+        data = {"format": PROGRESS_FORMAT, "file": self.file.name, "sha256": self.sha256,
+                "proofs": self.proofs}
+        atomic_write(self.path, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
+
+    def delete(self) -> None:
+        if self.enabled:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+
+
+# -- progress display ------------------------------------------------------------------------
+
+class Reporter:
+    """Progress of a run; the base class says nothing."""
+
+    def start(self, index: int, total: int, name: str, budget_total: int) -> None: ...
+
+    def update(self, name: str, generations: int, depth: int | None) -> None: ...
+
+    def finish(self, outcome: TheoremOutcome) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _done_line(o: TheoremOutcome) -> str:
+    if o.reused:
+        return f"{o.name}: proved (reused from the progress file)"
+    tree = ""
+    if "nodes" in o.tree:
+        tree = f", tree {o.tree['nodes']} nodes, depth {o.tree.get('max_depth', 0)}"
+    return (f"{o.name}: {o.status} after {o.generations} generations, {o.lean_calls} Lean calls"
+            f"{tree}, {o.seconds:.1f} s")
+
+
+class PlainReporter(Reporter):
+    """Plain lines on a stream (stderr when it is not a terminal); in-flight updates at most
+    every ``every`` seconds."""
+
+    def __init__(self, stream=None, every: float = 5.0) -> None:
+        self.stream = stream or sys.stderr
+        self.every = every
+        self._last = 0.0
+        self._started = 0.0
+        self._budget = 0
+        self._prefix = ""
+
+    def _say(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
+
+    def start(self, index: int, total: int, name: str, budget_total: int) -> None:
+        self._started = self._last = time.monotonic()
+        self._budget = budget_total
+        self._prefix = f"[{index}/{total}]"
+        self._say(f"{self._prefix} {name}: searching (budget {budget_total} generations)")
+
+    def update(self, name: str, generations: int, depth: int | None) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            d = f", depth {depth}" if depth is not None else ""
+            self._say(f"{self._prefix} {name}: {generations}/{self._budget} generations{d}, "
+                      f"{now - self._started:.0f} s")
+
+    def finish(self, outcome: TheoremOutcome) -> None:
+        self._say(f"{self._prefix} {_done_line(outcome)}")
+
+
+class RichReporter(Reporter):
+    """A live progress bar per theorem (budget used, best depth, elapsed) on a terminal."""
+
+    def __init__(self, console=None) -> None:
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn)
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("gen"), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+            console=console or Console(stderr=True), transient=False)
+        self.progress.start()
+        self.tasks: dict[str, Any] = {}
+
+    def start(self, index: int, total: int, name: str, budget_total: int) -> None:
+        self.tasks[name] = self.progress.add_task(f"[{index}/{total}] {name}", total=budget_total,
+                                                  info="")
+
+    def update(self, name: str, generations: int, depth: int | None) -> None:
+        task = self.tasks.get(name)
+        if task is not None:
+            self.progress.update(task, completed=generations,
+                                 info="" if depth is None else f"depth {depth}")
+
+    def finish(self, outcome: TheoremOutcome) -> None:
+        task = self.tasks.get(outcome.name)
+        colour = "green" if outcome.status == "proved" else "red"
+        info = f"[{colour}]{outcome.status}[/]"
+        if outcome.reused:
+            info += " (reused)"
+        elif "nodes" in outcome.tree:
+            info += f" tree {outcome.tree['nodes']} nodes, depth {outcome.tree.get('max_depth', 0)}"
+        if task is None:
+            self.progress.console.print(_done_line(outcome))
+            return
+        self.progress.update(task, completed=outcome.generations, info=info)
+        self.progress.stop_task(task)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def make_reporter(quiet: bool = False) -> Reporter:
+    if quiet:
+        return Reporter()
+    if sys.stderr.isatty():
+        return RichReporter()
+    return PlainReporter(sys.stderr)
+
+
+class _Watched:
+    """A proposer that tells the reporter how much of the budget has been asked for."""
+
+    def __init__(self, inner: Any, on_ask: Callable[[int, int | None], None]) -> None:
+        self.inner = inner
+        self.on_ask = on_ask
+
+    async def propose_proofs(self, problem: Problem, n: int, **kwargs: Any):
+        prefix = kwargs.get("prefix") or ""
+        depth = sum(1 for line in prefix.splitlines() if line.strip())
+        self.on_ask(n, depth)
+        return await self.inner.propose_proofs(problem, n, **kwargs)
+
+    async def propose_tactics(self, goal: str, n: int, **kwargs: Any):
+        self.on_ask(n, None)
+        return await self.inner.propose_tactics(goal, n, **kwargs)
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+def check_method(method: str) -> str:
+    if method not in SEARCH_METHODS:
+        raise ProveInputError(f"unknown search {method!r}; choose from {', '.join(SEARCH_METHODS)}")
+    return method
+
+
+def prompt_format_for(method: str, prompt_format: str | None) -> str | None:
+    """The prompt format for a model policy: the given one (it must suit the search: tactic
+    formats for best-first, proof formats otherwise), else ``next-tactic`` for best-first and
+    the proposer's default for the others."""
+    from .prompts import get_format
+
+    if prompt_format is None:
+        return "next-tactic" if method == "bestfirst" else None
+    try:
+        fmt = get_format(prompt_format)
+    except ValueError as exc:
+        raise ProveInputError(str(exc)) from None
+    if (method == "bestfirst") != (fmt.output == "tactic"):
+        want = "a tactic format (next-tactic)" if method == "bestfirst" else "a proof format"
+        raise ProveInputError(f"--search {method} needs {want}, not --prompt-format {prompt_format}")
+    return prompt_format
+
+
+async def preflight(lean: Any, header: str) -> None:
+    """Start one REPL on the file's header (it stays warm in the pool for the searches).
+
+    Raises ``ReplUnavailable`` when no REPL starts, ``ProveInputError`` when the header does
+    not elaborate."""
+    from lean_bridge.errors import HeaderError
+
+    try:
+        async with lean.pool.acquire(header):
+            pass
+    except HeaderError as exc:
+        raise ProveInputError(f"its header does not elaborate: {exc.detail}") from None
+
+
+async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any, lean: Any,
+                     method: str, budget: Any, seed: int, store: ProgressStore | None = None,
+                     reporter: Reporter | None = None,
+                     options: dict[str, Any] | None = None) -> list[TheoremOutcome]:
+    """Search a proof for each target in file order (module docstring); proofs saved in
+    ``store`` for these theorems are reused instead of searched."""
+    from search import search
+
+    reporter = reporter or Reporter()
+    header = parse_file(text).header
+    gaps = gaps_of(text)
+    proofs: dict[str, str] = {}
+    outcomes: list[TheoremOutcome] = []
+    saved = store.proofs if store is not None else {}
+    for index, target in enumerate(targets, start=1):
+        name = target.name or ""
+        reporter.start(index, len(targets), name, budget.total)
+        if name in saved:
+            outcome = TheoremOutcome.from_saved(name, saved[name])
+        else:
+            problem = problem_for(text, target, proofs=proofs, gaps=gaps, header=header)
+            asked = [0]
+
+            def on_ask(n: int, depth: int | None, _name: str = name) -> None:
+                asked[0] += n
+                reporter.update(_name, asked[0], depth)
+
+            result = await search(problem, method=method, proposer=_Watched(proposer, on_ask),
+                                  lean=lean, budget=budget, rng=random.Random(f"{seed}/{name}"),
+                                  **(options or {}))
+            outcome = TheoremOutcome(
+                name, "proved" if result.proved else "unproved",
+                file_proof(result.proof) if result.proof is not None else None,
+                result.generations, result.lean_calls, result.seconds, result.method,
+                result.cost, _tree_summary(result.tree_stats),
+                reasons=[] if result.proved else _why_unproved(result, budget))
+        if outcome.proof is not None:
+            proofs[name] = outcome.proof
+        outcomes.append(outcome)
+        if store is not None:
+            store.record(outcome)
+        reporter.finish(outcome)
+    return outcomes
+
+
+async def final_check(lean: Any, text: str, targets: Sequence[Declaration],
+                      outcomes: Sequence[TheoremOutcome]) -> str:
+    """Assemble the file with the proofs found and check it with ``check_file``; a theorem it
+    does not report ``proved`` is set back to ``unproved`` (its ``sorry`` stays). Returns the
+    text to write."""
+    by_name = {o.name: o for o in outcomes}
+    for _ in range(FINAL_CHECK_ROUNDS):
+        proofs = {o.name: o.proof for o in outcomes if o.status == "proved" and o.proof is not None}
+        if not proofs:
+            return text
+        new_text = assemble(text, targets, proofs)
+        checks = await lean.check_file(new_text, list(proofs))
+        verdicts = {c.name: c.result for c in checks}
+        dropped = False
+        for name in proofs:
+            result = verdicts.get(name)
+            if result is None or not result.proved:
+                o = by_name[name]
+                o.status, o.proof = "unproved", None
+                why = "; ".join(result.reasons) if result is not None and result.reasons else \
+                    (result.status.value if result is not None else "not checked")
+                o.reasons.append(f"refused by the check of the whole file: {why}")
+                dropped = True
+        if not dropped:
+            return new_text
+    proofs = {o.name: o.proof for o in outcomes if o.status == "proved" and o.proof is not None}
+    return assemble(text, targets, proofs)  # pragma: no cover - needs three rounds of refusals
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+def write_result(file: Path, original: bytes, new_text: str, *, output: Path | None) -> Path | None:
+    """Write ``new_text``: to ``output`` (FILE untouched), or in place with ``FILE.bak`` kept.
+    Nothing is written in place when nothing changed. Returns the path written, if any."""
+    data = new_text.encode("utf-8")
+    if output is not None and not _same_file(output, file):
+        atomic_write(output, data, mode_from=file)
+        return output
+    if data == original:
+        return None
+    backup = file.with_name(file.name + BACKUP_SUFFIX)
+    shutil.copy2(file, backup)
+    atomic_write(file, data, mode_from=file)
+    return file
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def diff(old: str, new: str, path: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        fromfile=path, tofile=path + " (proved)"))
+
+
+def print_summary(report: dict[str, Any], console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report['file']}  ({report['config'].get('search')}, "
+                        f"budget {report['config'].get('budget')})")
+    for column in ("theorem", "status", "generations", "Lean calls", "seconds", "note"):
+        table.add_column(column)
+    for row in report["theorems"]:
+        colour = "green" if row["status"] == "proved" else "red"
+        note = "reused" if row.get("reused") else (row["reasons"][0][:80] if row.get("reasons") else "")
+        table.add_row(row["name"], f"[{colour}]{row['status']}[/]", str(row["generations"]),
+                      str(row["lean_calls"]), f"{row['seconds']:.2f}", note)
+    (console or Console()).print(table)
+
+
+__all__ = [
+    "GAP_KINDS", "PROGRESS_FORMAT", "PROGRESS_SUFFIX", "PlainReporter", "ProgressStore",
+    "ProveInputError", "Reporter", "RichReporter", "SEARCH_METHODS", "TheoremOutcome",
+    "assemble", "atomic_write", "check_method", "diff", "file_proof", "final_check", "gaps_of",
+    "make_reporter", "preflight", "print_summary", "problem_for", "prompt_format_for",
+    "prove_file", "select_targets", "sha256_of", "write_result",
+]
