@@ -14,17 +14,88 @@ place; the arithmetic (selection, virtual loss, backup) is ``search.ucb``'s pure
 """
 from __future__ import annotations
 
+import functools
+import math
 import random
 import sys
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
+import numpy as np
+
 from .segments import NO_GOALS, Segment, state_comment
-from .ucb import EXPAND_HERE, EXPLORATION, GAMMA, NodeStats, backup, select_child, start_job
+from .ucb import (EXPAND_HERE, EXPLORATION, FLOOR, GAMMA, ArmStats, NodeStats, backup, select_child,
+                  start_job, with_virtual_loss)
 
 FORMAT = "rmaxts-tree/1"
 _NO_CHILDREN: Any = MappingProxyType({})
+# Every rollout re-walks its path from the root, formatting the same few state comments again.
+_comment = functools.lru_cache(maxsize=64)(state_comment)
+# From this many children on, a node keeps its children's DUCB terms in arrays.
+_WIDE = 16
+
+
+class _WideNode:
+    """Selection at a node with many children, in one vectorised pass.
+
+    The DUCB score of a child (ucb.select_child) is ``w/n + sqrt(C·ln N / n)`` with n floored:
+    that is ``a + L·b`` with ``a = w/n``, ``b = 1/sqrt(n)`` per child and ``L = sqrt(C·ln N)``
+    shared. A backup changes one child per node, so ``a``, ``b`` and the effective visit counts
+    are kept in arrays and updated for that child only; the root of a 10⁴-node tree has
+    ~100 children, and scoring them one by one in Python dominated the search's overhead.
+    Only for the default γ (the arrays hold virtual loss computed with it).
+    """
+
+    __slots__ = ("kids", "slot", "a", "b", "n", "size")
+
+    def __init__(self, capacity: int) -> None:
+        self.kids = np.zeros(capacity, dtype=np.int64)
+        self.slot: dict[int, int] = {}
+        self.a = np.zeros(capacity)
+        self.b = np.zeros(capacity)
+        self.n = np.zeros(capacity)
+        self.size = 0
+
+    @classmethod
+    def of(cls, kids: list[int], arms: list[ArmStats]) -> "_WideNode":
+        wide = cls(max(2 * len(kids), 32))
+        for k, arm in zip(kids, arms):
+            wide.append(k, arm)
+        return wide
+
+    @staticmethod
+    def _terms(arm: ArmStats) -> tuple[float, float, float]:
+        w, n = (arm.w, arm.n) if not arm.running else with_virtual_loss(arm.w, arm.n, arm.running)
+        floored = n if n > FLOOR else FLOOR
+        return w / floored, 1.0 / math.sqrt(floored), n
+
+    def append(self, kid: int, arm: ArmStats) -> None:
+        if self.size == len(self.a):
+            for name in ("kids", "a", "b", "n"):
+                old = getattr(self, name)
+                grown = np.zeros(2 * len(old), dtype=old.dtype)
+                grown[: len(old)] = old
+                setattr(self, name, grown)
+        self.kids[self.size] = kid
+        self.slot[kid] = self.size
+        self.size += 1
+        self.update(kid, arm)
+
+    def update(self, kid: int, arm: ArmStats) -> None:
+        i = self.slot[kid]
+        self.a[i], self.b[i], self.n[i] = self._terms(arm)
+
+    def select(self, here: ArmStats, *, gamma: float, c: float) -> int | None:
+        """The child to descend into, or None for "expand here" (which wins ties)."""
+        del gamma  # the arrays were built with the default γ (see the class docstring)
+        here_a, here_b, here_n = self._terms(here)
+        size = self.size
+        total = here_n + float(self.n[:size].sum())
+        spread = math.sqrt(c * math.log(max(total, 2.0)))
+        scores = self.a[:size] + spread * self.b[:size]
+        best = int(np.argmax(scores))  # the first maximum: ties go to the earlier child
+        return int(self.kids[best]) if scores[best] > here_a + spread * here_b else None
 
 
 @dataclass(slots=True)
@@ -52,7 +123,9 @@ class Node:
     depth: int
     # Code prefixes are kept as UTF-8 bytes: proof text is mostly ASCII, but one `₀` makes a
     # Python str spend two bytes on every character, and prefixes are most of a node's size.
-    codes: dict[bytes, int] = field(default_factory=dict)
+    # (code, indent) pairs in insertion order: a tuple, since nearly every node has one prefix
+    # and a one-entry dict costs nearly twice a one-pair tuple.
+    codes: tuple[tuple[bytes, int], ...] = ()
     # Most nodes are leaves: they share one read-only empty mapping until a child arrives.
     children: dict[str, int] = field(default_factory=lambda: _NO_CHILDREN)  # type: ignore[assignment]
     tokens: int = 0
@@ -63,12 +136,12 @@ class Node:
     @property
     def prefixes(self) -> dict[str, int]:
         """The code prefixes as text (stored as UTF-8 in ``codes``)."""
-        return {code.decode(): indent for code, indent in self.codes.items()}
+        return {code.decode(): indent for code, indent in self.codes}
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "parent": self.parent, "goal": self.goal, "depth": self.depth,
-            "prefixes": [[code.decode(), indent] for code, indent in self.codes.items()],
+            "prefixes": [[code.decode(), indent] for code, indent in self.codes],
             "children": [[goal, index] for goal, index in self.children.items()],
             "tokens": self.tokens, "stats": self.stats.to_dict(),
             "expanded": self.expanded, "terminal": self.terminal,
@@ -78,7 +151,7 @@ class Node:
     def from_dict(cls, data: dict[str, Any]) -> "Node":
         return cls(
             parent=int(data["parent"]), goal=str(data["goal"]), depth=int(data["depth"]),
-            codes={str(c).encode(): int(i) for c, i in data["prefixes"]},
+            codes=tuple((str(c).encode(), int(i)) for c, i in data["prefixes"]),
             children={str(g): int(i) for g, i in data["children"]} or _NO_CHILDREN,
             tokens=int(data["tokens"]), stats=NodeStats.from_dict(data["stats"]),
             expanded=bool(data["expanded"]), terminal=bool(data["terminal"]),
@@ -103,7 +176,8 @@ class Tree:
 
     def __init__(self, root_goal: str) -> None:
         self.nodes: list[Node] = [Node(parent=self.NO_PARENT, goal=root_goal, depth=0,
-                                       codes={b"": 0})]
+                                       codes=((b"", 0),))]
+        self._wide: dict[int, _WideNode] = {}
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -134,7 +208,7 @@ class Tree:
                 break
             if seg.state_after == prev_goal:
                 continue
-            tokens = count_tokens(code + state_comment(seg.state_after, seg.indent))
+            tokens = count_tokens(code + _comment(seg.state_after, seg.indent))
             if tokens >= max_tokens:
                 break
             child = self.nodes[node].children.get(seg.state_after)
@@ -142,7 +216,9 @@ class Tree:
                 child = self._add_child(node, seg.state_after, tokens)
                 added += 1
             target = self.nodes[child]
-            target.codes.setdefault(code.encode(), seg.indent)
+            encoded = code.encode()
+            if all(known != encoded for known, _ in target.codes):
+                target.codes += ((encoded, seg.indent),)
             target.tokens = min(target.tokens, tokens)
             node, prev_goal = child, seg.state_after
         return added, node
@@ -154,7 +230,23 @@ class Tree:
         if not self.nodes[parent].children:
             self.nodes[parent].children = {}
         self.nodes[parent].children[goal] = index
+        wide = self._wide.get(parent)
+        if wide is not None:
+            wide.append(index, self.nodes[index].stats.sub)
+        elif len(self.nodes[parent].children) >= _WIDE:
+            self._widen(parent)
         return index
+
+    def _widen(self, parent: int) -> None:
+        kids = list(self.nodes[parent].children.values())
+        self._wide[parent] = _WideNode.of(kids, [self.nodes[k].stats.sub for k in kids])
+
+    def _sync_wide(self, path: Sequence[int]) -> None:
+        """After a path's statistics changed, refresh its nodes' entries in wide parents."""
+        for i in path[1:]:
+            wide = self._wide.get(self.nodes[i].parent)
+            if wide is not None:
+                wide.update(i, self.nodes[i].stats.sub)
 
     # -- selection, jobs and backup (§7.2-7.4; arithmetic in search.ucb) --------------------
 
@@ -170,6 +262,13 @@ class Tree:
         virtual ⊘ action wins (a leaf always expands itself)."""
         node = self.ROOT
         while True:
+            wide = self._wide.get(node) if gamma == GAMMA else None
+            if wide is not None:
+                child = wide.select(self.nodes[node].stats.here, gamma=gamma, c=c)
+                if child is None:
+                    return node
+                node = child
+                continue
             kids = list(self.nodes[node].children.values())
             choice = select_child(self.nodes[node].stats.here,
                                   [self.nodes[k].stats.sub for k in kids], gamma=gamma, c=c)
@@ -183,6 +282,7 @@ class Tree:
         for i, stats in zip(path, start_job([self.nodes[i].stats for i in path])):
             self.nodes[i].stats = stats
         self.nodes[index].expanded = True
+        self._sync_wide(path)
 
     def finish_job(self, index: int, reward: float, *, gamma: float = GAMMA) -> None:
         """Back up ``reward`` for the expansion started at ``index`` and drop its virtual
@@ -191,13 +291,14 @@ class Tree:
         for i, stats in zip(path, backup([self.nodes[i].stats for i in path], reward,
                                          gamma=gamma)):
             self.nodes[i].stats = stats
+        self._sync_wide(path)
 
     def sample_prefix(self, index: int, rng: random.Random) -> tuple[str, str]:
         """(code prefix, state comment) for an expansion at ``index``: a prefix drawn
         uniformly from the node's set (§6.4); the root's comment is empty (§6.3)."""
         node = self.nodes[index]
-        code = rng.choice(list(node.codes))
-        comment = "" if index == self.ROOT else state_comment(node.goal, node.codes[code])
+        code, indent = rng.choice(node.codes)
+        comment = "" if index == self.ROOT else state_comment(node.goal, indent)
         return code.decode(), comment
 
     # -- checkpoints, checks, sizes --------------------------------------------------------
@@ -213,7 +314,11 @@ class Tree:
             raise ValueError(f"not a {FORMAT} checkpoint: format={data.get('format')!r}")
         tree = cls.__new__(cls)
         tree.nodes = [Node.from_dict(n) for n in data["nodes"]]
+        tree._wide = {}
         tree.check()
+        for i, node in enumerate(tree.nodes):
+            if len(node.children) >= _WIDE:
+                tree._widen(i)
         return tree
 
     def __eq__(self, other: object) -> bool:
@@ -224,7 +329,7 @@ class Tree:
         if not self.nodes:
             raise ValueError("a tree has a root")
         root = self.nodes[self.ROOT]
-        if root.parent != self.NO_PARENT or list(root.codes) != [b""] or root.depth != 0:
+        if root.parent != self.NO_PARENT or [c for c, _ in root.codes] != [b""] or root.depth != 0:
             raise ValueError("malformed root")
         for i, n in enumerate(self.nodes):
             if min(n.stats.here.running, n.stats.sub.running) < 0:
@@ -274,7 +379,7 @@ class Tree:
         for n in self.nodes:
             total += size([n, n.goal, n.codes, n.children, n.stats, n.stats.here,
                            n.stats.sub])
-            total += size(n.codes) + size(n.children)
+            total += size(n.codes) + size(code for code, _ in n.codes) + size(n.children)
         return total / len(self.nodes)
 
 

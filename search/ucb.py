@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 GAMMA = 0.99  # §7.8: configs/RMaxTS.py `gamma`
 EXPLORATION = 2.0  # the 2 in sqrt(2·ln N / n), §7.3
@@ -53,9 +53,12 @@ FLOOR = 0.01  # max(·, 0.01) floors of value and bonus denominators, §7.2-7.3
 EXPAND_HERE = -1  # select_child's answer for the virtual ⊘ action
 
 
-@dataclass(frozen=True, slots=True)
-class ArmStats:
-    """Discounted statistics of one action: ``w`` = W_γ, ``n`` = N_γ, ``running`` = k."""
+class ArmStats(NamedTuple):
+    """Discounted statistics of one action: ``w`` = W_γ, ``n`` = N_γ, ``running`` = k.
+
+    Immutable value types as named tuples rather than frozen dataclasses: every expansion
+    rebuilds the statistics of its whole path twice, and a frozen dataclass's constructor
+    costs several times a tuple's."""
 
     w: float = 0.0
     n: float = 0.0
@@ -69,8 +72,7 @@ class ArmStats:
         return cls(float(data["w"]), float(data["n"]), int(data["running"]))
 
 
-@dataclass(frozen=True, slots=True)
-class NodeStats:
+class NodeStats(NamedTuple):
     """Both arms of one node: ``here`` (⊘ at this node) and ``sub`` (the edge into it)."""
 
     here: ArmStats = ArmStats()

@@ -162,3 +162,28 @@ def test_stats_and_bytes_per_node():
     assert 100 < small < 10_000
     tree.insert_path([seg("  a\n" + "-- long comment\n" * 200, "⊢ A")], max_tokens=10 ** 6)
     assert tree.bytes_per_node() > small + 3000 / len(tree)
+
+
+def test_wide_nodes_select_exactly_like_the_scalar_rule():
+    """Nodes with many children select through per-node arrays kept in step with backups;
+    the choice must be the one ucb.select_child makes from the nodes' own statistics, with
+    and without virtual loss in flight, and after a JSON round trip."""
+    import random as _random
+
+    from benchmarks.system import grow_tree
+    from search.tree import _WIDE
+    from search.ucb import EXPAND_HERE, select_child
+
+    tree, _, _ = grow_tree(3000, seed=4)
+    rng = _random.Random(1)
+    for leaf in rng.sample(range(len(tree)), 40):  # jobs in flight: virtual loss
+        tree.start_job(leaf)
+    for candidate in (tree, Tree.from_dict(tree.to_dict())):
+        wide = [i for i, n in enumerate(candidate.nodes) if len(n.children) >= _WIDE]
+        assert wide, "the grown tree should have wide nodes"
+        for i in wide:
+            node = candidate.nodes[i]
+            kids = list(node.children.values())
+            expected = select_child(node.stats.here, [candidate.nodes[k].stats.sub for k in kids])
+            got = candidate._wide[i].select(node.stats.here, gamma=0.99, c=2.0)
+            assert got == (None if expected == EXPAND_HERE else kids[expected]), i
