@@ -14,7 +14,7 @@ from typing import AsyncIterator, Sequence
 
 from .axioms import audit_axioms, parse_print_axioms
 from .errors import HeaderError, ReplCrashed, ReplTimeout
-from .integrity import Finding, IntegrityOptions, parsed, scan_integrity
+from .integrity import THEOREM_KINDS, Finding, IntegrityOptions, parsed, scan_integrity
 from .outcome import CheckResult, Status, command_verdict, messages_verdict, tactic_finished
 from .pool import ReplPool, Worker
 from .protocol import (
@@ -33,9 +33,8 @@ from .text import Declaration, LineIndex
 _VERSION_PROBE = "#eval Lean.versionString"
 # Findings a reference's own preamble can excuse (integrity._TRUSTABLE).
 _WAIVABLE = frozenset({"environment_change", "set_option", "metaprogramming"})
-# Anonymous `example`s are not checked: `#print axioms` needs a name, and nothing is "proved"
-# without the axiom audit.
-THEOREM_KINDS = ("theorem", "lemma")
+# Anonymous `example`s are not checked (THEOREM_KINDS is theorem and lemma): `#print axioms`
+# needs a name, and nothing is "proved" without the axiom audit.
 
 
 @dataclass(frozen=True)
