@@ -110,7 +110,7 @@ class LeanChecker:
         theorems = [d for d in parsed(text).declarations if d.kind in THEOREM_KINDS and d.name]
         targets = [d for d in theorems if names is None or d.name in names]
         spans = {d.name: _line_span(index, d) for d in theorems}
-        rejected, gaps = _static_findings(text, targets, spans, references, self.integrity)
+        rejected, gaps = _static_findings(text, index, targets, spans, references, self.integrity)
         missing = [n for n in rejected if n not in spans]
         pending = [d for d in targets if d.name not in rejected]
         lean: dict[str, CheckResult] = {}
@@ -281,7 +281,8 @@ class ProofSession:
         return await self.checker.check_on(self.worker, self.statement + proof, reference=self.reference)
 
 
-def _static_findings(text: str, targets: list[Declaration], spans: dict[str, tuple[int, int]],
+def _static_findings(text: str, index: LineIndex, targets: list[Declaration],
+                     spans: dict[str, tuple[int, int]],
                      references: Sequence[Reference] | None,
                      options: IntegrityOptions) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Reasons to reject, and honest gaps (``sorry``/``admit``), by theorem name, without Lean.
@@ -300,7 +301,6 @@ def _static_findings(text: str, targets: list[Declaration], spans: dict[str, tup
     by_name: dict[str, list[str]] = {}
     gaps: dict[str, list[str]] = {}
     everyone: list[str] = []
-    index = LineIndex(text)
     for f in findings.values():
         if not f.blocking:
             continue

@@ -17,10 +17,9 @@ import resource
 import shutil
 import signal
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import psutil
 
@@ -94,7 +93,6 @@ class ReplProcess:
     def __init__(self, spec: ReplSpec) -> None:
         self.spec = spec
         self.requests_served = 0
-        self.last_seconds = 0.0
         self._proc: asyncio.subprocess.Process | None = None
         self._stderr_tail: collections.deque[bytes] = collections.deque()
         self._stderr_size = 0
@@ -231,7 +229,6 @@ class ReplProcess:
         async with self._lock:
             if not self.alive:
                 raise await self._crashed("eof", "the process had already exited")
-            started = time.monotonic()
             try:
                 response = await asyncio.wait_for(self._exchange(request), timeout)
             except asyncio.TimeoutError:
@@ -248,7 +245,6 @@ class ReplProcess:
                 await self.close()
                 raise
             self.requests_served += 1
-            self.last_seconds = time.monotonic() - started
             return response
 
     async def _exchange(self, request: Request | dict) -> Response:

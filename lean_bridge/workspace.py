@@ -162,14 +162,6 @@ def workspace_spec(workspace: Path, limits: ProcessLimits | None = None) -> Repl
     return ReplSpec((lake, "env", str(binary)), cwd=workspace, limits=limits or ProcessLimits())
 
 
-def read_manifest(workspace: Path) -> dict[str, object] | None:
-    path = workspace / MANIFEST_NAME
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def write_manifest(workspace: Path, pins: Pins, extra: dict[str, object]) -> Path:
     path = workspace / MANIFEST_NAME
     path.write_text(json.dumps({**asdict(pins), **extra}, indent=2) + "\n")

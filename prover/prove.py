@@ -29,11 +29,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
 import random
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +39,7 @@ from typing import Any, Callable, Sequence
 
 from lean_bridge.text import Declaration, find_identifier, find_sorry_proofs, parse_file, replace_proof
 
+from .files import atomic_write
 from .problem import Problem
 
 PROGRESS_FORMAT = "prover-progress/1"
@@ -195,27 +194,6 @@ def _why_unproved(result: Any, budget: Any) -> list[str]:
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def atomic_write(path: Path, data: bytes, *, mode_from: Path | None = None) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never a
-    part: a temporary file in the same directory, flushed to disk, then ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode_from is not None and mode_from.exists():
-            shutil.copymode(mode_from, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 class ProgressStore:

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -58,6 +57,7 @@ from typing import Any, Callable
 from lean_bridge.checker import LeanChecker
 from lean_bridge.errors import BridgeError
 from lean_bridge.outcome import CheckResult, Status
+from prover.files import atomic_write
 from prover.problem import Problem
 from prover.proposer import ProofProposer
 
@@ -367,15 +367,8 @@ class _Search:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` so that a reader sees the old file or the new one,
-    never a part: a temporary file beside it, flushed to disk, then ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """``data`` as JSON at ``path``, written atomically (``prover.files.atomic_write``)."""
+    atomic_write(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
