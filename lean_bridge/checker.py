@@ -206,6 +206,11 @@ class LeanChecker:
         findings = audit_axioms(name, parsed[0][1], allow_native_decide=self.integrity.allow_native_decide)
         return [f"{f.code}: {f.message}" for f in findings if f.blocking]
 
+    async def lean_version(self, header: str) -> str | None:
+        """The Lean version of a REPL warm on ``header`` (for run manifests)."""
+        async with self.pool.acquire(header) as worker:
+            return await self._lean_version(worker)
+
     async def _lean_version(self, worker: Worker) -> str | None:
         """Ask the REPL itself which Lean it runs, once per process (no manifest can lie)."""
         if worker.lean_version is None:

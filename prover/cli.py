@@ -8,82 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shlex
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE, EXIT_NO_LEAN = 0, 1, 2, 3
-
-
-def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def read_lean_file(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        fail(f"{path} is not UTF-8 text (byte {exc.start}): Lean files must be UTF-8", EXIT_USAGE)
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
-
-
-def settings_from(flags: dict[str, Any]):
-    from .config import ConfigError, load_settings
-
-    try:
-        return load_settings(flags)
-    except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
-
-
-def repl_spec(settings, *, auto_setup: bool = True):
-    """The REPL to talk to: --repl / PROVER_REPL / prover.toml, else the workspace's own.
-
-    A workspace that was never built is set up here, on first use, saying what it downloads.
-    """
-    from lean_bridge.process import GIB, ProcessLimits, ReplSpec
-    from lean_bridge.workspace import Pins, default_workspace, is_built, read_pins, workspace_spec
-
-    limits = ProcessLimits(memory_bytes=int(settings["memory_gb"] * GIB))
-    if settings["repl"]:
-        command = tuple(shlex.split(settings["repl"]))
-        if not command:
-            fail("--repl is empty", EXIT_USAGE)
-        return ReplSpec(command, limits=limits)
-    workspace = Path(settings["workspace"]) if settings["workspace"] else default_workspace()
-    if not is_built(workspace) and auto_setup:
-        from lean_bridge.setup import SetupError, setup_workspace
-
-        pins = read_pins(workspace) if (workspace / "lakefile.lean").is_file() else Pins.default()
-        click.echo(f"No Lean REPL is set up yet: setting up {workspace} (first use).", err=True)
-        try:
-            setup_workspace(workspace, pins, say=lambda s: click.echo(s, err=True),
-                            write_files=not (workspace / "lakefile.lean").is_file())
-        except SetupError as exc:
-            fail(str(exc), EXIT_NO_LEAN)
-    from lean_bridge.errors import ReplUnavailable
-
-    try:
-        return workspace_spec(workspace, limits)
-    except ReplUnavailable as exc:
-        fail(str(exc), EXIT_NO_LEAN)
-
-
-def lean_options(func):
-    """Options shared by every command that talks to Lean."""
-    func = click.option("--repl", metavar="CMD",
-                        help="Command that starts a Lean REPL (any program speaking its protocol). "
-                             "Default: PROVER_REPL, prover.toml, else the workspace's REPL.")(func)
-    func = click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
-                        help="Lean workspace built by `prover setup` (default: this checkout).")(func)
-    func = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
-                        help="Wall-clock seconds per Lean request (default 60).")(func)
-    return func
+from .cli_common import (EXIT_NO_LEAN, EXIT_NOT_PROVED, EXIT_OK, EXIT_USAGE, fail,  # noqa: F401
+                         lean_options, read_lean_file, repl_spec, settings_from)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -264,11 +196,15 @@ async def _check_file(spec, settings, text: str, names: list[str] | None, refere
               help="Rewrite FILE, keeping the original as FILE.bak (the default).")
 @click.option("--dry-run", is_flag=True, help="Write nothing; print what would change.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
+              help="Run the searches and the final check on a Ray cluster's Lean worker "
+                   "(needs the ray extra).")
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_method: str | None,
           budget: str | None, workers: int | None, repl: str | None, workspace: Path | None,
           timeout: float | None, seed: int | None, prompt_format: str | None,
-          output: Path | None, in_place: bool, dry_run: bool, as_json: bool, verbose: bool) -> None:
+          output: Path | None, in_place: bool, dry_run: bool, as_json: bool,
+          ray_address: str | None, verbose: bool) -> None:
     """Prove the `sorry` theorems and lemmas of FILE and write back the proofs Lean accepts.
 
     Each proof found has passed the full verdict (static integrity, Lean, axiom audit), and
@@ -321,7 +257,7 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     try:
         outcomes, new_text = asyncio.run(_prove_file(
             spec, settings, text, targets, store, reporter, method=method, budget=search_budget,
-            prompt_format=fmt, options=options))
+            prompt_format=fmt, options=options, ray_address=ray_address))
     except KeyboardInterrupt:
         reporter.close()
         store.save(only_if_useful=True)
@@ -377,49 +313,38 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
 
 
 async def _prove_file(spec, settings, text: str, targets, store, reporter, *, method: str, budget,
-                      prompt_format: str | None, options: dict[str, Any]):
-    """Wire the concrete pieces (REPL pool, checker, proposer) and run ``prover.prove``."""
+                      prompt_format: str | None, options: dict[str, Any],
+                      ray_address: str | None = None):
+    """Wire the concrete pieces (REPL pool, checker, proposer), here or on a Ray cluster's Lean
+    worker, and run ``prover.prove``."""
     from lean_bridge.checker import LeanChecker
-    from lean_bridge.pool import PoolConfig, ReplPool
     from lean_bridge.text import parse_file
 
     from . import prove as pv
-    from .proposer import make_proposer
+    from .stack import search_stack
 
-    pool = ReplPool(spec, PoolConfig(max_processes=settings["workers"],
-                                     max_requests=settings["max_requests"],
-                                     header_timeout=settings["header_timeout"]))
-    proposer = None
-    try:
-        lean = LeanChecker(pool, timeout=settings["timeout"])
-        await pv.preflight(lean, parse_file(text).header)
-        from .backends.errors import BackendUnavailable
+    # One command checks the whole file: give it the time of one request per theorem.
+    whole_timeout = settings["timeout"] * max(1, len(targets))
+    if ray_address is not None:
+        from benchmarks.ray_backend import ray_prover
 
-        try:
-            proposer = make_proposer(settings["policy"], prompt_format=prompt_format)
-        except (ValueError, OSError, ImportError, BackendUnavailable) as exc:
-            raise pv.ProveInputError(f"cannot use --policy {settings['policy']}: {exc}") from None
-        outcomes = await pv.prove_file(text, targets, proposer=proposer, lean=lean, method=method,
-                                       budget=budget, seed=settings["seed"], store=store,
-                                       reporter=reporter, options=options)
-        # One command checks the whole file: give it the time of one request per theorem.
-        whole = LeanChecker(pool, timeout=settings["timeout"] * max(1, len(targets)))
+        async with ray_prover(address=ray_address, spec=spec, settings=dict(settings.values),
+                              prompt_format=prompt_format, header=parse_file(text).header,
+                              processes=settings["workers"]) as remote:
+            outcomes = await pv.prove_file(text, targets, proposer=None, lean=None, method=method,
+                                           budget=budget, seed=settings["seed"], store=store,
+                                           reporter=reporter, options=options,
+                                           searcher=remote.search)
+            new_text = await pv.final_check(remote.checker(whole_timeout), text, targets, outcomes)
+            return outcomes, new_text
+    async with search_stack(spec, settings, prompt_format=prompt_format,
+                            header=parse_file(text).header) as stack:
+        outcomes = await pv.prove_file(text, targets, proposer=stack.proposer, lean=stack.lean,
+                                       method=method, budget=budget, seed=settings["seed"],
+                                       store=store, reporter=reporter, options=options)
+        whole = LeanChecker(stack.pool, timeout=whole_timeout)
         new_text = await pv.final_check(whole, text, targets, outcomes)
         return outcomes, new_text
-    finally:
-        await pool.close()
-        await _close_proposer(proposer)
-
-
-async def _close_proposer(proposer) -> None:
-    for part in getattr(proposer, "proposers", [proposer]) if proposer is not None else []:
-        policy = getattr(part, "policy", part)
-        close = getattr(policy, "close", None)
-        if close is not None:
-            try:
-                await close()
-            except Exception:  # closing is best effort; the run's outcome stands
-                pass
 
 
 @cli.command("bench-system")
@@ -468,6 +393,17 @@ def _print_check_table(report: dict[str, Any]) -> None:
         why = row["reasons"][0] if row["reasons"] else ""
         table.add_row(row["name"], f"[{colour}]{row['status']}[/]", f"{row['seconds']:.2f}", why)
     Console().print(table)
+
+
+def _register_commands() -> None:
+    from .eval_cli import eval_command, report_command, synth_command
+
+    cli.add_command(eval_command)
+    cli.add_command(report_command)
+    cli.add_command(synth_command)
+
+
+_register_commands()
 
 
 def main() -> None:

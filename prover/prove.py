@@ -363,7 +363,7 @@ def make_reporter(quiet: bool = False) -> Reporter:
     return PlainReporter(sys.stderr)
 
 
-class _Watched:
+class WatchedProposer:
     """A proposer that tells the reporter how much of the budget has been asked for."""
 
     def __init__(self, inner: Any, on_ask: Callable[[int, int | None], None]) -> None:
@@ -448,7 +448,7 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
                 asked[0] += n
                 reporter.update(_name, asked[0], depth)
 
-            result = await search(problem, method=method, proposer=_Watched(proposer, on_ask),
+            result = await search(problem, method=method, proposer=WatchedProposer(proposer, on_ask),
                                   lean=lean, budget=budget, rng=random.Random(f"{seed}/{name}"),
                                   **(options or {}))
             outcome = TheoremOutcome(

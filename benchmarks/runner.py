@@ -1,0 +1,274 @@
+"""``prover eval``: run a search on every selected benchmark problem, one result line per attempt.
+
+A budget ``N×T`` means N independent attempts of T generations per problem (each attempt is
+one ``search.search`` with budget ``1×T`` and its own seed), so pass@k over the attempts is
+unbiased and a success's ``cost`` places it on the pass-rate-vs-budget curve.
+
+Durability: every finished attempt is appended to the results file and fsync'd before the next
+is written (``ResultLog``); a rerun with the same options skips every (problem, attempt) that
+has a line and redoes only what is missing, so ``kill -9`` at any moment loses at most the
+attempts in flight and never duplicates one. Attempts that failed for infrastructure reasons
+(status ``error``) are redone by a rerun.
+
+Where attempts run is pluggable: anything with ``async __call__(item, attempt, timeout)``
+returning a result line (``LocalAttempts`` here; Ray-hosted attempts run the same
+``run_attempt`` elsewhere). The driver alone writes results.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence, TextIO
+
+from search import Budget, search
+
+from .manifest import now
+from .resultlog import ResultLog
+
+STATUSES = ("proved", "unproved", "timeout", "error")
+
+class EvalInputError(ValueError):
+    """Options that select nothing sensible (the CLI's exit 2)."""
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """What every attempt of a run is asked to do; ``identity()`` feeds the run id."""
+    benchmark: str
+    split: str | None
+    method: str
+    budget: Budget
+    policy: str
+    seed: int = 0
+    prompt_format: str | None = None
+    variant: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    problem_timeout: float | None = None  # wall-clock seconds for all attempts of a problem
+    concurrency: int = 1  # problems in flight
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "eval", "benchmark": self.benchmark, "split": self.split,
+                "variant": dict(self.variant), "search": self.method, "budget": str(self.budget),
+                "policy": self.policy, "prompt_format": self.prompt_format, "seed": self.seed,
+                "options": dict(self.options)}
+
+# -- selection -----------------------------------------------------------------------------------
+
+def parse_shard(spec: str | None) -> tuple[int, int] | None:
+    """``"I/N"`` with 0 ≤ I < N: this process takes every N-th problem starting at the I-th."""
+    if spec is None:
+        return None
+    try:
+        index, count = (int(part) for part in spec.split("/"))
+    except ValueError:
+        raise EvalInputError(f"--shard must look like I/N (e.g. 0/4), got {spec!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise EvalInputError(f"--shard {spec}: need 0 <= I < N")
+    return index, count
+
+def select(items: Sequence[Any], *, limit: int | None = None, names: Sequence[str] = ()) -> list[Any]:
+    """The problems a run covers, in benchmark order: the named ones, else the first ``limit``."""
+    if names:
+        known = {item.name for item in items}
+        unknown = [n for n in dict.fromkeys(names) if n not in known]
+        if unknown:
+            raise EvalInputError(f"no problem named {', '.join(unknown)} in this benchmark/split")
+        wanted = set(names)
+        items = [item for item in items if item.name in wanted]
+    if limit is not None:
+        items = items[:limit]
+    if not items:
+        raise EvalInputError("the selection is empty: nothing to evaluate")
+    return list(items)
+
+def shard_of(items: Sequence[Any], shard: tuple[int, int] | None) -> list[Any]:
+    if shard is None:
+        return list(items)
+    index, count = shard
+    return [item for k, item in enumerate(items) if k % count == index]
+
+def results_path(directory: Path, shard: tuple[int, int] | None) -> Path:
+    name = "results.jsonl" if shard is None else f"results.shard-{shard[0]}-of-{shard[1]}.jsonl"
+    return Path(directory) / name
+
+def result_key(record: Mapping[str, Any]) -> tuple[str, int]:
+    return record["problem"], int(record["attempt"])
+
+def is_final(record: Mapping[str, Any]) -> bool:
+    """An infrastructure error is not an outcome of the attempt: a rerun does it again."""
+    return record.get("status") != "error"
+
+def open_log(directory: Path, shard: tuple[int, int] | None) -> ResultLog:
+    return ResultLog(results_path(directory, shard), result_key, final=is_final)
+
+# -- one attempt ---------------------------------------------------------------------------------
+
+def attempt_seed(seed: int, name: str, attempt: int) -> str:
+    return f"{seed}/{name}/{attempt}"
+
+def result_line(plan: EvalPlan, item: Any, attempt: int, *, status: str, run: str = "",
+                result: Any = None, generations: int = 0, seconds: float = 0.0,
+                error: str | None = None) -> dict[str, Any]:
+    proved = status == "proved"
+    return {
+        "run": run, "benchmark": plan.benchmark, "split": item.split, "problem": item.name,
+        "theorem": item.problem.name, "category": item.category, "attempt": attempt,
+        "attempts": plan.budget.attempts, "per_attempt": plan.budget.per_attempt,
+        "status": status, "proved": proved,
+        "proof": result.proof if proved and result is not None else None,
+        "cost": result.cost if proved and result is not None else None,
+        "generations": result.generations if result is not None else generations,
+        "lean_calls": result.lean_calls if result is not None else 0,
+        "seconds": round(result.seconds if result is not None else seconds, 4),
+        "method": plan.method, "seed": plan.seed, "error": error, "finished": now(),
+    }
+
+async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any, lean: Any,
+                      timeout: float | None, run: str = "") -> dict[str, Any]:
+    """One search with budget ``1×T`` and its own seed, as a result line. A Lean REPL that
+    cannot be started at all is raised (the whole run is hopeless); any other failure is an
+    ``error`` line, a wall-clock overrun a ``timeout`` line."""
+    from lean_bridge.errors import ReplUnavailable
+    from prover.prove import WatchedProposer
+
+    asked = [0]
+
+    def on_ask(n: int, depth: int | None) -> None:
+        asked[0] += n
+
+    started = time.monotonic()
+    per_attempt = Budget(1, plan.budget.per_attempt)
+    try:
+        result = await asyncio.wait_for(
+            search(item.problem, method=plan.method, proposer=WatchedProposer(proposer, on_ask),
+                   lean=lean, budget=per_attempt,
+                   rng=random.Random(attempt_seed(plan.seed, item.name, attempt)),
+                   **dict(plan.options)),
+            timeout=timeout)
+    except asyncio.TimeoutError:
+        return result_line(plan, item, attempt, status="timeout", run=run, generations=asked[0],
+                           seconds=time.monotonic() - started,
+                           error=f"wall-clock limit of {timeout:.0f} s reached")
+    except ReplUnavailable:
+        raise
+    except Exception as exc:  # recorded, and redone by a rerun (``is_final``)
+        return result_line(plan, item, attempt, status="error", run=run, generations=asked[0],
+                           seconds=time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")
+    return result_line(plan, item, attempt, status="proved" if result.proved else "unproved",
+                       run=run, result=result)
+
+class Attempts(Protocol):
+    """Runs one attempt somewhere and returns its result line."""
+
+    async def __call__(self, item: Any, attempt: int, timeout: float | None) -> dict[str, Any]: ...
+
+class LocalAttempts:
+    """Attempts in this process: one REPL pool and one proposer shared by all of them."""
+
+    def __init__(self, plan: EvalPlan, *, proposer: Any, lean: Any, run: str = "") -> None:
+        self.plan, self.proposer, self.lean, self.run = plan, proposer, lean, run
+
+    async def __call__(self, item: Any, attempt: int, timeout: float | None) -> dict[str, Any]:
+        return await run_attempt(self.plan, item, attempt, proposer=self.proposer, lean=self.lean,
+                                 timeout=timeout, run=self.run)
+
+# -- progress ------------------------------------------------------------------------------------
+
+@dataclass
+class Tally:
+    """Running counts for the progress line: problems with all attempts done, and solved."""
+    attempts: int
+    problems: int
+    done: dict[str, int] = field(default_factory=dict)  # problem -> attempts with a line
+    solved: set[str] = field(default_factory=set)
+    errors: int = 0
+    timeouts: int = 0
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        if not is_final(record):
+            self.errors += 1
+            return
+        name = record["problem"]
+        self.done[name] = self.done.get(name, 0) + 1
+        if record.get("proved"):
+            self.solved.add(name)
+        self.timeouts += record.get("status") == "timeout"
+
+    @property
+    def finished(self) -> int:
+        return sum(1 for n in self.done.values() if n >= self.attempts)
+
+    def line(self) -> str:
+        started = len(self.done)
+        rate = f"{100 * len(self.solved) / started:.1f}%" if started else "–"
+        extra = "".join([f", {self.timeouts} timed out" if self.timeouts else "",
+                         f", {self.errors} errors" if self.errors else ""])
+        return (f"solved {len(self.solved)}/{started} ({rate}); {self.finished}/{self.problems} "
+                f"problems done{extra}")
+
+
+class ProgressLines:
+    """One plain line per finished attempt on stderr: what happened, then the running rate."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def __call__(self, record: Mapping[str, Any], tally: Tally) -> None:
+        status = record["status"]
+        what = f"proved (cost {record['cost']})" if status == "proved" else status
+        if record.get("error") and status == "error":
+            what += f": {record['error']}"
+        self.stream.write(f"{record['problem']} "
+                          f"#{record['attempt']} {what} in {record['seconds']:.1f} s | "
+                          f"{tally.line()}\n")
+        self.stream.flush()
+
+# -- the run -------------------------------------------------------------------------------------
+
+async def run_eval(plan: EvalPlan, items: Sequence[Any], log: ResultLog, attempts: Attempts, *,
+                   on_result: Callable[[Mapping[str, Any], Tally], None] | None = None,
+                   run: str = "") -> Tally:
+    """Run the missing attempts of ``items`` (``plan.concurrency`` problems at a time, each
+    problem's attempts in order under ``plan.problem_timeout``) and append each result to
+    ``log`` as it finishes."""
+    names = {item.name for item in items}
+    tally = Tally(plan.budget.attempts, len(items))
+    for record in log.records:
+        if record["problem"] in names and is_final(record):
+            tally.add(record)
+    gate = asyncio.Semaphore(max(1, plan.concurrency))
+
+    async def one_problem(item: Any) -> None:
+        todo = [a for a in range(plan.budget.attempts) if (item.name, a) not in log.done]
+        if not todo:
+            return
+        async with gate:
+            deadline = None if plan.problem_timeout is None else time.monotonic() + plan.problem_timeout
+            for attempt in todo:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if left == 0.0:
+                    record = result_line(plan, item, attempt, status="timeout", run=run,
+                                         error="the problem's wall-clock limit was used up "
+                                               "by earlier attempts")
+                else:
+                    record = await attempts(item, attempt, left)
+                record["run"] = run
+                if log.append(record):
+                    tally.add(record)
+                if on_result is not None:
+                    on_result(record, tally)
+
+    tasks = [asyncio.create_task(one_problem(item)) for item in items]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return tally
+
+def pending_attempts(items: Sequence[Any], log: ResultLog, attempts: int) -> int:
+    return sum(1 for item in items for a in range(attempts) if (item.name, a) not in log.done)

@@ -1,0 +1,109 @@
+"""What every ``prover`` command shares: exit codes, error exits, reading configuration and
+finding the Lean REPL, and the Lean options. Kept apart from ``prover.cli`` so command modules
+(``eval_cli``, ``train.cli``…) can use it without importing the whole command group."""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE, EXIT_NO_LEAN = 0, 1, 2, 3
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def read_lean_file(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"{path} is not UTF-8 text (byte {exc.start}): Lean files must be UTF-8", EXIT_USAGE)
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
+
+
+def settings_from(flags: dict[str, Any]):
+    from .config import ConfigError, load_settings
+
+    try:
+        return load_settings(flags)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+def repl_spec(settings, *, auto_setup: bool = True):
+    """The REPL to talk to: --repl / PROVER_REPL / prover.toml, else the workspace's own.
+
+    A workspace that was never built is set up here, on first use, saying what it downloads.
+    """
+    from lean_bridge.process import GIB, ProcessLimits, ReplSpec
+    from lean_bridge.workspace import Pins, default_workspace, is_built, read_pins, workspace_spec
+
+    limits = ProcessLimits(memory_bytes=int(settings["memory_gb"] * GIB))
+    if settings["repl"]:
+        command = tuple(shlex.split(settings["repl"]))
+        if not command:
+            fail("--repl is empty", EXIT_USAGE)
+        return ReplSpec(command, limits=limits)
+    workspace = Path(settings["workspace"]) if settings["workspace"] else default_workspace()
+    if not is_built(workspace) and auto_setup:
+        from lean_bridge.setup import SetupError, setup_workspace
+
+        pins = read_pins(workspace) if (workspace / "lakefile.lean").is_file() else Pins.default()
+        click.echo(f"No Lean REPL is set up yet: setting up {workspace} (first use).", err=True)
+        try:
+            setup_workspace(workspace, pins, say=lambda s: click.echo(s, err=True),
+                            write_files=not (workspace / "lakefile.lean").is_file())
+        except SetupError as exc:
+            fail(str(exc), EXIT_NO_LEAN)
+    from lean_bridge.errors import ReplUnavailable
+
+    try:
+        return workspace_spec(workspace, limits)
+    except ReplUnavailable as exc:
+        fail(str(exc), EXIT_NO_LEAN)
+
+
+def lean_options(func):
+    """Options shared by every command that talks to Lean."""
+    func = click.option("--repl", metavar="CMD",
+                        help="Command that starts a Lean REPL (any program speaking its protocol). "
+                             "Default: PROVER_REPL, prover.toml, else the workspace's REPL.")(func)
+    func = click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
+                        help="Lean workspace built by `prover setup` (default: this checkout).")(func)
+    func = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
+                        help="Wall-clock seconds per Lean request (default 60).")(func)
+    return func
+
+
+def search_settings(flags: dict[str, Any]):
+    """Settings of a searching command (prove, eval, synth) from its flags (by parameter name),
+    the environment and config files; exits 2 unless the search method, budget, prompt format
+    and policy spec make sense together. Returns (settings, (method, budget, prompt format))."""
+    from prover.backends.spec import parse_spec
+    from search import Budget
+
+    from . import prove as pv
+
+    settings = settings_from({
+        "repl": flags["repl"], "workspace": str(flags["workspace"]) if flags["workspace"] else None,
+        "timeout": flags["timeout"], "workers": flags["workers"], "policy": flags["policy"],
+        "search": flags["search_method"], "budget": flags["budget"], "seed": flags["seed"],
+        "prompt_format": flags["prompt_format"]})
+    if flags.get("verbose"):
+        click.echo("effective configuration:", err=True)
+        for line in settings.describe():
+            click.echo(f"  {line}", err=True)
+    try:
+        method = pv.check_method(settings["search"])
+        plan_budget = Budget.parse(settings["budget"])
+        fmt = pv.prompt_format_for(method, settings["prompt_format"])
+        parse_spec(settings["policy"])
+    except ValueError as exc:  # ProveInputError included
+        fail(str(exc), EXIT_USAGE)
+    return settings, (method, plan_budget, fmt)

@@ -1,0 +1,317 @@
+"""``prover eval`` and ``prover report``: benchmark runs and their reports (thin wiring; the
+work is in ``benchmarks``)."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli_common import (EXIT_NO_LEAN, EXIT_NOT_PROVED, EXIT_OK, EXIT_USAGE, fail, lean_options,
+                         repl_spec, search_settings)
+
+BENCHMARK_CHOICES = ("minif2f", "proofnet", "putnambench")
+
+
+def _names(values: tuple[str, ...]) -> list[str]:
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def lean_info(settings: Any, spec: Any) -> dict[str, Any]:
+    """Toolchain and Mathlib pins of the workspace in use (unknown for a --repl command)."""
+    info: dict[str, Any] = {"repl": " ".join(spec.command), "toolchain": None, "mathlib": None,
+                            "version": None}
+    if settings["repl"]:
+        return info
+    from lean_bridge.workspace import default_workspace, read_pins
+
+    workspace = Path(settings["workspace"]) if settings["workspace"] else default_workspace()
+    try:
+        pins = read_pins(workspace)
+        info.update(toolchain=pins.lean, mathlib=pins.mathlib, repl_tag=pins.repl)
+    except (OSError, ValueError):
+        pass
+    return info
+
+
+@click.command("eval")
+@click.argument("benchmark", type=click.Choice(BENCHMARK_CHOICES))
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Benchmark JSONL (schema of the project's benchmark files). Default: download "
+                   "from the upstream repository into a cache on first use.")
+@click.option("--split", help="valid or test (PutnamBench: test). Default: all splits.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N problems.")
+@click.option("--names", multiple=True, metavar="NAME[,NAME…]",
+              help="Only these problems (repeatable or comma-separated).")
+@click.option("--revised", is_flag=True,
+              help="miniF2F: use the revised statements of the flagged problems "
+                   "(needs minif2f_revisions.jsonl beside --data).")
+@click.option("--no-answer", is_flag=True,
+              help="PutnamBench: the no-answer task (the prover also fills the answer).")
+@click.option("--policy", metavar="SPEC", help="Policy spec (default portfolio).")
+@click.option("--search", "search_method", metavar="METHOD",
+              help="sample, rmaxts, bestfirst or decompose (default rmaxts).")
+@click.option("--budget", metavar="NxT",
+              help="N independent attempts per problem of T generations each (default 1x32).")
+@click.option("--workers", type=click.IntRange(min=1), help="Lean REPL processes and problems in flight.")
+@click.option("--seed", type=int, help="Base seed; each attempt derives its own (default 0).")
+@click.option("--prompt-format", metavar="NAME", help="Prompt format of a model policy.")
+@lean_options
+@click.option("--shard", metavar="I/N", help="Run only every N-th problem starting at the I-th "
+                                             "(0-based); shards of one run share --out.")
+@click.option("--problem-timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
+              help="Wall-clock seconds for all attempts of one problem (default: no limit).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              metavar="DIR", help="Run directory: manifest.json and results*.jsonl (resumable).")
+@click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
+              help="Run the attempts on a Ray cluster (needs the ray extra).")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
+def eval_command(benchmark: str, data: Path | None, split: str | None, limit: int | None,
+                 names: tuple[str, ...], revised: bool, no_answer: bool, policy: str | None,
+                 search_method: str | None, budget: str | None, workers: int | None,
+                 seed: int | None, prompt_format: str | None, repl: str | None,
+                 workspace: Path | None, timeout: float | None, shard: str | None,
+                 problem_timeout: float | None, out: Path, ray_address: str | None, quiet: bool,
+                 verbose: bool) -> None:
+    """Evaluate a prover on BENCHMARK (minif2f, proofnet or putnambench).
+
+    Writes one JSON line per attempt to DIR/results.jsonl (fsync'd as it goes) and the run's
+    configuration and versions to DIR/manifest.json. Rerun the same command to resume: done
+    attempts are skipped, none is repeated or lost, even after kill -9. Then `prover report
+    DIR`. Exit 0 when every attempt has a result, 1 when some failed for infrastructure
+    reasons (rerun to redo them), 2 for bad input, 3 when no Lean REPL can be started.
+    """
+    from functools import partial
+
+    from benchmarks.datasets import load_benchmark
+    from benchmarks.download import download_benchmark
+
+    settings, plan_parts = search_settings(locals())
+
+    def load():
+        return load_benchmark(benchmark, data=data, split=split, revised=revised,
+                              no_answer=no_answer,
+                              download=partial(download_benchmark,
+                                               say=lambda s: click.echo(s, err=True)))
+
+    variant = {"revised": revised} if benchmark == "minif2f" else \
+        {"no_answer": no_answer} if benchmark == "putnambench" else {}
+    _drive("eval", benchmark, split, variant, load, settings, plan_parts, data=data, limit=limit,
+           names=_names(names), shard=shard, problem_timeout=problem_timeout, out=out,
+           ray_address=ray_address, quiet=quiet, verbose=verbose)
+
+
+def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any], load,
+           settings, plan_parts, *, data: Path | None, limit: int | None, names: list[str],
+           shard: str | None, problem_timeout: float | None, out: Path, ray_address: str | None,
+           quiet: bool, verbose: bool) -> None:
+    """What eval and synth share: select, open (or resume) the run directory, run the missing
+    attempts, map the outcome to an exit code."""
+    from benchmarks import runner
+    from benchmarks.datasets import DatasetError
+    from benchmarks.manifest import ManifestError, open_run, package_info
+
+    from . import prove as pv
+
+    method, plan_budget, fmt = plan_parts
+    try:
+        shard_spec = runner.parse_shard(shard)
+        items = load()
+        selection = runner.select(items, limit=limit, names=names)
+    except (ValueError, DatasetError) as exc:  # EvalInputError included
+        fail(str(exc), EXIT_USAGE)
+    mine = runner.shard_of(selection, shard_spec)
+    plan = runner.EvalPlan(benchmark=benchmark, split=split, method=method, budget=plan_budget,
+                           policy=settings["policy"], seed=settings["seed"], prompt_format=fmt,
+                           variant=variant,
+                           problem_timeout=problem_timeout, concurrency=settings["workers"])
+    spec = repl_spec(settings)
+    package = package_info()
+    extra = {
+        "attempts": plan_budget.attempts, "per_attempt": plan_budget.per_attempt,
+        "problem_timeout": problem_timeout,
+        "model": None if settings["policy"] == "portfolio" else settings["policy"],
+        "package": package, "lean": lean_info(settings, spec),
+        "config": {k: settings[k] for k in sorted(settings.values)},
+        "config_sources": dict(settings.sources),
+        "data": {"path": str(data) if data else None, "sha256": _sha256(data) if data else None},
+        "command": sys.argv,
+    }
+    try:
+        manifest = open_run(out, {**plan.identity(), "kind": kind},
+                            problems=[i.name for i in selection],
+                            categories={i.name: i.category for i in selection}, extra=extra,
+                            shard=shard, order=[i.name for i in items])
+    except (ManifestError, OSError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    log = runner.open_log(out, shard_spec)
+    todo = runner.pending_attempts(mine, log, plan_budget.attempts)
+    click.echo(f"{benchmark} {split or 'all'}: {len(mine)} problems × {plan_budget.attempts} "
+               f"attempt(s); {todo} to run, {len(mine) * plan_budget.attempts - todo} done "
+               f"before; results in {log.path}", err=True)
+    sink = None
+    if kind == "synth":
+        from benchmarks import synth
+
+        sink = synth.RecordSink(out, mine, plan, package_version=package["version"])
+        restored = sink.backfill(log.records)
+        if restored:
+            click.echo(f"restored {restored} record(s) from earlier attempt lines", err=True)
+    try:
+        tally = asyncio.run(_run(kind, plan, mine, log, spec, settings, fmt, manifest["run"], out,
+                                 quiet=quiet, ray_address=ray_address, sink=sink))
+    except KeyboardInterrupt:
+        log.close()
+        click.echo(f"\ninterrupted: finished attempts are in {log.path}; rerun to resume", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        log.close()
+        from lean_bridge.errors import ReplUnavailable
+
+        if isinstance(exc, ReplUnavailable):
+            fail(str(exc), EXIT_NO_LEAN)
+        if isinstance(exc, (pv.ProveInputError, runner.EvalInputError)):
+            fail(str(exc), EXIT_USAGE)
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        fail(f"{type(exc).__name__}: {exc}; finished attempts are in {log.path}", EXIT_NOT_PROVED)
+    finally:
+        if sink is not None:
+            sink.close()
+    log.close()
+    if sink is not None:
+        click.echo(f"records: {sink.written} new, {sink.total} in {sink.path}", err=True)
+    else:
+        click.echo(f"done: {tally.line()}; `prover report {out}` writes the report", err=True)
+    missing = runner.pending_attempts(mine, runner.open_log(out, shard_spec), plan_budget.attempts)
+    sys.exit(EXIT_OK if missing == 0 else EXIT_NOT_PROVED)
+
+
+async def _run(kind: str, plan, items, log, spec, settings, prompt_format, run_id: str, out: Path,
+               *, quiet: bool, ray_address: str | None, sink=None):
+    """Wire the REPL pool, checker and proposer (locally, or on Ray) and run the attempts."""
+    from benchmarks import runner
+    from benchmarks.manifest import update_manifest
+
+    from .stack import search_stack
+
+    progress = None if quiet else runner.ProgressLines(sys.stderr)
+
+    def on_result(record, tally) -> None:
+        if sink is not None:
+            sink.add(record)
+        if progress is not None:
+            progress(record, tally)
+
+    header = items[0].problem.header if items else None
+    if ray_address is not None:
+        import dataclasses
+
+        from benchmarks.ray_backend import ray_attempts
+
+        # --workers given anywhere sizes the fleet; by default there is one worker per CPU.
+        workers = settings["workers"] if settings.sources.get("workers") != "default" else None
+        async with ray_attempts(plan, address=ray_address, spec=spec,
+                                settings=dict(settings.values), prompt_format=prompt_format,
+                                run=run_id, kind=kind, header=header, workers=workers) as attempts:
+            click.echo(attempts.describe(), err=True)
+            if attempts.lean_version is not None:
+                update_manifest(out, lean={"version": attempts.lean_version})
+            plan = dataclasses.replace(plan, concurrency=attempts.capacity)
+            return await runner.run_eval(plan, items, log, attempts, on_result=on_result,
+                                         run=run_id)
+    async with search_stack(spec, settings, prompt_format=prompt_format, header=header) as stack:
+        if header is not None:
+            update_manifest(out, lean={"version": await stack.lean.lean_version(header)})
+        if kind == "synth":
+            from benchmarks.synth import SynthAttempts
+
+            attempts = SynthAttempts(plan, proposer=stack.proposer, lean=stack.lean, run=run_id)
+        else:
+            attempts = runner.LocalAttempts(plan, proposer=stack.proposer, lean=stack.lean,
+                                            run=run_id)
+        return await runner.run_eval(plan, items, log, attempts, on_result=on_result, run=run_id)
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--compare", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              metavar="OTHER_DIR", help="Another run directory to put side by side (repeatable).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write report.md and the plots here (default: RUN_DIR).")
+def report_command(run_dir: Path, compare: tuple[Path, ...], out: Path | None) -> None:
+    """Write RUN_DIR/report.md: pass rates, pass@k, per-category tables, pass rate vs budget
+    and per-category plots (PNG), and published results for the same benchmark and budget."""
+    from benchmarks.report import write_report
+    from benchmarks.rundir import RunDirError
+
+    try:
+        files = write_report(run_dir, compare=compare, out=out)
+    except (RunDirError, OSError, ValueError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    click.echo(f"wrote {files.report}")
+    for plot in files.plots:
+        click.echo(f"wrote {plot}")
+    if files.plot_error:
+        click.echo(f"no plots: {files.plot_error}", err=True)
+    sys.exit(EXIT_OK)
+
+
+@click.command("synth")
+@click.argument("statements", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              metavar="DIR", help="Run directory: manifest.json, results*.jsonl (attempts) and "
+                                  "records.jsonl (training records); resumable.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N statements.")
+@click.option("--names", multiple=True, metavar="NAME[,NAME…]", help="Only these statements.")
+@click.option("--policy", metavar="SPEC", help="Policy spec (default portfolio).")
+@click.option("--search", "search_method", metavar="METHOD",
+              help="sample, rmaxts, bestfirst or decompose (default rmaxts).")
+@click.option("--budget", metavar="NxT", help="N attempts per statement of T generations each.")
+@click.option("--workers", type=click.IntRange(min=1), help="Lean REPL processes and statements in flight.")
+@click.option("--seed", type=int, help="Base seed; each attempt derives its own (default 0).")
+@click.option("--prompt-format", metavar="NAME", help="Prompt format of a model policy.")
+@lean_options
+@click.option("--shard", metavar="I/N", help="Run only every N-th statement starting at the I-th.")
+@click.option("--problem-timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
+              help="Wall-clock seconds for all attempts of one statement.")
+@click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
+              help="Run the attempts on a Ray cluster (needs the ray extra).")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
+def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[str, ...],
+                  policy: str | None, search_method: str | None, budget: str | None,
+                  workers: int | None, seed: int | None, prompt_format: str | None,
+                  repl: str | None, workspace: Path | None, timeout: float | None,
+                  shard: str | None, problem_timeout: float | None, ray_address: str | None,
+                  quiet: bool, verbose: bool) -> None:
+    """Prove the statements of STATEMENTS (JSONL: name, formal_statement, optional header)
+    and write every verified proof as a training record to DIR/records.jsonl.
+
+    Records carry the statement, header, proof, the proof annotated with
+    `/- tactic state: … -/` comments (DeepSeek-Prover-V1.5 format), the lemmas it came from,
+    the verifier's versions and a content hash (no duplicates). Each lemma proved during
+    `--search decompose` is a record of its own. Resumable like `prover eval`. Load with
+    `datasets.load_dataset("json", data_files="DIR/records.jsonl")`.
+    """
+    from benchmarks.synth import load_statements
+
+    settings, plan_parts = search_settings(locals())
+    _drive("synth", statements.stem, None, {}, lambda: load_statements(statements), settings,
+           plan_parts, data=statements if statements.is_file() else None, limit=limit,
+           names=_names(names), shard=shard, problem_timeout=problem_timeout, out=out,
+           ray_address=ray_address, quiet=quiet, verbose=verbose)
