@@ -180,7 +180,7 @@ async def _check_file(spec, settings, text: str, names: list[str] | None, refere
 @click.option("--policy", metavar="SPEC",
               help="What proposes proofs: portfolio (default, no model), hf:DIR, vllm:MODEL, "
                    "openai:URL#MODEL or mix:A,B.")
-@click.option("--search", "search_method", type=click.Choice(["sample", "rmaxts", "bestfirst"]),
+@click.option("--search", "search_method", type=click.Choice(["sample", "rmaxts", "bestfirst", "decompose"]),
               help="Search algorithm (default rmaxts).")
 @click.option("--budget", metavar="NxT",
               help="N attempts of T generations per theorem (default 1x32).")

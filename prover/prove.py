@@ -45,7 +45,7 @@ from .problem import Problem
 PROGRESS_FORMAT = "prover-progress/1"
 PROGRESS_SUFFIX = ".prover-progress.json"
 BACKUP_SUFFIX = ".bak"
-SEARCH_METHODS = ("sample", "rmaxts", "bestfirst")
+SEARCH_METHODS = ("sample", "rmaxts", "bestfirst", "decompose")
 TARGET_KINDS = ("theorem", "lemma")
 GAP_KINDS = ("theorem", "lemma", "example")
 # What a target's statement ends with: every policy continues a tactic block.

@@ -1,8 +1,9 @@
 """One entry point for every search algorithm.
 
 ``search(problem, method=…, proposer=…, lean=…, budget=…, rng=…, **options)`` runs whole-proof
-sampling (``"sample"``), RMaxTS (``"rmaxts"``) or best-first tactic search (``"bestfirst"``)
-and returns a ``SearchResult``. The proposer and the Lean checker are passed in; nothing here
+sampling (``"sample"``), RMaxTS (``"rmaxts"``), best-first tactic search (``"bestfirst"``) or
+subgoal decomposition (``"decompose"``: a ``have … := by sorry`` sketch whose gaps become
+lemmas proved by another of these searches) and returns a ``SearchResult``. The proposer and the Lean checker are passed in; nothing here
 knows how either is implemented. Options go to the chosen algorithm (e.g. ``concurrency`` and
 ``checkpoint`` for RMaxTS, ``width`` for best-first, ``batch`` for sampling).
 """
@@ -16,11 +17,13 @@ from prover.problem import Problem
 
 from .bestfirst import bestfirst_search
 from .budget import Budget
+from .decompose import decompose_search
 from .result import SearchResult
 from .rmaxts import rmaxts_search
 from .sampling import sample_search
 
-METHODS = {"sample": sample_search, "rmaxts": rmaxts_search, "bestfirst": bestfirst_search}
+METHODS = {"sample": sample_search, "rmaxts": rmaxts_search, "bestfirst": bestfirst_search,
+           "decompose": decompose_search}
 
 
 async def search(problem: Problem, *, method: str, proposer: Any, lean: LeanChecker,

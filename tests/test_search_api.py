@@ -25,8 +25,8 @@ async def test_unknown_method_is_refused():
                      rng=random.Random(0))
 
 
-def test_all_three_methods_are_registered():
-    assert set(METHODS) == {"sample", "rmaxts", "bestfirst"}
+def test_all_four_methods_are_registered():
+    assert set(METHODS) == {"sample", "rmaxts", "bestfirst", "decompose"}
 
 
 async def test_sampling_and_rmaxts_through_the_public_api(tmp_path):
