@@ -124,7 +124,17 @@ def result_line(plan: EvalPlan, item: Any, attempt: int, *, status: str, run: st
         "lean_calls": result.lean_calls if result is not None else 0,
         "seconds": round(result.seconds if result is not None else seconds, 4),
         "method": plan.method, "seed": plan.seed, "error": error, "finished": now(),
+        **decomposition_of(result),
     }
+
+
+def decomposition_of(result: Any) -> dict[str, Any]:
+    """For a decomposition search: its lemmas (name, statement, solved, proof, …) and the
+    unsolved ones by name and statement, as the line reports them."""
+    stats = getattr(result, "tree_stats", None) or {}
+    if "lemmas" not in stats:
+        return {}
+    return {"lemmas": list(stats["lemmas"]), "unsolved": list(stats.get("unsolved") or [])}
 
 async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any, lean: Any,
                       timeout: float | None, run: str = "") -> dict[str, Any]:

@@ -55,24 +55,22 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lean_bridge.checker import LeanChecker
-from lean_bridge.errors import BridgeError
-from lean_bridge.outcome import CheckResult, Status
 from prover.files import atomic_write
 from prover.problem import Problem
 from prover.proposer import ProofProposer
 
 from .budget import Budget
 from .result import SearchResult
-from .segments import Segment, goals_text, proof_origin, segment, truncate
+from .segments import Segment
+from .states import resolve_states, segments_of
 from .tree import Tree
 from .ucb import EXPLORATION, GAMMA, rmax_reward
-from .verify import reference_of, verify
+from .verify import verify
 
 CHECKPOINT_FORMAT = "rmaxts-checkpoint/1"
 MAX_TOKENS = 2048  # §7.8 / §6.3: the prefix + state comment cap (tokens upstream)
 SEED_RANGE = 2 ** 31
 # Statuses whose text must not grow the tree: no Lean answer, or an answer for a cheat.
-_NO_PATH = (Status.TIMEOUT, Status.CRASHED, Status.REJECTED)
 
 
 @dataclass(frozen=True)
@@ -90,20 +88,6 @@ class _Outcome:
     status: str  # a Status value, or "empty" when the proposer returned nothing
     proof: str | None  # set when verified
     segments: tuple[Segment, ...]
-
-
-def segments_of(problem: Problem, proof: str, result: CheckResult) -> list[Segment]:
-    """The truncate-and-resume segments of ``proof`` (it continues ``problem.statement``)
-    from its verdict (§6.1-6.2): positions in ``result`` are relative to ``header +
-    statement + proof``, as ``LeanChecker.check`` reports them."""
-    if result.status in _NO_PATH:
-        return []
-    base_line, base_column = proof_origin(problem.header + problem.statement)
-    complete = result.status is Status.PROVED
-    valid_end = len(proof) if complete else truncate(
-        proof, result.messages, result.sorries, base_line=base_line, base_column=base_column)
-    return segment(proof, valid_end, result.tactics, result.sorries, complete=complete,
-                   base_line=base_line, base_column=base_column)
 
 
 def _root_proof(problem: Problem) -> str:
@@ -245,38 +229,9 @@ class _Search:
         return _Outcome(result.status.value, None, tuple(segments))
 
     async def _resolve(self, proof: str, segments: list[Segment]) -> list[Segment]:
-        """Resolve the first unresolved segments' probes in tactic mode (design.md §5).
-
-        Proof-state ids belong to the process that made them, so the proof is re-checked
-        (with ``allTactics``) on the worker a proof session pins, and the probes of that
-        answer run there. The path ends at the first probe that cannot be run or fails.
-        """
-        first = next((i for i, s in enumerate(segments) if not s.resolved), None)
-        if first is None or segments[first].probe is None:
-            return segments if first is None else segments[:first]
-        reference = reference_of(self.problem)
-        try:
-            self.lean_calls += 1
-            async with self.lean.proof_session(self.problem.header, self.problem.statement,
-                                               reference) as session:
-                self.lean_calls += 1
-                again = await self.lean.check_on(session.worker, self.problem.statement + proof,
-                                                 reference=reference, all_tactics=True)
-                out: list[Segment] = []
-                for seg in segments_of(self.problem, proof, again):
-                    if not seg.resolved:
-                        if seg.probe is None:
-                            break
-                        self.lean_calls += 1
-                        step = await session.run_tactic(seg.probe.proof_state, seg.probe.tactic)
-                        if step.status == "error":
-                            break
-                        seg = seg.resolve(goals_text(step.goals))
-                    out.append(seg)
-                return out
-        except (BridgeError, ValueError):
-            # No worker, no root proof state, a crash while opening: keep what was certain.
-            return segments[:first]
+        resolved, calls = await resolve_states(self.lean, self.problem, proof, segments)
+        self.lean_calls += calls
+        return resolved
 
     def _complete(self, job: _Job, outcome: _Outcome) -> None:
         assert self.tree is not None

@@ -1,0 +1,64 @@
+"""The tactic states along a checked proof: its truncate-and-resume segments (reference §6.1-6.2)
+and, where ``allTactics`` leaves a state ambiguous, the state learnt by running the segment in
+tactic mode (design.md §5). RMaxTS grows its tree from these; training data annotates proofs
+with them (``search.annotate``)."""
+from __future__ import annotations
+
+from lean_bridge.checker import LeanChecker
+from lean_bridge.errors import BridgeError
+from lean_bridge.outcome import CheckResult, Status
+from prover.problem import Problem
+
+from .segments import Segment, goals_text, proof_origin, segment, truncate
+from .verify import reference_of
+
+_NO_PATH = (Status.TIMEOUT, Status.CRASHED, Status.REJECTED)
+
+
+def segments_of(problem: Problem, proof: str, result: CheckResult) -> list[Segment]:
+    """The truncate-and-resume segments of ``proof`` (it continues ``problem.statement``)
+    from its verdict (§6.1-6.2): positions in ``result`` are relative to ``header +
+    statement + proof``, as ``LeanChecker.check`` reports them."""
+    if result.status in _NO_PATH:
+        return []
+    base_line, base_column = proof_origin(problem.header + problem.statement)
+    complete = result.status is Status.PROVED
+    valid_end = len(proof) if complete else truncate(
+        proof, result.messages, result.sorries, base_line=base_line, base_column=base_column)
+    return segment(proof, valid_end, result.tactics, result.sorries, complete=complete,
+                   base_line=base_line, base_column=base_column)
+
+
+async def resolve_states(lean: LeanChecker, problem: Problem, proof: str,
+                         segments: list[Segment]) -> tuple[list[Segment], int]:
+    """Resolve the first unresolved segments' probes in tactic mode; (segments, Lean calls).
+
+    Proof-state ids belong to the process that made them, so the proof is re-checked (with
+    ``allTactics``) on the worker a proof session pins, and the probes of that answer run
+    there. The path ends at the first probe that cannot be run or fails.
+    """
+    first = next((i for i, s in enumerate(segments) if not s.resolved), None)
+    if first is None or segments[first].probe is None:
+        return (segments if first is None else segments[:first]), 0
+    reference = reference_of(problem)
+    calls = 1
+    try:
+        async with lean.proof_session(problem.header, problem.statement, reference) as session:
+            calls += 1
+            again = await lean.check_on(session.worker, problem.statement + proof,
+                                        reference=reference, all_tactics=True)
+            out: list[Segment] = []
+            for seg in segments_of(problem, proof, again):
+                if not seg.resolved:
+                    if seg.probe is None:
+                        break
+                    calls += 1
+                    step = await session.run_tactic(seg.probe.proof_state, seg.probe.tactic)
+                    if step.status == "error":
+                        break
+                    seg = seg.resolve(goals_text(step.goals))
+                out.append(seg)
+            return out, calls
+    except (BridgeError, ValueError):
+        # No worker, no root proof state, a crash while opening: keep what was certain.
+        return segments[:first], calls
