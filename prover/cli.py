@@ -397,12 +397,13 @@ def _print_check_table(report: dict[str, Any]) -> None:
 
 def _register_commands() -> None:
     from .eval_cli import eval_command, report_command, synth_command
-    from .train.cli import train
+    from .train.cli import iterate, train
 
     cli.add_command(eval_command)
     cli.add_command(report_command)
     cli.add_command(synth_command)
     cli.add_command(train)
+    cli.add_command(iterate)
 
 
 _register_commands()

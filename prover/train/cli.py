@@ -181,3 +181,56 @@ def grpo(data: Path, model: str, out: Path, prompt_format: str, max_steps: int |
 
 
 __all__ = ["grpo", "grpo_repl_spec", "sft", "train"]
+
+
+@click.command("iterate")
+@click.argument("statements", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", required=True, metavar="M", help="The model of round 0 (directory or hub id).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              metavar="DIR", help="Rounds go to DIR/round-K/ (synth, data, model, round.json).")
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--policy", metavar="SPEC", help="Round 0's policy (default hf:M); later rounds "
+                                               "use the model the previous round trained.")
+@click.option("--search", "search_method", metavar="METHOD", help="Search of every synth.")
+@click.option("--budget", metavar="NxT", help="Budget of every synth.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N statements.")
+@click.option("--workers", type=click.IntRange(min=1), help="Lean processes of every synth.")
+@click.option("--repl", metavar="CMD", help="Lean REPL command (see `prover synth --help`).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
+              help="Seconds per Lean request.")
+@click.option("--max-steps", type=click.IntRange(min=1), help="SFT steps per round.")
+@click.option("--lora", is_flag=True, help="Train LoRA adapters instead of all weights.")
+@click.option("--no-final-synth", is_flag=True,
+              help="Stop after the last training (no synth with the final model).")
+def iterate(statements: Path, model: str, out: Path, rounds: int, policy: str | None,
+            search_method: str | None, budget: str | None, limit: int | None,
+            workers: int | None, repl: str | None, timeout: float | None,
+            max_steps: int | None, lora: bool, no_final_synth: bool) -> None:
+    """Expert iteration on STATEMENTS: synth → sft → synth …, each round in its own directory.
+
+    Round K proves the statements with round K's policy (`prover synth`), gathers every record
+    found so far, and fine-tunes round K's model on them (`prover train sft`); the trained
+    model is round K+1's policy. Rerunning resumes: finished synths and trained models are
+    kept. Exit 0 when every round ran, 1 when a step failed, 2 for bad input.
+    """
+    from prover.iterate import IterateError, IteratePlan
+    from prover.iterate import iterate as run_rounds
+
+    def flag(name: str, value: Any) -> list[str]:
+        return [] if value is None else [name, str(value)]
+
+    synth_args = [*flag("--search", search_method), *flag("--budget", budget),
+                  *flag("--limit", limit), *flag("--workers", workers), *flag("--repl", repl),
+                  *flag("--timeout", timeout), "--quiet"]
+    sft_args = [*flag("--max-steps", max_steps), *(["--lora"] if lora else []), "--quiet"]
+    plan = IteratePlan(statements=statements, model=model, out=out, rounds=rounds,
+                       policy=policy, synth_args=tuple(synth_args), sft_args=tuple(sft_args),
+                       final_synth=not no_final_synth)
+    try:
+        reports = run_rounds(plan, say=_say)
+    except IterateError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    for report in reports:
+        _say(f"round {report.round}: policy {report.policy}, {report.records_total} record(s)"
+             + (f", model {report.model_dir}" if report.model_dir else ""))
+    sys.exit(EXIT_OK)

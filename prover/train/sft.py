@@ -88,6 +88,13 @@ def sft_dataset(examples: list[SftExample]):
          "no_loss": [list(s) for s in e.no_loss], "annotated": e.annotated} for e in examples])
 
 
+def model_context(lm: Any, wanted: int) -> int:
+    """``wanted``, or less when the model has fewer positions (longer inputs would fail)."""
+    config = getattr(lm, "config", None)
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    return min(wanted, int(limit)) if limit else wanted
+
+
 def tokenized_dataset(examples: list[SftExample], tokenizer: Any, *, max_length: int | None,
                       chat: bool = False):
     """``(Dataset of input_ids/labels, dropped)``: examples with nothing left to learn after
@@ -140,13 +147,17 @@ def train_sft(data_dir: Path | str, model: str, out: Path | str, options: SftOpt
     examples, stats = sft_examples(records, prompt_format=options.prompt_format,
                                    tactic_states=options.tactic_states,
                                    state_loss=options.state_loss, render_chat=render)
+    max_length = model_context(lm, options.max_length)
+    if max_length < options.max_length:
+        say(f"--max-length {options.max_length} is more than {model} can attend to: "
+            f"examples are cut at {max_length} tokens")
     try:
-        dataset, dropped = tokenized_dataset(examples, tokenizer, max_length=options.max_length,
+        dataset, dropped = tokenized_dataset(examples, tokenizer, max_length=max_length,
                                              chat=fmt.chat)
     except ValueError as exc:
         raise TrainInputError(f"model {model}: {exc}") from None
     if dataset is None:
-        raise TrainInputError(f"no example fits in --max-length {options.max_length} tokens")
+        raise TrainInputError(f"no example fits in {max_length} tokens (--max-length)")
     say(f"{len(records)} records -> {len(dataset)} examples ({stats.annotated} with tactic "
         f"states, {stats.malformed} malformed annotations, {dropped} too long)")
 
@@ -162,7 +173,7 @@ def train_sft(data_dir: Path | str, model: str, out: Path | str, options: SftOpt
         warmup_steps=_warmup(options, total),
         per_device_train_batch_size=options.batch_size,
         gradient_accumulation_steps=options.gradient_accumulation,
-        max_length=options.max_length,
+        max_length=max_length,
         seed=options.seed,
         bf16=prec.bf16,
         fp16=prec.fp16,
