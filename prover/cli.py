@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .cli_common import (EXIT_NO_LEAN, EXIT_NOT_PROVED, EXIT_OK, EXIT_USAGE, fail,  # noqa: F401
-                         lean_options, read_lean_file, repl_spec, settings_from)
+                         lean_options, read_lean_file, repl_spec, search_settings, settings_from)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -225,24 +225,7 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
         targets = pv.select_targets(text, theorems)
     except pv.ProveInputError as exc:
         fail(f"{file}: {exc}", EXIT_USAGE)
-    settings = settings_from({
-        "repl": repl, "workspace": str(workspace) if workspace else None, "timeout": timeout,
-        "workers": workers, "policy": policy, "search": search_method, "budget": budget,
-        "seed": seed, "prompt_format": prompt_format})
-    if verbose:
-        click.echo("effective configuration:", err=True)
-        for line in settings.describe():
-            click.echo(f"  {line}", err=True)
-    from prover.backends.spec import parse_spec
-    from search import Budget
-
-    try:
-        method = pv.check_method(settings["search"])
-        search_budget = Budget.parse(settings["budget"])
-        fmt = pv.prompt_format_for(method, settings["prompt_format"])
-        parse_spec(settings["policy"])
-    except ValueError as exc:  # ProveInputError included
-        fail(str(exc), EXIT_USAGE)
+    settings, (method, search_budget, fmt) = search_settings(locals())
     spec = repl_spec(settings)
     original = text.encode("utf-8")
     store = pv.ProgressStore(file, pv.sha256_of(original), enabled=not dry_run)

@@ -132,6 +132,13 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
         selection = runner.select(items, limit=limit, names=names)
     except (ValueError, DatasetError) as exc:  # EvalInputError included
         fail(str(exc), EXIT_USAGE)
+    if ray_address is not None:  # before anything is written: a missing extra is bad input
+        from benchmarks.ray_backend import RayUnavailable, import_ray
+
+        try:
+            import_ray()
+        except RayUnavailable as exc:
+            fail(str(exc), EXIT_USAGE)
     mine = runner.shard_of(selection, shard_spec)
     plan = runner.EvalPlan(benchmark=benchmark, split=split, method=method, budget=plan_budget,
                            policy=settings["policy"], seed=settings["seed"], prompt_format=fmt,

@@ -14,7 +14,7 @@ protocols only; which model, prompt format or portfolio stands behind them is wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 from .policy import Completion, GenerationRequest, Policy
 from .problem import Problem
@@ -152,13 +152,16 @@ class MixProposer:
 __all__ = ["LMProposer", "MixProposer", "ProofProposer", "Proposal", "TacticProposer"]
 
 
-def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: float = 0.005):
+def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: float = 0.005,
+                  policy_for: Any = None):
     """The proposer a spec string names: what the CLI and config files use.
 
     ``portfolio`` needs no model; ``hf:``/``vllm:``/``openai:`` wrap the backend in a
     ``BatchingPolicy`` (concurrent searches share batches) and a prompt format (default
     ``deepseek-v1.5``, the completion format the public prover models were trained on; chat
     models want ``deepseek-v2``, ``kimina`` or ``goedel``); ``mix:A,B`` asks A first, then B.
+    ``policy_for(part)`` may supply a part's policy instead (e.g. one hosted elsewhere); it
+    returns None for the parts it does not host.
     """
     from .backends.spec import BackendSpec, make_policy, parse_spec
     from .policy import BatchingPolicy
@@ -166,9 +169,11 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
     from .prompts import get_format
 
     def build(part: BackendSpec):
-        if part.kind == "portfolio":
-            return PortfolioPolicy()
-        policy = BatchingPolicy(make_policy(part), window=batch_window)
+        policy = policy_for(part) if policy_for is not None else None
+        if policy is None:
+            if part.kind == "portfolio":
+                return PortfolioPolicy()
+            policy = BatchingPolicy(make_policy(part), window=batch_window)
         return LMProposer(policy, get_format(prompt_format or "deepseek-v1.5"))
 
     parsed = parse_spec(spec)

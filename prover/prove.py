@@ -424,11 +424,14 @@ async def preflight(lean: Any, header: str) -> None:
 async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any, lean: Any,
                      method: str, budget: Any, seed: int, store: ProgressStore | None = None,
                      reporter: Reporter | None = None,
-                     options: dict[str, Any] | None = None) -> list[TheoremOutcome]:
+                     options: dict[str, Any] | None = None,
+                     searcher: Callable[..., Any] | None = None) -> list[TheoremOutcome]:
     """Search a proof for each target in file order (module docstring); proofs saved in
-    ``store`` for these theorems are reused instead of searched."""
+    ``store`` for these theorems are reused instead of searched. ``searcher`` has the
+    signature of ``search.search`` (the default), e.g. a search on a Ray actor."""
     from search import search
 
+    searcher = searcher or search
     reporter = reporter or Reporter()
     header = parse_file(text).header
     gaps = gaps_of(text)
@@ -448,9 +451,10 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
                 asked[0] += n
                 reporter.update(_name, asked[0], depth)
 
-            result = await search(problem, method=method, proposer=WatchedProposer(proposer, on_ask),
-                                  lean=lean, budget=budget, rng=random.Random(f"{seed}/{name}"),
-                                  **(options or {}))
+            result = await searcher(problem, method=method,
+                                    proposer=WatchedProposer(proposer, on_ask), lean=lean,
+                                    budget=budget, rng=random.Random(f"{seed}/{name}"),
+                                    **(options or {}))
             outcome = TheoremOutcome(
                 name, "proved" if result.proved else "unproved",
                 file_proof(result.proof) if result.proof is not None else None,
