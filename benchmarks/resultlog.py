@@ -20,8 +20,15 @@ class ResultLogError(ValueError):
 
 def read_lines(path: Path) -> Iterator[dict[str, Any]]:
     """The complete records of ``path`` in order; a partial last line is ignored."""
+    for _, record in numbered_lines(path):
+        yield record
+
+
+def numbered_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) for each complete line of ``path``; ``ResultLogError`` names the
+    file and line of one that is not a JSON object."""
     data = Path(path).read_bytes()
-    complete, _, _ = data.rpartition(b"\n") if not data.endswith(b"\n") else (data, b"", b"")
+    complete = data if data.endswith(b"\n") else data[:data.rfind(b"\n") + 1]
     for number, raw in enumerate(complete.split(b"\n"), start=1):
         if not raw.strip():
             continue
@@ -32,7 +39,7 @@ def read_lines(path: Path) -> Iterator[dict[str, Any]]:
                                  "edited or damaged, not cut short by a crash") from None
         if not isinstance(record, dict):
             raise ResultLogError(f"{path}:{number}: expected a JSON object")
-        yield record
+        yield number, record
 
 
 class ResultLog:

@@ -17,6 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .resultlog import ResultLogError, numbered_lines
+
 MANIFEST = "manifest.json"
 RESULTS_GLOB = "results*.jsonl"
 FORMAT = "prover-eval/1"
@@ -62,31 +64,19 @@ def load_manifest(run_dir: str | Path) -> dict[str, Any]:
 
 
 def _read_lines(path: Path, run_id: str) -> list[dict[str, Any]]:
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    lines = text.split("\n")
-    # Index of the last non-blank line; only it may be a partial write, and only when the
-    # file does not end with a newline (a completed write always ends with one).
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     out: list[dict[str, Any]] = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        where = f"{path}:{i + 1}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if i == last and not text.endswith("\n"):
-                continue
-            raise RunDirError(f"{where}: corrupt results line ({exc.msg})") from exc
-        if not isinstance(record, dict):
-            raise RunDirError(f"{where}: expected a JSON object")
-        for key in ("problem", "attempt"):
-            if key not in record:
-                raise RunDirError(f"{where}: missing {key!r}")
-        if record.get("run") != run_id:
-            raise RunDirError(f"{where}: line of run {record.get('run')!r} in the directory of "
-                              f"run {run_id!r} (mixed runs; keep one run per directory)")
-        out.append(record)
+    try:
+        for number, record in numbered_lines(path):
+            where = f"{path}:{number}"
+            for key in ("problem", "attempt"):
+                if key not in record:
+                    raise RunDirError(f"{where}: missing {key!r}")
+            if record.get("run") != run_id:
+                raise RunDirError(f"{where}: line of run {record.get('run')!r} in the directory "
+                                  f"of run {run_id!r} (mixed runs; keep one run per directory)")
+            out.append(record)
+    except ResultLogError as exc:
+        raise RunDirError(str(exc)) from None
     return out
 
 

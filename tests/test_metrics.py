@@ -205,7 +205,7 @@ def test_corrupt_middle_line_names_file_and_line(tmp_path):
     lines = path.read_text(encoding="utf-8").split("\n")
     lines[1] = lines[1][:20]
     path.write_text("\n".join(lines), encoding="utf-8")
-    with pytest.raises(RunDirError, match=r"results\.jsonl:2: corrupt"):
+    with pytest.raises(RunDirError, match=r"results\.jsonl:2: not a JSON line"):
         load_results(run)
     # A corrupt last line that ends with a newline was written whole: also an error.
     path.write_text(json.dumps(ABC[0]) + "\n{not json}\n", encoding="utf-8")
