@@ -108,6 +108,11 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
 
     variant = {"revised": revised} if benchmark == "minif2f" else \
         {"no_answer": no_answer} if benchmark == "putnambench" else {}
+    if no_answer:
+        click.echo("note: --no-answer keeps each `…_solution := sorry` placeholder; the searches "
+                   "write the theorem's proof only, so problems that ask for an answer stay "
+                   "unproved in this mode (the default, with-answer form, is what published "
+                   "PutnamBench numbers use)", err=True)
     _drive("eval", benchmark, split, variant, load, settings, plan_parts, data=data, limit=limit,
            names=_names(names), shard=shard, problem_timeout=problem_timeout, out=out,
            ray_address=ray_address, quiet=quiet, verbose=verbose)
