@@ -201,6 +201,7 @@ def train_sft(data_dir: Path | str, model: str, out: Path | str, options: SftOpt
     result_manifest = _manifest(data_dir, model, options, stats, len(dataset), dropped,
                                 trainer.state.global_step, history, output.training_loss,
                                 time.time() - started)
+    result_manifest["max_length_used"] = max_length  # --max-length, or the model's context
     write_manifest(out, result_manifest)
     say(f"saved to {out}")
     return SftResult(out=out, records=len(records), examples=len(dataset),
