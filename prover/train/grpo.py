@@ -35,6 +35,7 @@ from .checkpoint import (checkpointing_args, load_base, log_last_step_callback, 
                          loss_history, versions, write_manifest)
 from .errors import TrainInputError, require
 from .examples import grpo_prompts, training_format
+from .options import TrainerOptions
 from .records import load_records
 from .reward import LeanReward, RewardEvent, target_for
 
@@ -42,42 +43,29 @@ REWARDS_FILE = "rewards.jsonl"
 
 
 @dataclass(frozen=True)
-class GrpoOptions:
-    prompt_format: str = "deepseek-v1.5"
+class GrpoOptions(TrainerOptions):
+    learning_rate: float = 5e-6
     num_generations: int = 8
     prompts_per_step: int = 1
-    epochs: float = 1.0
-    max_steps: int | None = None  # overrides epochs
-    learning_rate: float = 5e-6
     beta: float = 0.02
     epsilon: float = 0.2
     temperature: float = 1.0
     max_completion_length: int = 1024
-    seed: int = 0
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    dtype: str = "auto"
-    gradient_checkpointing: bool = False
-    logging_steps: int = 10
     timeout: float = 60.0  # seconds per Lean check
     workers: int = 1  # REPL processes
     max_requests: int = 1000
     header_timeout: float = 900.0
 
+    POSITIVE_INTS = TrainerOptions.POSITIVE_INTS + ("prompts_per_step", "max_completion_length",
+                                                    "workers")
+
     def check(self) -> None:
         if self.num_generations < 2:
             raise TrainInputError("GRPO needs at least 2 generations per prompt (advantages are "
                                   "relative to the group)")
-        for name in ("prompts_per_step", "max_completion_length", "logging_steps", "workers",
-                     "lora_r"):
-            if getattr(self, name) < 1:
-                raise TrainInputError(f"{name} must be at least 1")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise TrainInputError("max_steps must be at least 1")
-        if self.epochs <= 0 or self.learning_rate <= 0 or self.temperature <= 0 or self.timeout <= 0:
-            raise TrainInputError("epochs, learning rate, temperature and timeout must be positive")
+        super().check()
+        if self.temperature <= 0 or self.timeout <= 0:
+            raise TrainInputError("temperature and timeout must be positive")
         if self.beta < 0:
             raise TrainInputError("beta must not be negative")
 

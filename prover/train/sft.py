@@ -30,42 +30,28 @@ from .checkpoint import (checkpointing_args, load_base, log_last_step_callback, 
 from .errors import TrainInputError, require
 from .examples import ExampleStats, SftExample, sft_examples, tokenize_example, training_format
 from .masking import STATE_LOSS_POLICIES, StateLoss
+from .options import TrainerOptions
 from .records import load_records
 
 REF_WARMUP_STEPS = 100
 
 
 @dataclass(frozen=True)
-class SftOptions:
-    prompt_format: str = "deepseek-v1.5"
+class SftOptions(TrainerOptions):
     tactic_states: bool = True
     state_loss: StateLoss = "after-state"
-    epochs: float = 1.0
-    max_steps: int | None = None  # overrides epochs
-    learning_rate: float = 1e-4
     warmup_steps: int | None = None  # None: min(100, a tenth of the run)
     batch_size: int = 8
     gradient_accumulation: int = 1
     max_length: int = 4096
-    seed: int = 0
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    dtype: str = "auto"
-    gradient_checkpointing: bool = False
-    logging_steps: int = 10
+
+    POSITIVE_INTS = TrainerOptions.POSITIVE_INTS + ("batch_size", "gradient_accumulation",
+                                                    "max_length")
 
     def check(self) -> None:
         if self.state_loss not in STATE_LOSS_POLICIES:
             raise TrainInputError(f"state loss must be one of {STATE_LOSS_POLICIES}")
-        for name in ("batch_size", "gradient_accumulation", "max_length", "logging_steps", "lora_r"):
-            if getattr(self, name) < 1:
-                raise TrainInputError(f"{name} must be at least 1")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise TrainInputError("max_steps must be at least 1")
-        if self.epochs <= 0 or self.learning_rate <= 0:
-            raise TrainInputError("epochs and learning rate must be positive")
+        super().check()
 
 
 @dataclass(frozen=True)
