@@ -487,7 +487,7 @@ def _closers(info: GoalInfo, depth: int = 0) -> list[tuple[str, bool]]:
             "simp [Nat.pow_mod, Nat.mul_mod, Nat.add_mod]", f"norm_num{simp_hyps} <;> omega")
     if domain in ("nat", "int"):
         add("omega", "norm_num", "decide", "simp", "rfl", f"norm_num{simp_hyps} <;> omega",
-            "linarith", nl, "simp_all", f"simp_all <;> omega")
+            "linarith", nl, "simp_all", "simp_all <;> omega")
         for var in _bounded_vars(info):
             add(f"interval_cases {var} <;> omega", f"interval_cases {var} <;> simp_all")
         if shape == "ineq":
