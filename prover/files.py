@@ -18,8 +18,11 @@ def atomic_write(path: Path, data: bytes, *, mode_from: Path | None = None) -> N
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if mode_from is not None and mode_from.exists():
-            shutil.copymode(mode_from, tmp)
+        source = mode_from if mode_from is not None else path
+        if source.exists():
+            shutil.copymode(source, tmp)
+        else:  # mkstemp makes files private (0600); a new file gets the usual umask mode
+            os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -27,3 +30,13 @@ def atomic_write(path: Path, data: bytes, *, mode_from: Path | None = None) -> N
         except FileNotFoundError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import: os.umask can only be read by setting it, which is process-wide.
+_UMASK = _umask()
