@@ -58,7 +58,8 @@ def lean_info(settings: Any, spec: Any) -> dict[str, Any]:
               help="miniF2F: use the revised statements of the flagged problems "
                    "(needs minif2f_revisions.jsonl beside --data).")
 @click.option("--no-answer", is_flag=True,
-              help="PutnamBench: the no-answer task (the prover also fills the answer).")
+              help="PutnamBench: the no-answer statements (their `…_solution := sorry` "
+                   "answers are not filled by the searches yet).")
 @click.option("--policy", metavar="SPEC", help="Policy spec (default portfolio).")
 @click.option("--search", "search_method", metavar="METHOD",
               help="sample, rmaxts, bestfirst or decompose (default rmaxts).")
