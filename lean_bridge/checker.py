@@ -33,8 +33,10 @@ from .text import Declaration, LineIndex
 _VERSION_PROBE = "#eval Lean.versionString"
 # Findings a reference's own preamble can excuse (integrity._TRUSTABLE).
 _WAIVABLE = frozenset({"environment_change", "set_option", "metaprogramming"})
-# Anonymous `example`s are not checked (THEOREM_KINDS is theorem and lemma): `#print axioms`
-# needs a name, and nothing is "proved" without the axiom audit.
+# What gets a verdict: every named theorem/lemma, and any declaration a reference names,
+# whatever its kind (ProofNet's `def` items), judged by the same layers. Other defs are
+# preamble. Anonymous `example`s are never checked: `#print axioms` needs a name, and nothing
+# is "proved" without the axiom audit.
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ class LeanChecker:
 
     async def check(self, header: str, body: str, *, reference: Reference | None = None,
                     all_tactics: bool = False) -> CheckResult:
-        """The full verdict on ``header + body``: every theorem in it, or ``reference``'s.
+        """The full verdict on ``header + body``: every theorem in it, and ``reference``'s
+        target (a theorem, or a ``def`` …).
 
         Positions in the result are relative to ``header + body``.
         """
@@ -95,8 +98,9 @@ class LeanChecker:
                          references: Sequence[Reference] | None = None) -> list[TheoremCheck]:
         """Check every theorem of a Lean file (or the named ones) in one REPL command.
 
-        With ``references``, each reference theorem must be present with its statement, and the
-        file's header must be the reference's; a missing theorem gets a ``rejected`` row.
+        With ``references``, each reference target (theorem, or a ``def`` …, checked alike)
+        must be present with its statement, and the file's header must be the reference's; a
+        missing target gets a ``rejected`` row.
         """
         header = parsed(text).header
         return await self._judge(header, text[len(header):], references=references, names=names)
@@ -107,7 +111,7 @@ class LeanChecker:
         text = header + body
         index = LineIndex(text)
         # The static layer parses the same text: share its cache.
-        theorems = [d for d in parsed(text).declarations if d.kind in THEOREM_KINDS and d.name]
+        theorems = _checked_declarations(parsed(text).declarations, references)
         targets = [d for d in theorems if names is None or d.name in names]
         spans = {d.name: _line_span(index, d) for d in theorems}
         rejected, gaps = _static_findings(text, index, targets, spans, references, self.integrity)
@@ -299,8 +303,9 @@ def _static_findings(text: str, index: LineIndex, targets: list[Declaration],
     # One scan per reference. A finding about the environment is waived when any reference has
     # the same item (its own preamble); every other finding counts wherever it shows up.
     scans = [{(f.code, f.line, f.column, f.message): f
-              for f in scan_integrity(text, reference=ref_text, options=options)}
-             for ref_text in ([r.text for r in references] if references else [None])]
+              for f in scan_integrity(text, reference=ref.text if ref else None,
+                                      target=ref.name if ref else None, options=options)}
+             for ref in (references or [None])]
     findings = {k: f for scan in scans for k, f in scan.items()
                 if f.code not in _WAIVABLE or all(k in other for other in scans)}
     by_name: dict[str, list[str]] = {}
@@ -326,6 +331,14 @@ def _static_findings(text: str, index: LineIndex, targets: list[Declaration],
         for decl in targets:
             by_name.setdefault(decl.name, []).extend(everyone)
     return by_name, gaps
+
+
+def _checked_declarations(decls: Sequence[Declaration],
+                           references: Sequence[Reference] | None) -> list[Declaration]:
+    """The declarations that get a verdict: named theorems/lemmas, and those the references
+    name, whatever their kind (a reference's target is what the candidate must prove)."""
+    named = frozenset(r.name for r in references or ())
+    return [d for d in decls if d.name and (d.kind in THEOREM_KINDS or d.name in named)]
 
 
 def _is_plain_gap(text: str, index: LineIndex, finding: Finding) -> bool:

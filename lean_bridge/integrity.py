@@ -43,10 +43,13 @@ The reference (header + benchmark statement + placeholder proof) is the benchmar
 preamble, accepted as given: a candidate item equal to one of its items up to layout and
 comments (``normalize_statement``), and the header commands it has, are exempt from the
 ``environment_change``/``set_option``/``metaprogramming`` rules and from ``name_clash``.
-Protected declarations: with a reference, its theorems/lemmas and its ``:= sorry``
-placeholders (the candidate must re-declare those, filling them in); without one, the
-candidate's last theorem or lemma, and then the header's ``import``/``open`` lines are fine.
-Auxiliary lemmas and defs with their own proofs are allowed.
+Protected declarations: with a reference, its theorems/lemmas, its ``:= sorry``
+placeholders (the candidate must re-declare those, filling them in) and the ``target`` it
+names, whatever its kind (ProofNet's ``def`` items); without one, the candidate's last theorem
+or lemma, and then the header's ``import``/``open`` lines are fine. Auxiliary lemmas and defs
+with their own proofs are allowed. A target declared as an ``instance`` by the reference may
+keep that keyword (the reference asks for that instance); ``@[instance]`` and every other
+instance stay findings.
 """
 from __future__ import annotations
 
@@ -111,6 +114,8 @@ class _Context:
     trusted: frozenset[str]  # normalized texts of reference items, header commands, prefixes
     protected: frozenset[str]
     used_names: frozenset[tuple[str, ...]]
+    # (name, kind) of the reference's target: its own keyword is the reference's, not a change.
+    target: tuple[str, str] | None = None
 
 
 def _used_names(mask: str, decls: list[Declaration]) -> frozenset[tuple[str, ...]]:
@@ -123,7 +128,7 @@ def _used_names(mask: str, decls: list[Declaration]) -> frozenset[tuple[str, ...
 
 
 @lru_cache(maxsize=64)  # one reference is typically checked against many candidates
-def _reference_context(reference: str) -> _Context:
+def _reference_context(reference: str, target: str | None = None) -> _Context:
     lf, mask = parsed(reference), masked(reference)
     trusted = {normalize_statement(reference[s:e])
                for s, e, _ in rules.header_commands(mask[:len(lf.header)])}
@@ -133,12 +138,16 @@ def _reference_context(reference: str) -> _Context:
         d = it.declaration
         if d is not None:
             trusted.update(normalize_statement(reference[s:e]) for s, e in d.prefix_commands)
-        if d is not None and d.name and (d.kind in THEOREM_KINDS or d.name in placeholders):
+        # The target is never preamble, whatever its kind or value: its text in the
+        # reference must not become a pass for the candidate's.
+        if d is not None and d.name and (d.kind in THEOREM_KINDS or d.name in placeholders
+                                         or d.name == target):
             statements.append(d)
         elif it.kind != "other":
             trusted.add(normalize_statement(it.text))
+    kind = next((d.kind for d in statements if d.name == target), None)
     return _Context(frozenset(trusted), frozenset(d.name for d in statements),
-                    _used_names(mask, statements))
+                    _used_names(mask, statements), (target, kind) if kind else None)
 
 
 def _own_context(lf: LeanFile, mask: str) -> _Context:
@@ -154,20 +163,25 @@ def _clashes(name: str, used: frozenset[tuple[str, ...]]) -> bool:
     return any(u[:len(n)] == n or u[-len(n):] == n or n[-len(u):] == u for u in used if u)
 
 
-def scan_integrity(text: str, *, reference: str | None = None,
+def scan_integrity(text: str, *, reference: str | None = None, target: str | None = None,
                    options: IntegrityOptions = IntegrityOptions()) -> list[Finding]:
-    """All findings on candidate ``text``; see the module docstring for the rules."""
-    return _Scanner(text, reference, options).run()
+    """All findings on candidate ``text``; see the module docstring for the rules.
+
+    ``target``: with a ``reference``, the name of the declaration it asks for (its
+    ``Reference.name``), protected whatever its kind; theorems and placeholders are anyway.
+    """
+    return _Scanner(text, reference, target, options).run()
 
 
 class _Scanner:
-    def __init__(self, text: str, reference: str | None, options: IntegrityOptions) -> None:
+    def __init__(self, text: str, reference: str | None, target: str | None,
+                 options: IntegrityOptions) -> None:
         self.text, self.options = text, options
         self.mask = masked(text)
         self.file = parsed(text)
         self.index = LineIndex(text)
         self.has_reference = reference is not None
-        self.ctx = (_reference_context(reference) if reference is not None
+        self.ctx = (_reference_context(reference, target) if reference is not None
                     else _own_context(self.file, self.mask))
         self.trusted_spans: list[tuple[int, int]] = []
         self.proofs = [(d.body_start, d.end) for d in self.file.declarations]
@@ -256,6 +270,9 @@ class _Scanner:
                           "a top-level `open` changes how names in the statement resolve")
             return
         protected = d.name in self.ctx.protected
+        if (d.name, d.kind) == self.ctx.target and d.kind == "instance":
+            # Only the keyword: the instance the reference itself asks for.
+            self.trusted_spans.append((d.keyword_start, d.keyword_start + len("instance")))
         for s, e in d.prefix_commands:
             if protected and self.mask.startswith("open", s) \
                     and normalize_statement(self.text[s:e]) not in self.ctx.trusted:

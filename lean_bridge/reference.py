@@ -1,6 +1,8 @@
 """Statement integrity: does the candidate prove the benchmark's theorem, in its context?
 
-Contract: a ``Reference`` is one theorem to prove, as a parseable Lean file ``text ==
+Contract: a ``Reference`` is one theorem to prove (or one ``def`` to give: ProofNet has 14
+``def exercise_… : CommGroup G :=`` items, whose signature is held exactly like a theorem's
+statement), as a parseable Lean file ``text ==
 header + statement + placeholder`` (the placeholder is ``"  sorry"`` after ``:= by\\n``, or
 ``" by\\n  sorry"`` after ``:=``). ``header`` is the leading ``import``/``open``/``set_option``
 commands as ``text.parse_file`` splits them, so for the 20 ProofNet records whose JSONL
@@ -16,8 +18,10 @@ docstring included. ``name`` is the Lean declaration's name (ProofNet's ``theore
   ``import``, even ``Mathlib.Tactic`` for ``Mathlib``, or ``open``, or option does).
 * ``missing_theorem``: no declaration named ``ref.name`` (renamed or dropped).
 * ``statement_changed``: its statement (keyword to ``:=``, plus any ``open … in`` prefix)
-  differs beyond layout and comments. ``lemma`` and ``theorem`` are the same; attributes,
-  docstrings and harmless ``set_option … in`` prefixes (``maxHeartbeats`` …) do not count.
+  differs beyond layout and comments. ``lemma`` and ``theorem`` are the same, any other
+  keyword must stay (a ``def`` target may not become an ``abbrev`` or an ``instance``);
+  ``noncomputable``, attributes, docstrings and harmless ``set_option … in`` prefixes
+  (``maxHeartbeats`` …) do not count.
 * ``preamble_changed``: a reference item other than the theorem (a ``def``, an ``abbrev``, a
   command) is missing or altered. A ``:= sorry`` placeholder (PutnamBench's
   ``abbrev …_solution : T := sorry``) may be filled in, but its name, binders and type must
@@ -27,8 +31,11 @@ docstring included. ``name`` is the Lean declaration's name (ProofNet's ``theore
 ``load_references(path)`` reads benchmark JSONL (``name``, ``header``, ``formal_statement``,
 optional ``theorem_name``; keyed by ``name``, the record's unique id, since ProofNet repeats
 theorem names) or a ``.lean`` file (keyed by theorem name; each theorem's statement carries
-the file's non-theorem items before it, other theorems are left out). Anything it cannot
-use raises ``BadReference`` naming the file and line.
+the file's non-theorem items before it, other theorems are left out). In a ``.lean`` file a
+``:= sorry`` ``def``/``abbrev``/… that no later text mentions is a target of its own, like a
+theorem (a ProofNet ``def`` item); one that a later theorem uses is that theorem's preamble
+(PutnamBench's ``…_solution``). Anything it cannot use raises ``BadReference`` naming the file
+and line. ``references_for_file`` picks the records of a benchmark that a candidate answers.
 """
 from __future__ import annotations
 
@@ -38,7 +45,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import _integrity_rules as rules
-from .integrity import THEOREM_KINDS, Finding, masked, parsed, placeholder_names
+from typing import Mapping
+
+from ._scan import NAME_RE
+from .integrity import THEOREM_KINDS, Finding, components, masked, parsed, placeholder_names
 from .text import Declaration, LeanFile, LineIndex, mask_non_code, normalize_statement, parse_file
 
 _SORRY_BY = "  sorry"  # after a statement ending `:= by\n`
@@ -51,9 +61,9 @@ class BadReference(ValueError):
 
 @dataclass(frozen=True)
 class Reference:
-    """One theorem to prove; ``text == header + statement + placeholder`` (module doc)."""
+    """One theorem (or ``def``) to prove; ``text == header + statement + placeholder``."""
 
-    name: str  # the Lean declaration's name
+    name: str  # the Lean declaration's name: the target, whatever its kind
     header: str  # leading import/open/set_option commands, as parse_file splits them
     statement: str  # preamble items + the theorem up to and including `:=` (`:= by\n`)
     text: str  # a parseable file with a `sorry` proof
@@ -132,21 +142,63 @@ def references_from_lean(content: str, source: str = "<text>") -> dict[str, Refe
     return refs
 
 
+def _mentioned_after(mask: str, name: str, offset: int) -> bool:
+    """Does a name token after ``offset`` contain ``name``'s components (``name``,
+    ``name.1``, ``Foo.name``)? Generous on purpose: a doubt keeps today's reading, preamble."""
+    n = components(name)
+    for m in NAME_RE.finditer(mask, offset):
+        c = components(m.group())
+        if any(c[i:i + len(n)] == n for i in range(len(c) - len(n) + 1)):
+            return True
+    return False
+
+
+def _standalone(mask: str, d: Declaration, placeholders: frozenset[str]) -> bool:
+    """Is ``d`` a target of its own: a theorem, or a ``:= sorry`` placeholder that nothing
+    after it mentions (so no later theorem is stated in terms of it)?"""
+    if d.kind in THEOREM_KINDS:
+        return True
+    return d.name in placeholders and not _mentioned_after(mask, d.name, d.end)
+
+
 def _from_lean(content: str, path: Path | str) -> dict[str, Reference]:
     lf = parse_file(content)
+    mask, placeholders = mask_non_code(content), placeholder_names(content)
     refs: dict[str, Reference] = {}
     preamble: list[str] = []
     for it in lf.items:
         d = it.declaration
-        if d is None or d.kind not in THEOREM_KINDS or not d.name:
+        if d is None or not d.name or not _standalone(mask, d, placeholders):
             preamble.append(it.text)
             continue
         if d.name in refs:
             line, _ = LineIndex(content).offset_to_line_col(d.start)
-            raise BadReference(f"{path}:{line}: theorem {d.name!r} is declared twice")
+            what = "theorem" if d.kind in THEOREM_KINDS else d.kind
+            raise BadReference(f"{path}:{line}: {what} {d.name!r} is declared twice")
         statement = "".join(preamble) + d.statement(content)
         refs[d.name] = _make(d.name, lf.header + statement, f"{path}:{d.name}")
     return refs
+
+
+def references_for_file(references: Mapping[str, Reference], text: str) -> list[Reference]:
+    """The records of a benchmark (``load_references`` of a JSONL) that the Lean file ``text``
+    answers: one for each declaration of ``text`` that some record names, theorem or ``def``
+    alike, in file order. Records are keyed by id and matched by Lean name; ProofNet repeats
+    Lean names across textbooks, so the record whose statement the file has is preferred."""
+    by_name: dict[str, list[Reference]] = {}
+    for ref in references.values():
+        by_name.setdefault(ref.name, []).append(ref)
+    chosen: list[Reference] = []
+    for d in parsed(text).declarations:
+        same = by_name.get(d.name or "")
+        if not same or any(r.name == d.name for r in chosen):
+            continue
+        mine = normalize_statement(d.statement(text))
+        exact = [r for r in same
+                 if any(normalize_statement(rd.statement(r.text)) == mine
+                        for rd in parsed(r.text).declarations if rd.name == d.name)]
+        chosen.append((exact or same)[0])
+    return chosen
 
 
 # -- comparing -----------------------------------------------------------------------------
@@ -244,4 +296,4 @@ def _compare_preamble(candidate: str, cand: LeanFile, ref: Reference, ref_file: 
 
 
 __all__ = ["Reference", "BadReference", "compare_to_reference", "load_references",
-           "placeholder_for", "references_from_lean"]
+           "placeholder_for", "references_for_file", "references_from_lean"]
