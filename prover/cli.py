@@ -93,10 +93,13 @@ def check(file: Path, theorems: tuple[str, ...], against: Path | None, allow_nat
     names = [d.name for d in parse_file(text).declarations if d.kind in ("theorem", "lemma") and d.name]
     if not names and not against:
         fail(f"{file} has no theorem or lemma to check", EXIT_USAGE)
+    references = _references_for(against, text) if against else None
+    # A benchmark's target may be a def (ProofNet): it is checked like a theorem.
+    names += [r.name for r in references or [] if r.name not in names and
+              any(d.name == r.name for d in parse_file(text).declarations)]
     missing = [t for t in theorems if t not in names]
     if missing:
         fail(f"no theorem named {', '.join(missing)} in {file} (it has: {', '.join(names)})", EXIT_USAGE)
-    references = _references_for(against, names, text) if against else None
     settings = settings_from({"repl": repl, "workspace": str(workspace) if workspace else None,
                               "timeout": timeout})
     spec = repl_spec(settings)
@@ -131,10 +134,10 @@ def check(file: Path, theorems: tuple[str, ...], against: Path | None, allow_nat
     sys.exit(EXIT_OK if checks and all(c.result.proved for c in checks) else EXIT_NOT_PROVED)
 
 
-def _references_for(path: Path, names: list[str], text: str):
+def _references_for(path: Path, text: str):
     """The references a candidate is held to: all theorems of a .lean REF, or the JSONL records
-    named like the candidate's theorems (a benchmark file holds hundreds of other problems)."""
-    from lean_bridge.reference import BadReference, load_references
+    the file answers, matched by Lean name (a benchmark file holds hundreds of other problems)."""
+    from lean_bridge.reference import BadReference, load_references, references_for_file
 
     try:
         references = load_references(path)
@@ -142,20 +145,7 @@ def _references_for(path: Path, names: list[str], text: str):
         fail(f"cannot use --against {path}: {exc}", EXIT_USAGE)
     if path.suffix == ".lean":
         return list(references.values())
-    # JSONL records are keyed by their id; the candidate is matched by Lean name. ProofNet
-    # repeats Lean names across textbooks: prefer the record whose statement the file has.
-    from lean_bridge.text import find_declaration, normalize_statement
-
-    chosen = []
-    for name in names:
-        same = [r for r in references.values() if r.name == name]
-        decl = find_declaration(text, name)
-        mine = normalize_statement(decl.statement(text)) if decl else None
-        exact = [r for r in same
-                 if (d := find_declaration(r.text, name)) and normalize_statement(d.statement(r.text)) == mine]
-        if same:
-            chosen.append((exact or same)[0])
-    return chosen
+    return references_for_file(references, text)
 
 
 async def _check_file(spec, settings, text: str, names: list[str] | None, references, options):

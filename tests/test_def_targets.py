@@ -294,3 +294,31 @@ async def test_lean_reference_file_with_a_def_item():
     assert all("environment_change" in _codes(r.result) for r in bad)
     assert {r.name: r.result.status for r in gap} == {
         "uses_answer": Status.PROVED, "exercise": Status.INCOMPLETE, "instExercise": Status.PROVED}
+
+
+def test_prover_check_against_proofnet_judges_a_def_item(shared, tmp_path):
+    """The CLI path: `prover check FILE --against proofnet.jsonl` for a def-only file."""
+    import shlex
+    import shutil
+    import subprocess
+
+    item = next(i for i in load_benchmark("proofnet", data=shared / "benchmarks" / "proofnet.jsonl")
+                if i.record["decl_kind"] == "def")
+    repl = shlex.join(fake_repl_command())
+    against = str(shared / "benchmarks" / "proofnet.jsonl")
+
+    def check(statement: str):
+        path = tmp_path / "item.lean"
+        path.write_text(item.problem.header + statement + "  exact inferInstance\n")
+        return subprocess.run([shutil.which("prover") or "prover", "check", str(path), "--against",
+                               against, "--repl", repl, "--json"],
+                              capture_output=True, text=True, timeout=120)
+
+    honest = check(item.problem.statement)
+    assert honest.returncode == 0, honest.stderr
+    (verdict,) = json.loads(honest.stdout)["theorems"]
+    assert verdict["name"] == item.problem.name and verdict["status"] == "proved"
+    weakened = check(_weaken_type(item.problem.statement))
+    assert weakened.returncode == 1
+    (verdict,) = json.loads(weakened.stdout)["theorems"]
+    assert verdict["status"] == "rejected" and "statement_changed" in " ".join(verdict["reasons"])

@@ -136,8 +136,10 @@ def test_target_splits_the_file_as_the_checker_does():
     target = target_for(HEADER, statement, "not-a-lean-name")
     assert target.reference.name == "add_one"
     assert target.header == HEADER and target.statement == statement
+    # A record of a def target (ProofNet) names the def: it is the declaration judged.
+    assert target_for(HEADER, "def g : ℕ := by\n", "g").reference.name == "g"
     with pytest.raises(ValueError):
-        target_for(HEADER, "def g : ℕ := 1\n", "g")
+        target_for(HEADER, "def g : ℕ := by\n", "h")  # neither the name nor a theorem
 
 
 def test_no_repl_raises_before_anything_is_checked(tmp_path, data_dir):

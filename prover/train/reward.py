@@ -69,10 +69,14 @@ def target_for(header: str, statement: str, name: str) -> Target:
     placeholder = placeholder_for(statement)
     text = header + statement + placeholder
     lean_file = parse_file(text)
+    named = {d.name for d in lean_file.declarations if d.name}
     declared = [d.name for d in lean_file.declarations if d.kind in THEOREM_KINDS and d.name]
-    if not declared:
+    if name in named:  # the declaration to prove, whatever its kind (ProofNet has defs)
+        theorem = name
+    elif declared:
+        theorem = declared[-1]
+    else:
         raise ValueError(f"{name}: the statement declares no theorem")
-    theorem = name if name in declared else declared[-1]
     split_header = lean_file.header
     split_statement = text[len(split_header):len(text) - len(placeholder)]
     return Target(split_header, split_statement,
