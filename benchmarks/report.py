@@ -264,7 +264,7 @@ def _plot_curves(path: Path, summaries: Sequence[Summary], labels: Sequence[str]
         lo, hi = min(lo, min(xs, default=1)), max(hi, max(xs, default=1))
     if hi / max(lo, 1) >= 100:
         ax.set_xscale("log")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 103)  # a curve at 100% would hide under the frame
     ax.set_xlabel("generations per problem")
     ax.set_ylabel("pass rate (%)")
     ax.set_title("Pass rate vs budget")
