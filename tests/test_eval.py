@@ -295,3 +295,23 @@ def test_without_data_the_cached_download_is_used(shared, tmp_path):
         env={**os.environ, "PROVER_CACHE": str(cache)})
     assert result.returncode == 0, result.stderr
     assert len(lines(out)) == 2 and all(r["split"] == "test" for r in lines(out))
+
+
+def test_ctrl_c_exits_130_keeps_finished_lines_and_a_rerun_completes(shared, tmp_path):
+    out = tmp_path / "run"
+    command = eval_cmd(shared, out, "--limit", "5", "--search", "sample", "--budget", "1x4",
+                       fake=("--latency", "0.25"))
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (results.exists() and results.read_bytes().count(b"\n") >= 1):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "rerun to resume" in err
+    kept = results.read_bytes()
+    assert 1 <= kept.count(b"\n") < 5
+    assert run(command).returncode == 0
+    assert sorted(r["problem"] for r in lines(out)) == sorted(first_valid(shared, 5))
+    assert results.read_bytes().startswith(kept)
