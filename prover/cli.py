@@ -25,7 +25,9 @@ def cli() -> None:
 
     Start with `prover setup` (installs Lean, Mathlib and the REPL on first use), then
     `prover prove FILE.lean` to fill in the `sorry` proofs of a file, or `prover check
-    FILE.lean` to verify its theorems.
+    FILE.lean` to verify its theorems. `prover eval` runs miniF2F, ProofNet or PutnamBench
+    (then `prover report`); `prover synth`, `prover train` and `prover iterate` turn verified
+    proofs into training data and models.
     """
 
 
