@@ -196,17 +196,23 @@ def _data_file(benchmark: str, data: Path | None, cache_dir: Path | None,
 
 
 def read_jsonl(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(``file:line``, object) for each non-blank line. Lines end at ``\n`` only: JSON text
-    may hold U+2028 and friends unescaped, which ``str.splitlines`` would break at."""
+    """(``file:line``, object) for each non-blank line of the file ``path``."""
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from exc
+    return parse_jsonl(text, str(path))
+
+
+def parse_jsonl(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:
+    """(``source:line``, object) for each non-blank line of ``text``. Lines end at ``\n``
+    only: JSON text may hold U+2028 and friends unescaped, which ``str.splitlines`` would
+    break at."""
     out = []
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
-        where = f"{path}:{number}"
+        where = f"{source}:{number}"
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -215,7 +221,6 @@ def read_jsonl(path: Path) -> list[tuple[str, dict[str, Any]]]:
             raise DatasetError(f"{where}: expected a JSON object, got {type(obj).__name__}")
         out.append((where, obj))
     return out
-
 
 def _require(where: str, record: Mapping[str, Any], fields: tuple[str, ...]) -> None:
     missing = [f for f in fields if not isinstance(record.get(f), str)]
@@ -254,5 +259,5 @@ def _item(benchmark: str, where: str, record: dict[str, Any],
 
 __all__ = [
     "BENCHMARKS", "BenchmarkItem", "DatasetError", "Download", "REVISION_PREFERENCE", "SPLITS",
-    "as_tactic_block", "category_of", "choose_revisions", "load_benchmark", "read_jsonl",
+    "as_tactic_block", "category_of", "choose_revisions", "load_benchmark", "parse_jsonl", "read_jsonl",
 ]

@@ -31,7 +31,7 @@ import httpx
 
 from prover.files import atomic_write
 
-from .datasets import BENCHMARKS, DatasetError
+from .datasets import BENCHMARKS, DatasetError, parse_jsonl
 
 DEEPSEEK_COMMIT = "2c4ba9119eef74d0d611f494261b2c5bae98c69a"
 PUTNAM_COMMIT = "3c9b9268ebd132d482938b8e9d242dd71fc1ebc0"
@@ -175,16 +175,8 @@ def deepseek_records(benchmark: str, text: str, *,
     up = UPSTREAMS[benchmark]
     source = f"formal: {up.repo}@{commit}:{up.path}"
     records: list[dict[str, Any]] = []
-    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: see _read_jsonl
-        if not line.strip():
-            continue
-        where = f"{up.path}:{number}"
-        try:
-            upstream = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(upstream, dict) or not all(
-                isinstance(upstream.get(f), str) for f in _UPSTREAM_FIELDS):
+    for where, upstream in parse_jsonl(text, up.path):
+        if not all(isinstance(upstream.get(f), str) for f in _UPSTREAM_FIELDS):
             raise DatasetError(f"{where}: needs string fields {', '.join(_UPSTREAM_FIELDS)}")
         if benchmark == "minif2f":
             records.append(minif2f_record(upstream, source=source))
