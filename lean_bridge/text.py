@@ -206,10 +206,12 @@ def _skip_ws(mask: str, i: int, stop: int) -> int:
     return i
 
 
-def _matching_bracket(mask: str, i: int, stop: int) -> int:
-    """Offset just past the bracket closing the one at ``i`` (or ``stop``)."""
+def matching_bracket(mask: str, i: int, stop: int | None = None) -> int | None:
+    """Offset just past the bracket closing the one at ``mask[i]`` (any of Lean's bracket
+    pairs, nesting counted), or None when it is not closed before ``stop``. ``mask`` should
+    have comments and strings blanked (``mask_non_code``) when they may hold brackets."""
     depth = 0
-    for j in range(i, stop):
+    for j in range(i, len(mask) if stop is None else stop):
         c = mask[j]
         if c in _OPENERS:
             depth += 1
@@ -217,7 +219,12 @@ def _matching_bracket(mask: str, i: int, stop: int) -> int:
             depth -= 1
             if depth == 0:
                 return j + 1
-    return stop
+    return None
+
+
+def _matching_bracket(mask: str, i: int, stop: int) -> int:
+    end = matching_bracket(mask, i, stop)
+    return stop if end is None else end
 
 
 def _boundaries(text: str, mask: str, spans: list[Span]) -> list[int]:
@@ -464,6 +471,6 @@ def normalize_statement(s: str) -> str:
 __all__ = [
     "Declaration", "Item", "LeanFile", "LineIndex", "extract_statement", "find_declaration",
     "find_identifier", "find_name", "find_sorry_proofs", "line_col_to_offset",
-    "mask_non_code", "normalize_statement", "offset_to_line_col", "parse_file", "replace_proof",
+    "mask_non_code", "matching_bracket", "normalize_statement", "offset_to_line_col", "parse_file", "replace_proof",
     "split_header",
 ]

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from lean_bridge.text import mask_non_code, normalize_statement, parse_file
+from lean_bridge.text import mask_non_code, matching_bracket, normalize_statement, parse_file
 
 from .policy import Completion, GenerationRequest, apply_stop
 from .problem import Problem
@@ -98,15 +98,8 @@ def _strip_parens(text: str) -> str:
 
 def _closing(text: str, i: int) -> int:
     """Index of the bracket closing the one at ``i`` (``len(text)`` when unclosed)."""
-    depth = 0
-    for j in range(i, len(text)):
-        if text[j] in _OPEN:
-            depth += 1
-        elif text[j] in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                return j
-    return len(text)
+    end = matching_bracket(text, i)
+    return len(text) if end is None else end - 1
 
 
 # Relation tokens, longest first; `:=`, `=>`, `<-`, `->` are not relations.

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Collection, Sequence
 
 from lean_bridge.reference import placeholder_for
-from lean_bridge.text import (Declaration, find_identifier, mask_non_code, normalize_statement,
-                              parse_file)
+from lean_bridge.text import (Declaration, find_identifier, mask_non_code, matching_bracket,
+                              normalize_statement, parse_file)
 
 WITH_CONTEXT = "with_context"
 WITHOUT_CONTEXT = "without_context"
@@ -210,18 +210,6 @@ def _skip_ws(mask: str, i: int) -> int:
     return i
 
 
-def _past_bracket(mask: str, i: int) -> int | None:
-    depth = 0
-    for j in range(i, len(mask)):
-        if mask[j] in _OPEN:
-            depth += 1
-        elif mask[j] in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                return j + 1
-    return None
-
-
 def _line_indent(mask: str, i: int) -> int:
     start = mask.rfind("\n", 0, i) + 1
     line = mask[start:]
@@ -264,7 +252,7 @@ def have_steps(text: str) -> list[HaveStep]:
             name, i = nm.group(), _skip_ws(mask, nm.end())
         binders_start = binders_end = i
         while i < len(mask) and mask[i] in "({[⦃":
-            end = _past_bracket(mask, i)
+            end = matching_bracket(mask, i)
             if end is None:
                 break
             binders_end, i = end, _skip_ws(mask, end)
