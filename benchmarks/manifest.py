@@ -118,8 +118,7 @@ def open_run(directory: Path, identity: Mapping[str, Any], *, problems: Sequence
             manifest["shards"].append(shard)
         manifest.update(extra)
         manifest["updated"] = now()
-        atomic_write(directory / MANIFEST,
-                     (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        _write(directory, manifest)
     return manifest
 
 
@@ -132,5 +131,9 @@ def update_manifest(directory: Path, **fields: Any) -> None:
                 manifest[key] = {**manifest[key], **{k: v for k, v in value.items() if v is not None}}
             else:
                 manifest[key] = value
-        atomic_write(directory / MANIFEST,
-                     (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        _write(directory, manifest)
+
+
+def _write(directory: Path, manifest: Mapping[str, Any]) -> None:
+    atomic_write(directory / MANIFEST,
+                 (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))

@@ -186,11 +186,9 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
         tally = asyncio.run(_run(kind, plan, mine, log, spec, settings, fmt, manifest["run"], out,
                                  quiet=quiet, ray_address=ray_address, sink=sink))
     except KeyboardInterrupt:
-        log.close()
         click.echo(f"\ninterrupted: finished attempts are in {log.path}; rerun to resume", err=True)
         sys.exit(130)
     except Exception as exc:
-        log.close()
         from lean_bridge.errors import ReplUnavailable
 
         if isinstance(exc, ReplUnavailable):
@@ -203,14 +201,15 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
             traceback.print_exc()
         fail(f"{type(exc).__name__}: {exc}; finished attempts are in {log.path}", EXIT_NOT_PROVED)
     finally:
+        log.close()
         if sink is not None:
             sink.close()
-    log.close()
     if sink is not None:
         click.echo(f"records: {sink.written} new, {sink.total} in {sink.path}", err=True)
     else:
         click.echo(f"done: {tally.line()}; `prover report {out}` writes the report", err=True)
-    missing = runner.pending_attempts(mine, runner.open_log(out, shard_spec), plan_budget.attempts)
+    # The log knows what is done (a rerun redoes `error` attempts): no need to read it again.
+    missing = runner.pending_attempts(mine, log, plan_budget.attempts)
     sys.exit(EXIT_OK if missing == 0 else EXIT_NOT_PROVED)
 
 
