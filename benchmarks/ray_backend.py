@@ -256,6 +256,7 @@ class LeanWorker:
         self.lean = LeanChecker(self.pool, timeout=settings["timeout"])
         self.policy, self.prompt_format, self.servers = policy, prompt_format, dict(servers or {})
         self._proposer: Any = None
+        self.annotations: dict = {}  # synth: each distinct proof annotated once (synth.enrich)
 
     @property
     def proposer(self) -> Any:
@@ -287,7 +288,7 @@ class LeanWorker:
         if kind == "synth":
             from .synth import enrich
 
-            line = await enrich(line, item, self.lean)
+            line = await enrich(line, item, self.lean, self.annotations)
         return line
 
     async def search(self, problem: Any, method: str, budget: Any, rng: random.Random,

@@ -63,23 +63,41 @@ class SynthAttempts:
 
     def __init__(self, plan: EvalPlan, *, proposer: Any, lean: Any, run: str = "") -> None:
         self.plan, self.proposer, self.lean, self.run = plan, proposer, lean, run
+        self.annotations: Annotations = {}
 
     async def __call__(self, item: Any, attempt: int, timeout: float | None) -> dict[str, Any]:
         line = await run_attempt(self.plan, item, attempt, proposer=self.proposer,
                                  lean=self.lean, timeout=timeout, run=self.run)
-        return await enrich(line, item, self.lean)
+        return await enrich(line, item, self.lean, self.annotations)
 
 
-async def enrich(line: dict[str, Any], item: Any, lean: Any) -> dict[str, Any]:
+# (header, statement, proof) -> (annotated proof, Lean version): attempts often find the same
+# proof again (the portfolio does every time), and its states need one Lean check, not one each.
+Annotations = dict[tuple[str, str, str], tuple[str | None, str | None]]
+
+
+async def _annotated_once(lean: Any, problem: Problem, proof: str,
+                          cache: Annotations | None) -> tuple[str | None, str | None]:
+    key = (problem.header, problem.statement, proof)
+    if cache is not None and key in cache:
+        return cache[key]
+    result = await annotated(lean, problem, proof)
+    if cache is not None:
+        cache[key] = result
+    return result
+
+
+async def enrich(line: dict[str, Any], item: Any, lean: Any,
+                 cache: Annotations | None = None) -> dict[str, Any]:
     """Add ``annotated_proof``, ``lean_version`` and the proved lemmas to a proved line."""
     if not line.get("proved"):
         return line
-    text, version = await annotated(lean, item.problem, line["proof"])
+    text, version = await _annotated_once(lean, item.problem, line["proof"], cache)
     lemmas = []
     for lemma in line.get("lemmas") or []:
         if lemma.get("solved") and lemma.get("proof"):
             problem = lemma_problem_of(item.problem, lemma)
-            lemma_text, _ = await annotated(lean, problem, lemma["proof"])
+            lemma_text, _ = await _annotated_once(lean, problem, lemma["proof"], cache)
             lemmas.append({**lemma, "annotated_proof": lemma_text})
         else:
             lemmas.append(lemma)
