@@ -80,13 +80,17 @@ def merge_records(sources: Sequence[Path], target: Path) -> tuple[int, int]:
         path = source / "records.jsonl"
         if not path.exists():
             continue
-        for raw in path.read_text(encoding="utf-8").split("\n"):
+        text = path.read_text(encoding="utf-8")
+        # A partial last line is an interrupted synth's (its rerun rewrites it); any other
+        # line that does not parse is damage, and training on what is left would hide it.
+        complete = text if text.endswith("\n") else text[:text.rfind("\n") + 1]
+        for number, raw in enumerate(complete.split("\n"), start=1):
             if not raw.strip():
                 continue
             try:
                 record = json.loads(raw)
-            except json.JSONDecodeError:
-                continue  # a partial last line of an interrupted synth: its rerun rewrites it
+            except json.JSONDecodeError as exc:
+                raise IterateError(f"{path}:{number}: not a JSON line ({exc})") from None
             if record["id"] in seen:
                 continue
             seen.add(record["id"])
