@@ -34,6 +34,20 @@ What it imitates (from ``REPL/Main.lean`` and the recorded upstream transcripts)
   floods, slow imports.
 * ``--replay FILE.expected.out`` answers each request with the next recorded block, byte for byte.
 
+What it records, for tests that count work (neither changes what is answered):
+
+* ``--log FILE``: each parsed request, one JSON line, appended as it arrives.
+* ``--stats FILE``: after every request, this process's counters as one JSON line
+  ``{"pid", "requests", "by_kind": {"command": n, "proofStep": n, ...}, "header_imports"}``,
+  appended (one short ``write`` in append mode, so several processes can share one file; the
+  last line of each pid is its current state, and a process's lines only ever grow). A header
+  import is a command on a fresh environment (no ``env``) with ``import`` lines, the request
+  that costs seconds and gigabytes with Mathlib (``--import-delay S``, alias
+  ``--import-latency S``, makes it take S seconds). The line is written before the answer, so
+  a client that has the answer can read counters that include it; a request that gets no whole
+  answer (``exit``, ``hang``, ``crash``, ``garbage``, ``balloon``) is recorded before it
+  misbehaves.
+
 What it does not imitate: there is no Lean in here. Nothing is type-checked; any command without a
 matching rule is accepted, any tactic other than ``sorry`` closes the goal. Goals are rebuilt from
 the declaration's text (binders become hypotheses, the statement after the first top-level ``:``
@@ -660,6 +674,8 @@ class FakeRepl:
         self.version = parse_version(args.version)
         self.envs: list[Env] = []
         self.states: list[tuple[list[str], str]] = []  # (goals, proofStatus) per proof state
+        self.requests_by_kind: dict[str, int] = {}
+        self.header_imports = 0  # commands on a fresh env with `import` lines
 
     # -- helpers -------------------------------------------------------------------------------
     def _new_state(self, goals: list[str], status: str | None = None) -> int:
@@ -670,6 +686,11 @@ class FakeRepl:
 
     def _sorry_word(self) -> str:
         return "`sorry`" if self.version >= (4, 28, 0) else "'sorry'"
+
+    def stats(self) -> dict:
+        """This process's counters, one line of the ``--stats`` file."""
+        return {"pid": os.getpid(), "requests": sum(self.requests_by_kind.values()),
+                "by_kind": dict(self.requests_by_kind), "header_imports": self.header_imports}
 
     def find_rule(self, kind: str, text: str):
         for rule in self.rules:
@@ -719,8 +740,10 @@ class FakeRepl:
                     new.imports.append(m.group(1))
             else:
                 seen_other = True
-        if has_import and parent is None and self.args.import_delay:
-            time.sleep(self.args.import_delay)
+        if has_import and parent is None:
+            self.header_imports += 1
+            if self.args.import_delay:
+                time.sleep(self.args.import_delay)
 
         # Sorries, by declaration.
         sorry_at: dict[int, list[int]] = {}
@@ -1092,9 +1115,20 @@ def _log(path: str, obj) -> None:
         f.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
+def _misbehaves(rule) -> bool:
+    """The rule ends the request without one whole answer on stdout."""
+    return bool(rule["exit"] is not None or rule["hang"] or rule["balloon"] or rule["garbage"]
+                or rule["crash"])
+
+
 def serve(args) -> int:
     rules = load_rules(args)
     repl = FakeRepl(args, rules)
+
+    def record() -> None:
+        if args.stats:
+            _log(args.stats, repl.stats())
+
     replay = None
     if args.replay:
         with open(args.replay, "rb") as f:
@@ -1114,11 +1148,13 @@ def serve(args) -> int:
             _die(lean_pretty({"message": str(e)}))
         if args.log:
             _log(args.log, req)
+        repl.requests_by_kind[kind] = repl.requests_by_kind.get(kind, 0) + 1
         if args.stderr_bytes:
             _noise(args.stderr_bytes)
         if args.latency:
             time.sleep(args.latency)
         if replay is not None:
+            record()
             if not replay:
                 return 0
             _write_out(replay.pop(0) + b"\n\n")
@@ -1137,6 +1173,8 @@ def serve(args) -> int:
         else:
             error, rule, match = None, None, None
 
+        if rule is not None and _misbehaves(rule):
+            record()  # nothing (or no whole answer) follows: the counters are written now
         if rule is not None:
             if rule["stderr"]:
                 _write_err(rule["stderr"])
@@ -1172,6 +1210,8 @@ def serve(args) -> int:
         except Fatal as e:
             _die(str(e))
         rendered = lean_pretty(response) + "\n\n"
+        if rule is None or not _misbehaves(rule):
+            record()  # before the answer: a client that has it can read the counters
         if rule is not None and rule["crash"]:
             # A stack overflow mid-print: half an answer, no blank line, then the runtime abort.
             _write_out(rendered[:len(rendered) // 2].encode("utf-8"))
@@ -1204,11 +1244,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--error-data", default="unsolved goals",
                    help="text of the --error-on message; default %(default)r")
     p.add_argument("--latency", type=float, default=0.0, help="seconds to wait before answering")
-    p.add_argument("--import-delay", type=float, default=0.0,
+    p.add_argument("--import-delay", "--import-latency", dest="import_delay", type=float,
+                   default=0.0,
                    help="seconds to wait for a command without env that has `import` lines")
     p.add_argument("--stderr-bytes", type=int, default=0,
                    help="bytes of noise written to stderr per request (blocks if undrained)")
     p.add_argument("--log", help="append each parsed request as one JSON line to this file")
+    p.add_argument("--stats", metavar="FILE",
+                   help="append this process's counters (pid, requests by kind, header imports) "
+                        "as one JSON line after every request; the last line of a pid is current")
     p.add_argument("--pid-file", help="write the process id here at start")
     p.add_argument("--replay", metavar="FILE.expected.out",
                    help="answer with the recorded blocks of a transcript, verbatim")

@@ -331,6 +331,28 @@ def test_imports_only_in_a_fresh_env_and_import_delay(fake, tmp_path):
     assert sum(1 for req in lines if "env" not in req and "import" in req["cmd"]) == 1
 
 
+def test_stats_count_requests_and_header_imports_per_process_in_one_shared_file(fake, tmp_path):
+    stats = tmp_path / "stats.jsonl"
+    a = fake("--import-latency", "0.2", "--stats", str(stats), by_path=True)
+    b = fake("--stats", str(stats), "--crash-on", "boom", by_path=True)
+    t0 = time.monotonic()
+    assert a.ask({"cmd": "import Mathlib"}) == {"env": 0}
+    assert time.monotonic() - t0 >= 0.2  # --import-latency is --import-delay
+    a.ask({"cmd": "import Mathlib\ntheorem t : True := by sorry", "env": 0})  # not a header import
+    a.ask({"tactic": "rfl", "proofState": 0})
+    b.ask({"cmd": "import Aesop"})
+    b.send({"cmd": "theorem t : True := by boom", "env": 0})
+    assert b.wait() == 134
+    a.ask({"pickleTo": str(tmp_path / "e.olean"), "env": 0})
+    rows = [json.loads(line) for line in stats.read_text().splitlines()]
+    assert len(rows) == 6  # one line per request, the crashed one included
+    last = {row["pid"]: row for row in rows}
+    assert last[a.proc.pid] == {"pid": a.proc.pid, "requests": 4, "header_imports": 1, "by_kind": {
+        "command": 2, "proofStep": 1, "pickleEnvironment": 1}}
+    assert last[b.proc.pid] == {"pid": b.proc.pid, "requests": 2, "header_imports": 1,
+                                "by_kind": {"command": 2}}
+
+
 def test_print_axioms_and_version_string(fake):
     f = fake("--version", "v4.33.0")
     r = f.ask({"cmd": "theorem a : 1 = 1 := rfl\ntheorem b : 2 = 2 := sorry\n"
