@@ -7,7 +7,14 @@ attempts. The pool keeps at most ``max_processes`` processes: a caller gets a fr
 the same header, else a new one while under the cap, else the least recently used free one is
 evicted for it, else it waits (backpressure) until one is released or its deadline passes.
 
-A process that timed out, crashed or was interrupted mid-request is destroyed, never returned.
+A process that timed out or crashed is destroyed, never returned. One whose caller was
+cancelled mid-request (a search that stops at its first proof cancels the rollouts still in
+flight) is healthy: the REPL answers the abandoned request anyway, so that answer is read in
+the background, within the request's own timeout, and the worker rejoins the free list only
+once it is back in step; should the abandoned request time out or crash, the process is
+destroyed as usual. Likewise a header import whose caller was cancelled is finished and its
+worker kept: with Mathlib the import is the expensive part of a process's life, so header
+imports stay equal to the processes started.
 Processes are recycled after ``max_requests`` requests or above ``max_rss_bytes`` because the
 REPL never frees an environment or proof state (repl #77).
 """
@@ -40,6 +47,8 @@ class PoolStats:
     recycled: int = 0
     evicted: int = 0
     destroyed: int = 0
+    # Workers whose caller was cancelled mid-request, returned once the answer was read.
+    resynced: int = 0
 
 
 class Worker:
@@ -57,9 +66,11 @@ class Worker:
         self.lean_version: str | None = None
 
     async def request(self, request: Request, *, timeout: float | None) -> Response:
+        # A cancelled caller does not break the worker: the process reads the abandoned
+        # answer itself and the pool waits for that before lending the worker again.
         try:
             return await self.process.request(request, timeout=timeout)
-        except (ReplTimeout, ReplCrashed, asyncio.CancelledError):
+        except (ReplTimeout, ReplCrashed):
             self.broken = True
             raise
 
@@ -76,6 +87,8 @@ class ReplPool:
         self._starting = 0
         self._cond: asyncio.Condition | None = None
         self._closed = False
+        # Work that outlives a cancelled caller: resynchronising workers, finishing imports.
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def _condition(self) -> asyncio.Condition:
@@ -132,6 +145,16 @@ class ReplPool:
                 except asyncio.TimeoutError:
                     continue
             self._starting += 1
+        start = asyncio.ensure_future(self._start(header, evict))
+        try:
+            return await asyncio.shield(start)
+        except asyncio.CancelledError:
+            # The caller gave up, the import goes on: its worker joins the free list.
+            self._spawn(self._adopt(start))
+            raise
+
+    async def _start(self, header: str, evict: Worker | None) -> Worker:
+        """Start a worker in the slot reserved by ``_starting``; it is busy when returned."""
         try:
             if evict is not None:
                 await evict.process.close()
@@ -145,6 +168,22 @@ class ReplPool:
             self._starting -= 1
             self._busy.add(worker)
         return worker
+
+    async def _adopt(self, start: "asyncio.Future[Worker]") -> None:
+        """Check in the worker of a start whose caller was cancelled, once it has started."""
+        try:
+            await asyncio.wait({start})
+        except asyncio.CancelledError:  # the pool is closing: stop the start too
+            start.cancel()
+            await asyncio.wait({start})
+            raise
+        if not start.cancelled() and start.exception() is None:
+            await self._checkin(start.result())
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _start_worker(self, header: str) -> Worker:
         process = ReplProcess(self.spec)
@@ -166,6 +205,10 @@ class ReplPool:
         return Worker(process, header, response.env)
 
     async def _checkin(self, worker: Worker) -> None:
+        if not worker.process.in_sync and not self._closed:
+            # Its caller was cancelled mid-request: lend it again once the answer is read.
+            self._spawn(self._checkin_in_sync(worker))
+            return
         retire = worker.broken or not worker.process.alive or self._closed
         recycle = not retire and (
             worker.process.requests_served >= self.config.max_requests
@@ -189,6 +232,12 @@ class ReplPool:
             # for its own header). Waking all of them costs O(waiters) per release.
             self._condition.notify(1)
 
+    async def _checkin_in_sync(self, worker: Worker) -> None:
+        await worker.process.wait_in_sync()
+        if worker.process.alive and not self._closed:
+            self.stats.resynced += 1
+        await self._checkin(worker)
+
     async def close(self) -> None:
         """Kill every process of the pool; busy ones are killed when they are checked in."""
         self._closed = True
@@ -197,6 +246,11 @@ class ReplPool:
             busy = list(self._busy)
         for worker in free + busy:
             await worker.process.close()
+        background = list(self._background)
+        for task in background:
+            task.cancel()
+        if background:
+            await asyncio.wait(background)
 
     async def __aenter__(self) -> "ReplPool":
         return self

@@ -8,6 +8,7 @@ import resource
 import pytest
 
 from conftest import fake_repl_command, process_alive
+from fake_counters import fake_stats, logged_imports
 from lean_bridge.errors import HeaderError, NoAvailableRepl, ReplCrashed, ReplTimeout, ReplUnavailable
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import GIB, ProcessLimits, ReplProcess, ReplSpec
@@ -216,28 +217,126 @@ async def test_header_that_fails_is_an_error_and_leaves_nothing_running():
     assert pool.stats.started == 1 and not pool._free and not pool._busy
 
 
-async def test_cancellation_mid_request_kills_the_worker():
-    pool = ReplPool(spec("--hang-on", "slow"), PoolConfig(max_processes=1))
-    pid = None
+async def cancel_when_asked(body) -> None:
+    """Run ``body(asked)`` as a task, cancel it 0.2 s after it sets ``asked``."""
     asked = asyncio.Event()
-
-    async def job():
-        nonlocal pid
-        async with pool.acquire(HEADER) as w:
-            pid = w.process.pid
-            asked.set()
-            await w.request(CommandRequest(cmd="def slow := 1", env=w.header_env), timeout=30)
-
-    task = asyncio.create_task(job())
+    task = asyncio.create_task(body(asked))
     await asyncio.wait_for(asked.wait(), 10)
     await asyncio.sleep(0.2)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    # A half-answered REPL cannot serve anyone else: it is gone, and the pool is empty.
-    assert pid is not None and not process_alive(pid)
-    assert not pool._free and not pool._busy
-    await pool.close()
+
+
+async def test_a_request_cancelled_midway_is_answered_in_the_background_and_the_process_kept(tmp_path):
+    stats, log = tmp_path / "stats.jsonl", tmp_path / "requests.log"
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"on": "cmd", "match": "slow", "sleep": 0.8}]}))
+    pool = ReplPool(spec("--script", str(rules), "--stats", str(stats), "--log", str(log)),
+                    PoolConfig(max_processes=1))
+    pids = []
+
+    async def abandoned(asked):
+        async with pool.acquire(HEADER) as w:
+            pids.append(w.process.pid)
+            asked.set()
+            await w.request(CommandRequest(cmd="def slow := 1", env=w.header_env), timeout=30)
+
+    try:
+        await cancel_when_asked(abandoned)
+        # Not lent while its answer is still coming: the pool holds it as busy.
+        assert not pool._free and len(pool._busy) == 1
+        async with pool.acquire(HEADER) as w:
+            pids.append(w.process.pid)
+            # The answer is this request's own, not the abandoned one's (no sorry there).
+            r = await w.request(CommandRequest(cmd="theorem t : True := by sorry", env=w.header_env),
+                                timeout=10)
+            assert isinstance(r, CommandResponse) and len(r.sorries) == 1 and r.env == 2
+    finally:
+        await pool.close()
+    assert pids[0] == pids[1]
+    assert pool.stats.resynced == 1 and pool.stats.destroyed == 0 and pool.stats.started == 1
+    counters = fake_stats(stats)
+    assert list(counters) == [pids[0]] and counters[pids[0]]["header_imports"] == 1
+    assert counters[pids[0]]["by_kind"] == {"command": 3} and logged_imports(log) == 1
+
+
+async def test_a_cancelled_request_that_then_outlives_its_timeout_kills_the_group():
+    pool = ReplPool(spec("--hang-on", "slow"), PoolConfig(max_processes=1))
+    pids = []
+
+    async def abandoned(asked):
+        async with pool.acquire(HEADER) as w:
+            pids.append(w.process.pid)
+            asked.set()
+            await w.request(CommandRequest(cmd="def slow := 1", env=w.header_env), timeout=1.0)
+
+    try:
+        await cancel_when_asked(abandoned)
+        assert process_alive(pids[0])  # still within its timeout
+        async with pool.acquire(HEADER) as w:  # waits for the timeout, then a fresh process
+            pids.append(w.process.pid)
+            r = await w.request(CommandRequest(cmd="def fine := 1", env=w.header_env), timeout=10)
+            assert isinstance(r, CommandResponse)
+    finally:
+        await pool.close()
+    assert pids[0] != pids[1] and not process_alive(pids[0])
+    assert pool.stats.destroyed == 1 and pool.stats.resynced == 0
+
+
+async def test_a_bare_process_serves_the_next_request_after_a_cancelled_one(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"on": "cmd", "match": "slow", "sleep": 0.5}]}))
+    p = await started("--script", str(rules))
+    try:
+        task = asyncio.create_task(p.request(CommandRequest(cmd="def slow := 1"), timeout=30))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not p.in_sync
+        # Queued behind the abandoned answer, and given its own.
+        r = await p.request(CommandRequest(cmd="theorem t : True := by sorry"), timeout=10)
+        assert p.in_sync and p.alive and p.answers_dropped == 1
+        assert isinstance(r, CommandResponse) and r.env == 1 and len(r.sorries) == 1
+    finally:
+        await p.close()
+
+
+async def test_a_header_import_whose_caller_is_cancelled_is_finished_and_kept(tmp_path):
+    stats = tmp_path / "stats.jsonl"
+    pool = ReplPool(spec("--import-latency", "0.6", "--stats", str(stats)), PoolConfig(max_processes=1))
+
+    async def importing(asked):
+        asked.set()
+        async with pool.acquire(HEADER):
+            pass
+
+    try:
+        await cancel_when_asked(importing)
+        async with pool.acquire(HEADER) as w:
+            r = await w.request(CommandRequest(cmd="def x := 1", env=w.header_env), timeout=10)
+            assert isinstance(r, CommandResponse) and not r.errors
+    finally:
+        await pool.close()
+    counters = fake_stats(stats)
+    assert len(counters) == 1 and sum(c["header_imports"] for c in counters.values()) == 1
+    assert pool.stats.started == pool.stats.header_imports == 1
+
+
+async def test_closing_the_pool_while_an_answer_is_read_in_the_background_leaves_nothing_running():
+    pool = ReplPool(spec("--hang-on", "slow"), PoolConfig(max_processes=1))
+    pids = []
+
+    async def abandoned(asked):
+        async with pool.acquire(HEADER) as w:
+            pids.append(w.process.pid)
+            asked.set()
+            await w.request(CommandRequest(cmd="def slow := 1", env=w.header_env), timeout=60)
+
+    await cancel_when_asked(abandoned)
+    await asyncio.wait_for(pool.close(), 10)
+    assert not process_alive(pids[0]) and not pool._background
 
 
 async def test_sandbox_scrubs_environment_gives_private_tmp_and_no_network(tmp_path, monkeypatch):
