@@ -4,6 +4,7 @@ Isolated:
 * its own session and process group (killed as a whole; see process.py);
 * resource limits: address space (RLIMIT_AS), CPU seconds over the process's life
   (RLIMIT_CPU; a warm REPL is recycled long before a sane limit), open files (RLIMIT_NOFILE);
+  each capped at the limit the parent inherited (``ulimit``), which a child cannot exceed;
 * a scrubbed environment: only what Lean and elan need (PATH, HOME, locale, ELAN_*/LEAN_*/LAKE_*)
   reaches it, so API keys and tokens of the user's shell do not;
 * a private temporary directory (TMPDIR), removed when the process is closed;
@@ -59,6 +60,7 @@ def network_isolation_prefix() -> tuple[str, ...] | None:
 def describe(policy: SandboxPolicy, limits: object) -> dict[str, object]:
     """What a manifest or a ``--json`` report records about the isolation actually in force."""
     prefix = network_isolation_prefix() if policy.isolate_network else None
+    configured = getattr(limits, "memory_bytes", None)
     return {
         "network_isolated": prefix is not None,
         "network_isolation": " ".join(prefix[:-1]) if prefix else None,
@@ -66,8 +68,22 @@ def describe(policy: SandboxPolicy, limits: object) -> dict[str, object]:
         "tmpdir": "private per process",
         "process_group": "own session, killed as a group",
         "limits": {
-            "address_space_bytes": getattr(limits, "memory_bytes", None),
+            # What the REPL gets: the configured cap, lowered to an inherited hard limit.
+            "address_space_bytes": _effective_memory(limits, configured),
+            "address_space_configured_bytes": configured,
             "cpu_seconds": getattr(limits, "cpu_seconds", None),
             "open_files": getattr(limits, "open_files", None),
         },
     }
+
+
+def _effective_memory(limits: object, configured: int | None) -> int | None:
+    resolve = getattr(limits, "resolve", None)
+    if resolve is None:
+        return configured
+    from .errors import ReplUnavailable
+
+    try:
+        return resolve().memory_bytes
+    except ReplUnavailable:
+        return configured  # no REPL starts under it; the start itself says why

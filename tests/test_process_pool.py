@@ -11,7 +11,7 @@ from conftest import fake_repl_command, process_alive
 from fake_counters import fake_stats, logged_imports
 from lean_bridge.errors import HeaderError, NoAvailableRepl, ReplCrashed, ReplTimeout, ReplUnavailable
 from lean_bridge.pool import PoolConfig, ReplPool
-from lean_bridge.process import GIB, ProcessLimits, ReplProcess, ReplSpec
+from lean_bridge.process import GIB, ProcessLimits, ReplProcess, ReplSpec, ResolvedLimits
 from lean_bridge.protocol import CommandRequest, CommandResponse, ReplErrorResponse, TacticRequest
 
 HEADER = "import Mathlib\nopen Real\n"
@@ -101,6 +101,55 @@ async def test_limits_are_visible_inside_the_child(tmp_path):
     line = await asyncio.wait_for(p._proc.stdout.readline(), 10)
     await p.close()
     assert json.loads(line) == [3 * GIB, 77, True]
+
+
+def inherited(**hard: int):
+    """A ``hard_limit`` lookup: the given hard limits, every other one unlimited."""
+    names = {resource.RLIMIT_AS: "AS", resource.RLIMIT_CPU: "CPU", resource.RLIMIT_NOFILE: "NOFILE"}
+    return lambda which: hard.get(names[which], resource.RLIM_INFINITY)
+
+
+def test_limits_are_as_configured_when_nothing_is_inherited():
+    resolved = ProcessLimits(memory_bytes=16 * GIB, cpu_seconds=100, open_files=4096).resolve(inherited())
+    assert resolved.memory_bytes == 16 * GIB
+    assert set(resolved.settings) == {(resource.RLIMIT_AS, 16 * GIB, 16 * GIB),
+                                      (resource.RLIMIT_CPU, 100, 101),
+                                      (resource.RLIMIT_NOFILE, 4096, 4096)}
+
+
+def test_each_limit_is_capped_at_the_inherited_hard_limit():
+    inherited_as = 8_000_000 * 1024  # `ulimit -v 8000000`
+    resolved = ProcessLimits(memory_bytes=16 * GIB, cpu_seconds=4 * 3600, open_files=65536).resolve(
+        inherited(AS=inherited_as, CPU=600, NOFILE=1024))
+    assert resolved.memory_bytes == inherited_as
+    assert set(resolved.settings) == {(resource.RLIMIT_AS, inherited_as, inherited_as),
+                                      (resource.RLIMIT_CPU, 600, 600),
+                                      (resource.RLIMIT_NOFILE, 1024, 1024)}
+    # No configured cap: the child simply keeps the inherited one, and says so.
+    free = ProcessLimits(memory_bytes=None).resolve(inherited(AS=2 * GIB))
+    assert free.memory_bytes == 2 * GIB and all(s[0] != resource.RLIMIT_AS for s in free.settings)
+
+
+def test_an_inherited_address_space_below_what_lean_needs_is_refused_naming_the_setting():
+    with pytest.raises(ReplUnavailable) as info:
+        ProcessLimits(memory_bytes=16 * GIB).resolve(inherited(AS=600 * 2**20))
+    assert "PROVER_MEMORY_GB" in str(info.value) and "600 MiB" in str(info.value)
+    with pytest.raises(ReplUnavailable):
+        ProcessLimits(memory_bytes=None).resolve(inherited(AS=600 * 2**20))
+    # A cap the user chose below the inherited limit is theirs to choose, however small.
+    small = ProcessLimits(memory_bytes=512 * 2**20).resolve(inherited(AS=600 * 2**20))
+    assert small.memory_bytes == 512 * 2**20
+
+
+async def test_a_limit_that_fails_in_the_child_is_unavailable_not_a_raw_preexec_error():
+    class Impossible(ProcessLimits):
+        def resolve(self, hard_limit=None):
+            # soft above hard: setrlimit raises ValueError between fork and exec.
+            return ResolvedLimits(None, ((resource.RLIMIT_CPU, 10, 5),))
+
+    with pytest.raises(ReplUnavailable, match="resource limits") as info:
+        await ReplProcess(ReplSpec(fake_repl_command(), limits=Impossible())).start()
+    assert "PROVER_MEMORY_GB" in str(info.value)
 
 
 # -- the pool ---------------------------------------------------------------------------------
