@@ -21,3 +21,20 @@ def test_bench_system_json_has_the_contract_keys():
     assert report["header_imports"] == 2  # one import per worker, whatever the number of checks
     assert 0 < report["utilization"] <= 1.05 and report["bytes_per_node"] > 0
     assert done.returncode == (0 if all(report["targets_met"].values()) else 1)
+
+
+def test_bench_system_reports_header_imports_per_search_method():
+    done = subprocess.run([shutil.which("prover"), "bench-system", "--json", "--nodes", "100",
+                           "--workers", "2", "--latency", "0.01", "--checks", "4"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads(done.stdout)
+    for method in ("sample", "rmaxts", "bestfirst", "decompose"):
+        # Half the problems are provable (early stop), half not: both halves ran.
+        assert report[f"proved_{method}"] == report["search_problems"] // 2 == 2
+        assert report[f"header_imports_{method}"] == report[f"processes_{method}"] <= 2
+        assert report["targets_met"][f"header_imports_{method}"] is True
+    text = subprocess.run([shutil.which("prover"), "bench-system", "--nodes", "100", "--workers", "1",
+                           "--latency", "0.01", "--checks", "2"], capture_output=True, text=True, timeout=300)
+    line = next(l for l in text.stdout.splitlines() if l.startswith("header_imports_rmaxts"))
+    assert line.split()[1] == "1" and "(target = processes_rmaxts <= workers)  ok" in line
