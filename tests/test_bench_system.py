@@ -10,11 +10,15 @@ KEYS = {"rmaxts_overhead_us_per_expansion", "nodes", "utilization", "workers", "
         "header_imports", "checks", "bytes_per_node"}
 
 
-def test_bench_system_json_has_the_contract_keys():
-    done = subprocess.run([shutil.which("prover"), "bench-system", "--json", "--nodes", "300",
-                           "--workers", "2", "--latency", "0.01", "--checks", "12"],
+def bench(*args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([shutil.which("prover"), "bench-system", *args],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode in (0, 1), done.stderr
+    return done
+
+
+def test_bench_system_json_has_the_contract_keys():
+    done = bench("--json", "--nodes", "300", "--workers", "2", "--latency", "0.01", "--checks", "12")
     report = json.loads(done.stdout)
     assert KEYS <= set(report)
     assert report["nodes"] >= 300 and report["workers"] == 2 and report["checks"] == 12
@@ -24,17 +28,13 @@ def test_bench_system_json_has_the_contract_keys():
 
 
 def test_bench_system_reports_header_imports_per_search_method():
-    done = subprocess.run([shutil.which("prover"), "bench-system", "--json", "--nodes", "100",
-                           "--workers", "2", "--latency", "0.01", "--checks", "4"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode in (0, 1), done.stderr
-    report = json.loads(done.stdout)
+    report = json.loads(bench("--json", "--nodes", "100", "--workers", "2", "--latency", "0.01",
+                              "--checks", "4").stdout)
     for method in ("sample", "rmaxts", "bestfirst", "decompose"):
         # Half the problems are provable (early stop), half not: both halves ran.
         assert report[f"proved_{method}"] == report["search_problems"] // 2 == 2
         assert report[f"header_imports_{method}"] == report[f"processes_{method}"] <= 2
         assert report["targets_met"][f"header_imports_{method}"] is True
-    text = subprocess.run([shutil.which("prover"), "bench-system", "--nodes", "100", "--workers", "1",
-                           "--latency", "0.01", "--checks", "2"], capture_output=True, text=True, timeout=300)
-    line = next(l for l in text.stdout.splitlines() if l.startswith("header_imports_rmaxts"))
+    text = bench("--nodes", "100", "--workers", "1", "--latency", "0.01", "--checks", "2")
+    line = next(row for row in text.stdout.splitlines() if row.startswith("header_imports_rmaxts"))
     assert line.split()[1] == "1" and "(target = processes_rmaxts <= workers)  ok" in line

@@ -277,22 +277,28 @@ async def cancel_when_asked(body) -> None:
         await task
 
 
-async def test_a_request_cancelled_midway_is_answered_in_the_background_and_the_process_kept(tmp_path):
-    stats, log = tmp_path / "stats.jsonl", tmp_path / "requests.log"
-    rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps({"rules": [{"on": "cmd", "match": "slow", "sleep": 0.8}]}))
-    pool = ReplPool(spec("--script", str(rules), "--stats", str(stats), "--log", str(log)),
-                    PoolConfig(max_processes=1))
+async def abandon_slow_request(pool: ReplPool, timeout: float) -> int:
+    """Send ``def slow`` on a worker of ``pool`` and cancel its caller mid-request; its pid."""
     pids = []
 
     async def abandoned(asked):
         async with pool.acquire(HEADER) as w:
             pids.append(w.process.pid)
             asked.set()
-            await w.request(CommandRequest(cmd="def slow := 1", env=w.header_env), timeout=30)
+            await w.request(CommandRequest(cmd="def slow := 1", env=w.header_env), timeout=timeout)
 
+    await cancel_when_asked(abandoned)
+    return pids[0]
+
+
+async def test_a_request_cancelled_midway_is_answered_in_the_background_and_the_process_kept(tmp_path):
+    stats, log = tmp_path / "stats.jsonl", tmp_path / "requests.log"
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"on": "cmd", "match": "slow", "sleep": 0.8}]}))
+    pool = ReplPool(spec("--script", str(rules), "--stats", str(stats), "--log", str(log)),
+                    PoolConfig(max_processes=1))
     try:
-        await cancel_when_asked(abandoned)
+        pids = [await abandon_slow_request(pool, timeout=30)]
         # Not lent while its answer is still coming: the pool holds it as busy.
         assert not pool._free and len(pool._busy) == 1
         async with pool.acquire(HEADER) as w:
@@ -312,16 +318,8 @@ async def test_a_request_cancelled_midway_is_answered_in_the_background_and_the_
 
 async def test_a_cancelled_request_that_then_outlives_its_timeout_kills_the_group():
     pool = ReplPool(spec("--hang-on", "slow"), PoolConfig(max_processes=1))
-    pids = []
-
-    async def abandoned(asked):
-        async with pool.acquire(HEADER) as w:
-            pids.append(w.process.pid)
-            asked.set()
-            await w.request(CommandRequest(cmd="def slow := 1", env=w.header_env), timeout=1.0)
-
     try:
-        await cancel_when_asked(abandoned)
+        pids = [await abandon_slow_request(pool, timeout=1.0)]
         assert process_alive(pids[0])  # still within its timeout
         async with pool.acquire(HEADER) as w:  # waits for the timeout, then a fresh process
             pids.append(w.process.pid)
@@ -375,17 +373,9 @@ async def test_a_header_import_whose_caller_is_cancelled_is_finished_and_kept(tm
 
 async def test_closing_the_pool_while_an_answer_is_read_in_the_background_leaves_nothing_running():
     pool = ReplPool(spec("--hang-on", "slow"), PoolConfig(max_processes=1))
-    pids = []
-
-    async def abandoned(asked):
-        async with pool.acquire(HEADER) as w:
-            pids.append(w.process.pid)
-            asked.set()
-            await w.request(CommandRequest(cmd="def slow := 1", env=w.header_env), timeout=60)
-
-    await cancel_when_asked(abandoned)
+    pid = await abandon_slow_request(pool, timeout=60)
     await asyncio.wait_for(pool.close(), 10)
-    assert not process_alive(pids[0]) and not pool._background
+    assert not process_alive(pid) and not pool._background
 
 
 async def test_sandbox_scrubs_environment_gives_private_tmp_and_no_network(tmp_path, monkeypatch):
