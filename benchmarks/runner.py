@@ -8,7 +8,10 @@ Durability: every finished attempt is appended to the results file and fsync'd b
 is written (``ResultLog``); a rerun with the same options skips every (problem, attempt) that
 has a line and redoes only what is missing, so ``kill -9`` at any moment loses at most the
 attempts in flight and never duplicates one. Attempts that failed for infrastructure reasons
-(status ``error``) are redone by a rerun.
+(status ``error``) are redone by a rerun: an exception, and also a search that found no proof
+while some of its Lean checks got no verdict (the REPL crashed or answered garbage), since its
+budget was not really searched. A Lean timeout of a candidate is Lean's answer about that
+candidate, an honest failure: it stays ``unproved`` and is counted in the line's ``timeouts``.
 
 Where attempts run is pluggable: anything with ``async __call__(item, attempt, timeout)``
 returning a result line (``LocalAttempts`` here; Ray-hosted attempts run the same
@@ -124,6 +127,8 @@ def result_line(plan: EvalPlan, item: Any, attempt: int, *, status: str, run: st
         "lean_calls": result.lean_calls if result is not None else 0,
         "seconds": round(result.seconds if result is not None else seconds, 4),
         "method": plan.method, "seed": plan.seed, "error": error, "finished": now(),
+        "timeouts": result.timeouts if result is not None else 0,
+        "crashed": result.crashed if result is not None else 0,
         **decomposition_of(result),
     }
 
@@ -140,7 +145,8 @@ async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any,
                       timeout: float | None, run: str = "") -> dict[str, Any]:
     """One search with budget ``1×T`` and its own seed, as a result line. A Lean REPL that
     cannot be started at all is raised (the whole run is hopeless); any other failure is an
-    ``error`` line, a wall-clock overrun a ``timeout`` line."""
+    ``error`` line, and so is a search that found no proof while some of its Lean checks got
+    no verdict (``unjudged``); a wall-clock overrun is a ``timeout`` line."""
     from lean_bridge.errors import ReplUnavailable
     from prover.prove import WatchedProposer
 
@@ -167,8 +173,17 @@ async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any,
     except Exception as exc:  # recorded, and redone by a rerun (``is_final``)
         return result_line(plan, item, attempt, status="error", run=run, generations=asked[0],
                            seconds=time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")
+    if not result.proved and result.crashed:
+        return result_line(plan, item, attempt, status="error", run=run, result=result,
+                           error=unjudged(result))
     return result_line(plan, item, attempt, status="proved" if result.proved else "unproved",
                        run=run, result=result)
+
+
+def unjudged(result: Any) -> str:
+    """The ``error`` of an attempt whose search found nothing while Lean judged not all of it."""
+    return (f"{result.crashed} Lean check(s) got no verdict, so the budget was not really searched: "
+            f"{result.crash_cause or 'the Lean REPL crashed'}")
 
 class Attempts(Protocol):
     """Runs one attempt somewhere and returns its result line."""
@@ -195,7 +210,8 @@ class Tally:
     done: dict[str, int] = field(default_factory=dict)  # problem -> attempts with a line
     solved: set[str] = field(default_factory=set)
     errors: int = 0
-    timeouts: int = 0
+    timeouts: int = 0  # attempts that ran out of wall-clock time
+    lean_timeouts: int = 0  # candidate checks that hit Lean's time limit, in final attempts
 
     def add(self, record: Mapping[str, Any]) -> None:
         if not is_final(record):
@@ -206,6 +222,7 @@ class Tally:
         if record.get("proved"):
             self.solved.add(name)
         self.timeouts += record.get("status") == "timeout"
+        self.lean_timeouts += int(record.get("timeouts") or 0)
 
     @property
     def finished(self) -> int:
@@ -215,7 +232,8 @@ class Tally:
         started = len(self.done)
         rate = f"{100 * len(self.solved) / started:.1f}%" if started else "–"
         extra = "".join([f", {self.timeouts} timed out" if self.timeouts else "",
-                         f", {self.errors} errors" if self.errors else ""])
+                         f", {self.errors} errors" if self.errors else "",
+                         f", {self.lean_timeouts} Lean timeouts" if self.lean_timeouts else ""])
         return (f"solved {len(self.solved)}/{started} ({rate}); {self.finished}/{self.problems} "
                 f"problems done{extra}")
 
@@ -229,6 +247,8 @@ class ProgressLines:
     def __call__(self, record: Mapping[str, Any], tally: Tally) -> None:
         status = record["status"]
         what = f"proved (cost {record['cost']})" if status == "proved" else status
+        if record.get("timeouts"):
+            what += f" ({record['timeouts']} Lean timeouts)"
         if record.get("error") and status == "error":
             what += f": {record['error']}"
         self.stream.write(f"{record['problem']} "
