@@ -5,6 +5,8 @@ the same attempts missing and both run them: every attempt twice. So a run holds
 ``flock`` on ``.NAME.lock`` beside its results file ``NAME`` for as long as it writes it, and
 a second run on that file is refused with the holder's pid (written into the lock file).
 Shards write different results files, so they hold different locks and run side by side.
+``prover iterate`` holds one on its whole ``--out`` the same way (two of them would train one
+model directory at once).
 
 An OS lock, not a marker file: the kernel drops it when its holder exits, however it exits
 (``kill -9`` included), so no stale lock is ever left to clean up. The lock file itself stays
@@ -22,13 +24,16 @@ from pathlib import Path
 from typing import Iterator
 
 
+SAME_RUN = "another run on the same --out and shard; wait for it to finish, or use another " \
+           "--out or --shard"
+
+
 class RunLocked(RuntimeError):
     """Another process is writing this results file (the CLI's exit 2)."""
 
-    def __init__(self, path: Path, pid: int | None) -> None:
+    def __init__(self, path: Path, pid: int | None, hint: str = SAME_RUN) -> None:
         who = f"pid {pid}" if pid is not None else "another process"
-        super().__init__(f"{path} is being written by {who} (another run on the same --out "
-                         "and shard); wait for it to finish, or use another --out or --shard")
+        super().__init__(f"{path} is being written by {who} ({hint})")
         self.path, self.pid = path, pid
 
 
@@ -47,16 +52,17 @@ def _holder(fd: int) -> int | None:
 
 
 @contextlib.contextmanager
-def writing(results: Path) -> Iterator[None]:
-    """Hold the lock of ``results`` for the block; ``RunLocked`` if another process holds it.
-    ``results``'s directory must exist."""
-    path = lock_path(Path(results))
+def writing(target: Path, *, lock: Path | None = None, hint: str = SAME_RUN) -> Iterator[None]:
+    """Hold the lock of ``target`` (a results file; its lock file is ``lock_path(target)``
+    unless ``lock`` is given) for the block; ``RunLocked``, with ``hint`` in the message, if
+    another process holds it. The lock file's directory must exist."""
+    path = lock if lock is not None else lock_path(Path(target))
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunLocked(Path(results), _holder(fd)) from None
+            raise RunLocked(Path(target), _holder(fd), hint) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         yield

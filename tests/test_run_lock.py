@@ -133,3 +133,21 @@ def test_a_shared_log_never_writes_a_record_twice_and_cuts_a_killed_writers_tail
     a.close(), b.close()
     assert [r["id"] for r in read_lines(path)] == ["x", "y", "z"]
     assert path.read_bytes().endswith(b"\n")
+
+
+def test_a_second_iterate_on_the_same_out_exits_2_naming_the_holder(tmp_path):
+    statements = tmp_path / "s.jsonl"
+    statements.write_text(json.dumps({"name": "t", "formal_statement":
+                                      "theorem t : (1 : ℕ) = 1 := by\n"}) + "\n")
+    out = tmp_path / "iter"
+    out.mkdir()
+    command = [PROVER, "iterate", str(statements), "--model", str(tmp_path / "no-model"),
+               "--out", str(out), "--policy", "portfolio", "--repl",
+               shlex.join(fake_repl_command())]
+    # This process stands for a first `prover iterate` still at work on `out`.
+    with writing(out, lock=out / ".iterate.lock"):
+        refused = run(command)
+    assert refused.returncode == 2, refused.stderr
+    assert f"is being written by pid {os.getpid()}" in refused.stderr
+    assert "another `prover iterate`" in refused.stderr
+    assert not (out / "round-0").exists()  # it did nothing
