@@ -84,7 +84,8 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
     configuration and versions to DIR/manifest.json. Rerun the same command to resume: done
     attempts are skipped, none is repeated or lost, even after kill -9. Then `prover report
     DIR`. Exit 0 when every attempt has a result, 1 when some failed for infrastructure
-    reasons (rerun to redo them), 2 for bad input, 3 when no Lean REPL can be started.
+    reasons (rerun to redo them), 2 for bad input (also: another run is writing DIR, or DIR
+    holds results on other data or another Lean), 3 when no Lean REPL can be started.
     """
     from functools import partial
 

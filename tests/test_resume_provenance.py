@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shlex
 import shutil
-import subprocess
 
 import pytest
 
 from benchmarks.manifest import ManifestError, check_resume, open_run, run_id
 from conftest import fake_repl_command
-from test_eval import PROVER, lines, minif2f, run
+from test_eval import PROVER, eval_without_data, lines, minif2f, run
 
 
 def sha256(path) -> str:
@@ -80,17 +78,8 @@ def test_another_repl_command_with_the_same_lean_is_allowed_and_recorded(started
 
 
 def test_downloaded_data_is_hashed_too(shared, tmp_path):
-    from benchmarks.download import cache_path
-
-    cache = tmp_path / "cache"
-    cached = cache_path("minif2f", cache / "benchmarks")
-    cached.parent.mkdir(parents=True)
-    shutil.copyfile(minif2f(shared), cached)  # what a first download leaves behind
     out = tmp_path / "run"
-    result = subprocess.run(
-        [PROVER, "eval", "minif2f", "--split", "valid", "--limit", "1", "--search", "sample",
-         "--budget", "1x2", "--repl", shlex.join(fake_repl_command()), "--out", str(out)],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "PROVER_CACHE": str(cache)})
+    result, cached = eval_without_data(shared, tmp_path, out, "--split", "valid", "--limit", "1")
     assert result.returncode == 0, result.stderr
     data = json.loads((out / "manifest.json").read_text())["data"]
     assert data == {"path": str(cached), "sha256": sha256(cached)}

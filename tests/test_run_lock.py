@@ -44,12 +44,18 @@ def keys(records: list[dict]) -> list[tuple[str, int]]:
     return sorted((r["problem"], r["attempt"]) for r in records)
 
 
+def busy_run(shared: Path, out: Path, budget: str) -> tuple[list[str], subprocess.Popen]:
+    """An eval of 4 problems on ``out``, started and seen writing; (its command, its process)."""
+    command = eval_cmd(shared, out, "--limit", "4", "--budget", budget, "--search", "sample",
+                       "--workers", "1", fake=SLOW)
+    proc = start(command)
+    wait_for_lines(out / "results.jsonl", 1, proc)
+    return command, proc
+
+
 def test_a_second_run_on_the_same_directory_exits_2_naming_the_holder(shared, tmp_path):
     out = tmp_path / "run"
-    command = eval_cmd(shared, out, "--limit", "4", "--budget", "2x2", "--search", "sample",
-                       "--workers", "1", fake=SLOW)
-    first = start(command)
-    wait_for_lines(out / "results.jsonl", 1, first)
+    command, first = busy_run(shared, out, "2x2")
     second = run(command)
     assert second.returncode == 2, second.stderr
     assert f"is being written by pid {first.pid}" in second.stderr
@@ -74,10 +80,7 @@ def test_shards_of_one_run_go_side_by_side(shared, tmp_path):
 
 def test_a_killed_holder_leaves_no_stale_lock(shared, tmp_path):
     out = tmp_path / "run"
-    command = eval_cmd(shared, out, "--limit", "4", "--budget", "1x2", "--search", "sample",
-                       "--workers", "1", fake=SLOW)
-    holder = start(command)
-    wait_for_lines(out / "results.jsonl", 1, holder)
+    command, holder = busy_run(shared, out, "1x2")
     os.killpg(holder.pid, signal.SIGKILL)
     holder.wait()
     assert lock_path(out / "results.jsonl").exists()  # the file stays; the lock went with the pid
@@ -122,7 +125,10 @@ def test_the_lock_refuses_a_second_holder_and_frees_on_exit(tmp_path):
 
 def test_a_shared_log_never_writes_a_record_twice_and_cuts_a_killed_writers_tail(tmp_path):
     path = tmp_path / "records.jsonl"
-    key = lambda record: record["id"]  # noqa: E731
+
+    def key(record: dict) -> str:
+        return record["id"]
+
     a, b = ResultLog(path, key, shared=True), ResultLog(path, key, shared=True)
     assert a.append({"id": "x"})
     assert not b.append({"id": "x"})  # b reads what a appended since b was opened
