@@ -271,8 +271,9 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
             click.echo(attempts.describe(), err=True)
             open_manifest(attempts.lean_version)
             plan = dataclasses.replace(plan, concurrency=attempts.capacity)
+            # Attempts on Ray report no generations while they run: no rows that would say 0.
             return await runner.run_eval(plan, items, log, attempts, on_result=on_result,
-                                         on_start=on_start, run=run_id)
+                                         run=run_id)
     async with search_stack(spec, settings, prompt_format=prompt_format, header=header) as stack:
         open_manifest(await stack.lean.lean_version(header) if header is not None else None)
         if kind == "synth":
