@@ -122,7 +122,7 @@ def load_benchmark(benchmark: str, *, data: Path | None = None, split: str | Non
         raise DatasetError(f"revised statements exist for minif2f only, not {benchmark}")
     if no_answer and benchmark != "putnambench":
         raise DatasetError(f"no_answer applies to putnambench only, not {benchmark}")
-    path = _data_file(benchmark, data, cache_dir, download)
+    path = data_file(benchmark, data, cache_dir, download)
     records = [(where, _checked(benchmark, where, r)) for where, r in read_jsonl(path)]
     seen: dict[str, str] = {}
     for where, r in records:
@@ -181,8 +181,10 @@ def _check_benchmark(benchmark: str) -> None:
         raise DatasetError(f"unknown benchmark {benchmark!r}; benchmarks: {', '.join(BENCHMARKS)}")
 
 
-def _data_file(benchmark: str, data: Path | None, cache_dir: Path | None,
-               download: Download | None) -> Path:
+def data_file(benchmark: str, data: Path | None, cache_dir: Path | None = None,
+              download: Download | None = None) -> Path:
+    """The JSONL file ``load_benchmark`` reads for these arguments (downloaded first, when
+    ``data`` is None and the cache has none); DatasetError when there is none."""
     if data is None:
         if download is None:
             from .download import download_benchmark as download

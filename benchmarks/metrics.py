@@ -70,6 +70,7 @@ class Summary:
     lean_calls: int
     seconds: float
     unknown_problems: int  # attempt lines naming a problem outside the manifest
+    lean_timeouts: int = 0  # candidate checks that hit Lean's time limit (the lines' `timeouts`)
 
     @property
     def total_budget(self) -> int:
@@ -250,6 +251,7 @@ def summary(manifest: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -
         lean_calls=sum(int(r.get("lean_calls") or 0) for r in results if r["problem"] in known),
         seconds=sum(float(r.get("seconds") or 0.0) for r in results if r["problem"] in known),
         unknown_problems=sum(1 for r in results if r["problem"] not in known),
+        lean_timeouts=sum(int(r.get("timeouts") or 0) for r in results if r["problem"] in known),
     )
 
 

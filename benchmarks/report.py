@@ -138,6 +138,9 @@ def _overall_section(s: Summary) -> str:
     notes.append(f"attempts by status: {counts}.")
     notes.append(f"spent: {s.generations} generations, {s.lean_calls} Lean calls, "
                  f"{s.seconds:.1f} s (summed over attempts).")
+    notes.append(f"Lean timeouts: {s.lean_timeouts} candidate checks hit Lean's time limit "
+                 "(honest failures of those candidates; attempts whose checks crashed the REPL "
+                 "are `error` lines instead, redone by a rerun).")
     if s.unknown_problems:
         notes.append(f"{s.unknown_problems} attempt lines name problems outside the manifest "
                      f"and were ignored.")
@@ -221,6 +224,7 @@ def _compare_section(summaries: Sequence[Summary], labels: Sequence[str],
         (f"pass rate within {common} generations",
          lambda s: _pct(_curve_at(s.cost_curve, common))),
         ("timeouts / errors", lambda s: f"{s.timeouts} / {s.errors}"),
+        ("Lean timeouts (candidates)", lambda s: s.lean_timeouts),
     ]
     rows = [(name, *(f(s) for s in summaries)) for name, f in metrics]
     text = "## Compared runs\n\n" + format_table(rows, ["metric", *labels])

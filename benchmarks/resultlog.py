@@ -5,9 +5,18 @@ starts, so after a crash the file holds every finished result and at most one pa
 line. Opening the log for appending cuts that partial line off (its attempt was never
 recorded, so it runs again) — appending after it would glue two records into one corrupt line.
 A damaged line anywhere else is not something a crash produces, so it is an error, not skipped.
+
+A log has one writer (``benchmarks.runlock`` keeps a second run off a results file), unless it
+is ``shared``: the training records of ``prover synth``, which every shard of a run appends
+to. A shared log appends under an exclusive ``flock`` of ``.NAME.lock`` and first reads what
+the other writers appended since (so a record is never written twice) and cuts a partial line
+a killed writer left; each of these reads starts where the last one ended, so the work stays
+linear in the file.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -28,8 +37,11 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, record) for each complete line of ``path``; ``ResultLogError`` names the
     file and line of one that is not a JSON object."""
     data = Path(path).read_bytes()
-    complete = data if data.endswith(b"\n") else data[:data.rfind(b"\n") + 1]
-    for number, raw in enumerate(complete.split(b"\n"), start=1):
+    yield from _parse(data[:data.rfind(b"\n") + 1], path, first_line=1)
+
+
+def _parse(complete: bytes, path: Path, *, first_line: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, raw in enumerate(complete.split(b"\n"), start=first_line):
         if not raw.strip():
             continue
         try:
@@ -44,37 +56,66 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 class ResultLog:
     """Appends records to one JSONL file; ``done`` holds the keys of those already there that
-    ``final`` accepts (a record it refuses, e.g. an infrastructure error, is redone by a rerun)."""
+    ``final`` accepts (a record it refuses, e.g. an infrastructure error, is redone by a rerun).
+    ``shared``: other processes append to the same file (module docstring)."""
 
     def __init__(self, path: Path, key: Callable[[dict[str, Any]], Hashable],
-                 final: Callable[[dict[str, Any]], bool] = lambda record: True) -> None:
+                 final: Callable[[dict[str, Any]], bool] = lambda record: True, *,
+                 shared: bool = False) -> None:
         self.path = Path(path)
         self.key = key
         self.final = final
         self.done: set[Hashable] = set()
         self.records: list[dict[str, Any]] = []
-        if self.path.exists():
-            self._repair_tail()
-            for record in read_lines(self.path):
-                self._remember(record)
-        self._file = open(self.path, "ab")
+        self._lock = self.path.with_name(f".{self.path.name}.lock") if shared else None
+        self._offset = 0  # bytes of complete lines read (or written) so far
+        self._line = 1  # the number of the line that starts at ``_offset``
+        with self._exclusive():
+            if self.path.exists():
+                self._catch_up()
+            self._file = open(self.path, "ab")
 
-    def _repair_tail(self) -> None:
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        if self._lock is None:
+            yield
+            return
+        with open(self._lock, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _catch_up(self) -> None:
+        """Read the complete lines after ``_offset`` and cut a partial last line off."""
         with open(self.path, "rb+") as f:
+            f.seek(self._offset)
             data = f.read()
-            if data and not data.endswith(b"\n"):
-                f.truncate(data.rfind(b"\n") + 1)
+            cut = data.rfind(b"\n") + 1
+            if cut < len(data):
+                f.truncate(self._offset + cut)
                 f.flush()
                 os.fsync(f.fileno())
+        complete = data[:cut]
+        for _, record in _parse(complete, self.path, first_line=self._line):
+            self._remember(record)
+        self._offset += cut
+        self._line += complete.count(b"\n")
 
     def append(self, record: dict[str, Any]) -> bool:
         """Write ``record`` unless its key is done already; True when it was written."""
-        if self.key(record) in self.done:
-            return False
-        line = json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
-        self._file.write(line)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        with self._exclusive():
+            if self._lock is not None:
+                self._catch_up()
+            if self.key(record) in self.done:
+                return False
+            line = json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+            self._file.write(line)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._offset += len(line)
+            self._line += 1
         self._remember(record)
         return True
 

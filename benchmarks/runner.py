@@ -8,7 +8,10 @@ Durability: every finished attempt is appended to the results file and fsync'd b
 is written (``ResultLog``); a rerun with the same options skips every (problem, attempt) that
 has a line and redoes only what is missing, so ``kill -9`` at any moment loses at most the
 attempts in flight and never duplicates one. Attempts that failed for infrastructure reasons
-(status ``error``) are redone by a rerun.
+(status ``error``) are redone by a rerun: an exception, and also a search that found no proof
+while some of its Lean checks got no verdict (the REPL crashed or answered garbage), since its
+budget was not really searched. A Lean timeout of a candidate is Lean's answer about that
+candidate, an honest failure: it stays ``unproved`` and is counted in the line's ``timeouts``.
 
 Where attempts run is pluggable: anything with ``async __call__(item, attempt, timeout)``
 returning a result line (``LocalAttempts`` here; Ray-hosted attempts run the same
@@ -124,6 +127,8 @@ def result_line(plan: EvalPlan, item: Any, attempt: int, *, status: str, run: st
         "lean_calls": result.lean_calls if result is not None else 0,
         "seconds": round(result.seconds if result is not None else seconds, 4),
         "method": plan.method, "seed": plan.seed, "error": error, "finished": now(),
+        "timeouts": result.timeouts if result is not None else 0,
+        "crashed": result.crashed if result is not None else 0,
         **decomposition_of(result),
     }
 
@@ -137,10 +142,13 @@ def decomposition_of(result: Any) -> dict[str, Any]:
     return {"lemmas": list(stats["lemmas"]), "unsolved": list(stats.get("unsolved") or [])}
 
 async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any, lean: Any,
-                      timeout: float | None, run: str = "") -> dict[str, Any]:
+                      timeout: float | None, run: str = "",
+                      on_generations: Callable[[int], None] | None = None) -> dict[str, Any]:
     """One search with budget ``1×T`` and its own seed, as a result line. A Lean REPL that
     cannot be started at all is raised (the whole run is hopeless); any other failure is an
-    ``error`` line, a wall-clock overrun a ``timeout`` line."""
+    ``error`` line, and so is a search that found no proof while some of its Lean checks got
+    no verdict (``unjudged``); a wall-clock overrun is a ``timeout`` line. ``on_generations``
+    hears the generations asked so far, as they are asked (a progress display)."""
     from lean_bridge.errors import ReplUnavailable
     from prover.prove import WatchedProposer
 
@@ -148,6 +156,8 @@ async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any,
 
     def on_ask(n: int, depth: int | None) -> None:
         asked[0] += n
+        if on_generations is not None:
+            on_generations(asked[0])
 
     started = time.monotonic()
     per_attempt = Budget(1, plan.budget.per_attempt)
@@ -167,23 +177,47 @@ async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any,
     except Exception as exc:  # recorded, and redone by a rerun (``is_final``)
         return result_line(plan, item, attempt, status="error", run=run, generations=asked[0],
                            seconds=time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")
+    if not result.proved and result.crashed:
+        return result_line(plan, item, attempt, status="error", run=run, result=result,
+                           error=unjudged(result))
     return result_line(plan, item, attempt, status="proved" if result.proved else "unproved",
                        run=run, result=result)
+
+
+def unjudged(result: Any) -> str:
+    """The ``error`` of an attempt whose search found nothing while Lean judged not all of it."""
+    return (f"{result.crashed} Lean check(s) got no verdict, so the budget was not really searched: "
+            f"{result.crash_cause or 'the Lean REPL crashed'}")
 
 class Attempts(Protocol):
     """Runs one attempt somewhere and returns its result line."""
 
     async def __call__(self, item: Any, attempt: int, timeout: float | None) -> dict[str, Any]: ...
 
-class LocalAttempts:
-    """Attempts in this process: one REPL pool and one proposer shared by all of them."""
+# Hears (problem, attempt, generations asked so far) while an attempt runs.
+Watch = Callable[[str, int, int], None]
 
-    def __init__(self, plan: EvalPlan, *, proposer: Any, lean: Any, run: str = "") -> None:
+
+class LocalAttempts:
+    """Attempts in this process: one REPL pool and one proposer shared by all of them;
+    ``watch`` hears each attempt's generations as they are asked."""
+
+    def __init__(self, plan: EvalPlan, *, proposer: Any, lean: Any, run: str = "",
+                 watch: Watch | None = None) -> None:
         self.plan, self.proposer, self.lean, self.run = plan, proposer, lean, run
+        self.watch = watch
 
     async def __call__(self, item: Any, attempt: int, timeout: float | None) -> dict[str, Any]:
         return await run_attempt(self.plan, item, attempt, proposer=self.proposer, lean=self.lean,
-                                 timeout=timeout, run=self.run)
+                                 timeout=timeout, run=self.run,
+                                 on_generations=watching(self.watch, item, attempt))
+
+
+def watching(watch: Watch | None, item: Any, attempt: int) -> Callable[[int], None] | None:
+    """``run_attempt``'s ``on_generations`` for one attempt of ``item``."""
+    if watch is None:
+        return None
+    return lambda n: watch(item.name, attempt, n)
 
 # -- progress ------------------------------------------------------------------------------------
 
@@ -195,7 +229,8 @@ class Tally:
     done: dict[str, int] = field(default_factory=dict)  # problem -> attempts with a line
     solved: set[str] = field(default_factory=set)
     errors: int = 0
-    timeouts: int = 0
+    timeouts: int = 0  # attempts that ran out of wall-clock time
+    lean_timeouts: int = 0  # candidate checks that hit Lean's time limit, in final attempts
 
     def add(self, record: Mapping[str, Any]) -> None:
         if not is_final(record):
@@ -206,6 +241,7 @@ class Tally:
         if record.get("proved"):
             self.solved.add(name)
         self.timeouts += record.get("status") == "timeout"
+        self.lean_timeouts += int(record.get("timeouts") or 0)
 
     @property
     def finished(self) -> int:
@@ -215,35 +251,50 @@ class Tally:
         started = len(self.done)
         rate = f"{100 * len(self.solved) / started:.1f}%" if started else "–"
         extra = "".join([f", {self.timeouts} timed out" if self.timeouts else "",
-                         f", {self.errors} errors" if self.errors else ""])
+                         f", {self.errors} errors" if self.errors else "",
+                         f", {self.lean_timeouts} Lean timeouts" if self.lean_timeouts else ""])
         return (f"solved {len(self.solved)}/{started} ({rate}); {self.finished}/{self.problems} "
                 f"problems done{extra}")
 
 
+def finished_line(record: Mapping[str, Any], tally: Tally) -> str:
+    """What happened to one attempt, then the running rate."""
+    status = record["status"]
+    what = f"proved (cost {record['cost']})" if status == "proved" else status
+    if record.get("timeouts"):
+        what += f" ({record['timeouts']} Lean timeouts)"
+    if record.get("error") and status == "error":
+        what += f": {record['error']}"
+    return (f"{record['problem']} #{record['attempt']} {what} in {record['seconds']:.1f} s | "
+            f"{tally.line()}")
+
+
 class ProgressLines:
-    """One plain line per finished attempt on stderr: what happened, then the running rate."""
+    """One plain line per finished attempt on stderr (``finished_line``); nothing while an
+    attempt runs (``benchmarks.progress.LiveProgress`` shows that, on a terminal)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
 
+    def start(self, problem: str, attempt: int) -> None: ...
+
+    def generations(self, problem: str, attempt: int, n: int) -> None: ...
+
     def __call__(self, record: Mapping[str, Any], tally: Tally) -> None:
-        status = record["status"]
-        what = f"proved (cost {record['cost']})" if status == "proved" else status
-        if record.get("error") and status == "error":
-            what += f": {record['error']}"
-        self.stream.write(f"{record['problem']} "
-                          f"#{record['attempt']} {what} in {record['seconds']:.1f} s | "
-                          f"{tally.line()}\n")
+        self.stream.write(finished_line(record, tally) + "\n")
         self.stream.flush()
+
+    def close(self) -> None: ...
 
 # -- the run -------------------------------------------------------------------------------------
 
 async def run_eval(plan: EvalPlan, items: Sequence[Any], log: ResultLog, attempts: Attempts, *,
                    on_result: Callable[[Mapping[str, Any], Tally], None] | None = None,
+                   on_start: Callable[[str, int], None] | None = None,
                    run: str = "") -> Tally:
     """Run the missing attempts of ``items`` (``plan.concurrency`` problems at a time, each
     problem's attempts in order under ``plan.problem_timeout``) and append each result to
-    ``log`` as it finishes."""
+    ``log`` as it finishes. ``on_start(problem, attempt)`` hears each attempt begin."""
     names = {item.name for item in items}
     tally = Tally(plan.budget.attempts, len(items))
     for record in log.records:
@@ -264,6 +315,8 @@ async def run_eval(plan: EvalPlan, items: Sequence[Any], log: ResultLog, attempt
                                          error="the problem's wall-clock limit was used up "
                                                "by earlier attempts")
                 else:
+                    if on_start is not None:
+                        on_start(item.name, attempt)
                     record = await attempts(item, attempt, left)
                 record["run"] = run
                 if log.append(record):

@@ -23,7 +23,7 @@ from search.decompose import sibling_problem
 
 from .datasets import BenchmarkItem, DatasetError, as_tactic_block
 from .resultlog import ResultLog
-from .runner import EvalPlan, run_attempt
+from .runner import EvalPlan, Watch, run_attempt, watching
 
 RECORDS = "records.jsonl"
 
@@ -61,13 +61,16 @@ class SynthAttempts:
     """Local attempts that also annotate each proof with tactic states (one more Lean check,
     with ``allTactics``) and keep the verifier's version, for the records."""
 
-    def __init__(self, plan: EvalPlan, *, proposer: Any, lean: Any, run: str = "") -> None:
+    def __init__(self, plan: EvalPlan, *, proposer: Any, lean: Any, run: str = "",
+                 watch: Watch | None = None) -> None:
         self.plan, self.proposer, self.lean, self.run = plan, proposer, lean, run
+        self.watch = watch
         self.annotations: Annotations = {}
 
     async def __call__(self, item: Any, attempt: int, timeout: float | None) -> dict[str, Any]:
         line = await run_attempt(self.plan, item, attempt, proposer=self.proposer,
-                                 lean=self.lean, timeout=timeout, run=self.run)
+                                 lean=self.lean, timeout=timeout, run=self.run,
+                                 on_generations=watching(self.watch, item, attempt))
         return await enrich(line, item, self.lean, self.annotations)
 
 
@@ -136,7 +139,9 @@ class RecordSink:
 
     def __init__(self, directory: Path, items: Sequence[Any], plan: EvalPlan, *,
                  package_version: str | None) -> None:
-        self.log = ResultLog(Path(directory) / RECORDS, key=lambda record: record["id"])
+        # Every shard of the run appends here.
+        self.log = ResultLog(Path(directory) / RECORDS, key=lambda record: record["id"],
+                             shared=True)
         self.items = {item.name: item for item in items}
         self.plan, self.package_version = plan, package_version
         self.written = 0

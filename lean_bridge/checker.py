@@ -56,6 +56,7 @@ class TacticStep:
     goals: tuple[str, ...]
     messages: tuple[Message, ...] = ()
     error: str | None = None
+    failure: Status | None = None  # TIMEOUT or CRASHED when Lean gave no answer at all
 
 
 class LeanChecker:
@@ -271,7 +272,7 @@ class ProofSession:
                 TacticRequest(tactic=tactic, proof_state=proof_state), timeout=self.checker.timeout
             )
         except (ReplTimeout, ReplCrashed) as exc:
-            return TacticStep("error", None, (), error=str(exc))
+            return TacticStep("error", None, (), error=str(exc), failure=_failure(exc, 0.0).status)
         if isinstance(response, ReplErrorResponse):
             return TacticStep("error", None, (), error=response.message)
         if not isinstance(response, ProofStepResponse):

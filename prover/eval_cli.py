@@ -3,7 +3,7 @@ work is in ``benchmarks``)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,14 +18,6 @@ BENCHMARK_CHOICES = ("minif2f", "proofnet", "putnambench")
 
 def _names(values: tuple[str, ...]) -> list[str]:
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def lean_info(settings: Any, spec: Any) -> dict[str, Any]:
@@ -92,20 +84,24 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
     configuration and versions to DIR/manifest.json. Rerun the same command to resume: done
     attempts are skipped, none is repeated or lost, even after kill -9. Then `prover report
     DIR`. Exit 0 when every attempt has a result, 1 when some failed for infrastructure
-    reasons (rerun to redo them), 2 for bad input, 3 when no Lean REPL can be started.
+    reasons (rerun to redo them), 2 for bad input (also: another run is writing DIR, or DIR
+    holds results on other data or another Lean), 3 when no Lean REPL can be started.
     """
     from functools import partial
 
-    from benchmarks.datasets import load_benchmark
+    from benchmarks.datasets import REVISIONS_FILE, data_file, load_benchmark
     from benchmarks.download import download_benchmark
+    from benchmarks.manifest import data_identity
 
     settings, plan_parts = search_settings(locals())
 
     def load():
-        return load_benchmark(benchmark, data=data, split=split, revised=revised,
-                              no_answer=no_answer,
-                              download=partial(download_benchmark,
-                                               say=lambda s: click.echo(s, err=True)))
+        # The file is found (downloaded, on first use) once, so the hash is of what is read.
+        path = data_file(benchmark, data, download=partial(
+            download_benchmark, say=lambda s: click.echo(s, err=True)))
+        items = load_benchmark(benchmark, data=path, split=split, revised=revised,
+                               no_answer=no_answer)
+        return items, data_identity(path, path.parent / REVISIONS_FILE if revised else None)
 
     variant = {"revised": revised} if benchmark == "minif2f" else \
         {"no_answer": no_answer} if benchmark == "putnambench" else {}
@@ -114,29 +110,30 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
                    "write the theorem's proof only, so problems that ask for an answer stay "
                    "unproved in this mode (the default, with-answer form, is what published "
                    "PutnamBench numbers use)", err=True)
-    _drive("eval", benchmark, split, variant, load, settings, plan_parts, data=data, limit=limit,
+    _drive("eval", benchmark, split, variant, load, settings, plan_parts, limit=limit,
            names=_names(names), shard=shard, problem_timeout=problem_timeout, out=out,
            ray_address=ray_address, quiet=quiet, verbose=verbose)
 
 
 def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any], load,
-           settings, plan_parts, *, data: Path | None, limit: int | None, names: list[str],
-           shard: str | None, problem_timeout: float | None, out: Path, ray_address: str | None,
-           quiet: bool, verbose: bool) -> None:
-    """What eval and synth share: select, open (or resume) the run directory, run the missing
-    attempts, map the outcome to an exit code."""
-    from benchmarks import runner
+           settings, plan_parts, *, limit: int | None, names: list[str], shard: str | None,
+           problem_timeout: float | None, out: Path, ray_address: str | None, quiet: bool,
+           verbose: bool) -> None:
+    """What eval and synth share: select, lock and check (or create) the run directory, run
+    the missing attempts, map the outcome to an exit code. ``load()`` gives the items and the
+    manifest's ``data`` (``benchmarks.manifest.data_identity``)."""
+    from benchmarks import runlock, runner
     from benchmarks.datasets import DatasetError
-    from benchmarks.manifest import ManifestError, open_run, package_info
+    from benchmarks.manifest import ManifestError, check_resume, open_run, package_info, run_id
 
     from . import prove as pv
 
     method, plan_budget, fmt = plan_parts
     try:
         shard_spec = runner.parse_shard(shard)
-        items = load()
+        items, data_info = load()
         selection = runner.select(items, limit=limit, names=names)
-    except (ValueError, DatasetError) as exc:  # EvalInputError included
+    except (ValueError, DatasetError, OSError) as exc:  # EvalInputError included
         fail(str(exc), EXIT_USAGE)
     if ray_address is not None:  # before anything is written: a missing extra is bad input
         from benchmarks.ray_backend import RayUnavailable, import_ray
@@ -159,69 +156,98 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
         "package": package, "lean": lean_info(settings, spec),
         "config": {k: settings[k] for k in sorted(settings.values)},
         "config_sources": dict(settings.sources),
-        "data": {"path": str(data) if data else None, "sha256": _sha256(data) if data else None},
+        "data": data_info,
         "command": sys.argv,
     }
-    try:
-        manifest = open_run(out, {**plan.identity(), "kind": kind},
-                            problems=[i.name for i in selection],
-                            categories={i.name: i.category for i in selection}, extra=extra,
-                            shard=shard, order=[i.name for i in items])
-    except (ManifestError, OSError) as exc:
-        fail(str(exc), EXIT_USAGE)
-    log = runner.open_log(out, shard_spec)
-    todo = runner.pending_attempts(mine, log, plan_budget.attempts)
-    click.echo(f"{benchmark} {split or 'all'}: {len(mine)} problems × {plan_budget.attempts} "
-               f"attempt(s); {todo} to run, {len(mine) * plan_budget.attempts - todo} done "
-               f"before; results in {log.path}", err=True)
-    sink = None
-    if kind == "synth":
-        from benchmarks import synth
+    identity = {**plan.identity(), "kind": kind}
 
-        sink = synth.RecordSink(out, mine, plan, package_version=package["version"])
-        restored = sink.backfill(log.records)
-        if restored:
-            click.echo(f"restored {restored} record(s) from earlier attempt lines", err=True)
-    try:
-        tally = asyncio.run(_run(kind, plan, mine, log, spec, settings, fmt, manifest["run"], out,
-                                 quiet=quiet, ray_address=ray_address, sink=sink))
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: finished attempts are in {log.path}; rerun to resume", err=True)
-        sys.exit(130)
-    except Exception as exc:
-        from lean_bridge.errors import ReplUnavailable
+    def open_manifest(lean_version: str | None) -> dict[str, Any]:
+        """Check the run's Lean against the directory's and write the manifest (called once
+        the REPL has said which Lean it runs, before any attempt)."""
+        return open_run(out, identity, problems=[i.name for i in selection],
+                        categories={i.name: i.category for i in selection},
+                        extra={**extra, "lean": {**extra["lean"], "version": lean_version}},
+                        shard=shard, order=[i.name for i in items])
 
-        if isinstance(exc, ReplUnavailable):
-            fail(str(exc), EXIT_NO_LEAN)
-        if isinstance(exc, (pv.ProveInputError, runner.EvalInputError)):
+    with contextlib.ExitStack() as held:
+        # One writer per results file for the whole run (shards write files of their own);
+        # the directory's run, data and pins are checked before any Lean starts.
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            held.enter_context(runlock.writing(runner.results_path(out, shard_spec)))
+            check_resume(out, identity, extra)
+        except (runlock.RunLocked, ManifestError, OSError) as exc:
             fail(str(exc), EXIT_USAGE)
-        if verbose:
-            import traceback
+        log = runner.open_log(out, shard_spec)
+        todo = runner.pending_attempts(mine, log, plan_budget.attempts)
+        click.echo(f"{benchmark} {split or 'all'}: {len(mine)} problems × {plan_budget.attempts} "
+                   f"attempt(s); {todo} to run, {len(mine) * plan_budget.attempts - todo} done "
+                   f"before; results in {log.path}", err=True)
+        sink = None
+        if kind == "synth":
+            from benchmarks import synth
 
-            traceback.print_exc()
-        fail(f"{type(exc).__name__}: {exc}; finished attempts are in {log.path}", EXIT_NOT_PROVED)
-    finally:
-        log.close()
+            sink = synth.RecordSink(out, mine, plan, package_version=package["version"])
+            restored = sink.backfill(log.records)
+            if restored:
+                click.echo(f"restored {restored} record(s) from earlier attempt lines", err=True)
+        try:
+            tally = asyncio.run(_run(kind, plan, mine, log, spec, settings, fmt, run_id(identity),
+                                     open_manifest, quiet=quiet, ray_address=ray_address,
+                                     sink=sink))
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted: finished attempts are in {log.path}; rerun to resume",
+                       err=True)
+            sys.exit(130)
+        except Exception as exc:
+            from lean_bridge.errors import ReplUnavailable
+
+            if isinstance(exc, ReplUnavailable):
+                fail(str(exc), EXIT_NO_LEAN)
+            if isinstance(exc, (pv.ProveInputError, runner.EvalInputError, ManifestError)):
+                fail(str(exc), EXIT_USAGE)
+            if verbose:
+                import traceback
+
+                traceback.print_exc()
+            fail(f"{type(exc).__name__}: {exc}; finished attempts are in {log.path}",
+                 EXIT_NOT_PROVED)
+        finally:
+            log.close()
+            if sink is not None:
+                sink.close()
         if sink is not None:
-            sink.close()
-    if sink is not None:
-        click.echo(f"records: {sink.written} new, {sink.total} in {sink.path}", err=True)
-    else:
-        click.echo(f"done: {tally.line()}; `prover report {out}` writes the report", err=True)
-    # The log knows what is done (a rerun redoes `error` attempts): no need to read it again.
-    missing = runner.pending_attempts(mine, log, plan_budget.attempts)
+            click.echo(f"records: {sink.written} new, {sink.total} in {sink.path}", err=True)
+        else:
+            click.echo(f"done: {tally.line()}; `prover report {out}` writes the report", err=True)
+        # The log knows what is done (a rerun redoes `error` attempts): no need to read it again.
+        missing = runner.pending_attempts(mine, log, plan_budget.attempts)
     sys.exit(EXIT_OK if missing == 0 else EXIT_NOT_PROVED)
 
 
-async def _run(kind: str, plan, items, log, spec, settings, prompt_format, run_id: str, out: Path,
-               *, quiet: bool, ray_address: str | None, sink=None):
-    """Wire the REPL pool, checker and proposer (locally, or on Ray) and run the attempts."""
+async def _run(kind: str, plan, items, log, spec, settings, prompt_format, run_id: str,
+               open_manifest, *, quiet: bool, ray_address: str | None, sink=None):
+    """Wire the REPL pool, checker and proposer (locally, or on Ray), record the Lean they
+    run in the manifest (``open_manifest(version)``), and run the attempts."""
     from benchmarks import runner
-    from benchmarks.manifest import update_manifest
+    from benchmarks.progress import make_progress
+
+    progress = make_progress(quiet=quiet, per_attempt=plan.budget.per_attempt,
+                             total=runner.pending_attempts(items, log, plan.budget.attempts))
+    try:
+        return await _attempts(kind, plan, items, log, spec, settings, prompt_format, run_id,
+                               open_manifest, progress, ray_address=ray_address, sink=sink)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, run_id: str,
+                    open_manifest, progress, *, ray_address: str | None, sink):
+    """``_run`` with its progress display (``benchmarks.progress``) set up."""
+    from benchmarks import runner
 
     from .stack import search_stack
-
-    progress = None if quiet else runner.ProgressLines(sys.stderr)
 
     def on_result(record, tally) -> None:
         if sink is not None:
@@ -229,6 +255,8 @@ async def _run(kind: str, plan, items, log, spec, settings, prompt_format, run_i
         if progress is not None:
             progress(record, tally)
 
+    on_start = progress.start if progress is not None else None
+    watch = progress.generations if progress is not None else None
     header = items[0].problem.header if items else None
     if ray_address is not None:
         import dataclasses
@@ -241,22 +269,23 @@ async def _run(kind: str, plan, items, log, spec, settings, prompt_format, run_i
                                 settings=dict(settings.values), prompt_format=prompt_format,
                                 run=run_id, kind=kind, header=header, workers=workers) as attempts:
             click.echo(attempts.describe(), err=True)
-            if attempts.lean_version is not None:
-                update_manifest(out, lean={"version": attempts.lean_version})
+            open_manifest(attempts.lean_version)
             plan = dataclasses.replace(plan, concurrency=attempts.capacity)
+            # Attempts on Ray report no generations while they run: no rows that would say 0.
             return await runner.run_eval(plan, items, log, attempts, on_result=on_result,
                                          run=run_id)
     async with search_stack(spec, settings, prompt_format=prompt_format, header=header) as stack:
-        if header is not None:
-            update_manifest(out, lean={"version": await stack.lean.lean_version(header)})
+        open_manifest(await stack.lean.lean_version(header) if header is not None else None)
         if kind == "synth":
             from benchmarks.synth import SynthAttempts
 
-            attempts = SynthAttempts(plan, proposer=stack.proposer, lean=stack.lean, run=run_id)
+            attempts = SynthAttempts(plan, proposer=stack.proposer, lean=stack.lean, run=run_id,
+                                     watch=watch)
         else:
             attempts = runner.LocalAttempts(plan, proposer=stack.proposer, lean=stack.lean,
-                                            run=run_id)
-        return await runner.run_eval(plan, items, log, attempts, on_result=on_result, run=run_id)
+                                            run=run_id, watch=watch)
+        return await runner.run_eval(plan, items, log, attempts, on_result=on_result,
+                                     on_start=on_start, run=run_id)
 
 
 @click.command("report")
@@ -320,10 +349,14 @@ def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[s
     `--search decompose` is a record of its own. Resumable like `prover eval`. Load with
     `datasets.load_dataset("json", data_files="DIR/records.jsonl")`.
     """
+    from benchmarks.manifest import data_identity
     from benchmarks.synth import load_statements
 
     settings, plan_parts = search_settings(locals())
-    _drive("synth", statements.stem, None, {}, lambda: load_statements(statements), settings,
-           plan_parts, data=statements if statements.is_file() else None, limit=limit,
+
+    def load():
+        return load_statements(statements), data_identity(statements)
+
+    _drive("synth", statements.stem, None, {}, load, settings, plan_parts, limit=limit,
            names=_names(names), shard=shard, problem_timeout=problem_timeout, out=out,
            ray_address=ray_address, quiet=quiet, verbose=verbose)

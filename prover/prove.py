@@ -156,12 +156,15 @@ class TheoremOutcome:
     tree: dict[str, Any] = field(default_factory=dict)
     reused: bool = False  # taken from the progress sidecar of an interrupted run
     reasons: list[str] = field(default_factory=list)
+    crashed: int = 0  # Lean checks of the search that got no verdict (REPL crash, garbage)
+    timeouts: int = 0  # Lean checks of the search that hit the time limit
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "proof": self.proof,
                 "generations": self.generations, "lean_calls": self.lean_calls,
                 "seconds": round(self.seconds, 3), "method": self.method, "cost": self.cost,
-                "reused": self.reused, "tree": self.tree, "reasons": self.reasons}
+                "reused": self.reused, "tree": self.tree, "reasons": self.reasons,
+                "crashed": self.crashed, "timeouts": self.timeouts}
 
     @classmethod
     def from_saved(cls, name: str, data: dict[str, Any]) -> "TheoremOutcome":
@@ -177,11 +180,19 @@ def _tree_summary(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def _why_unproved(result: Any, budget: Any) -> list[str]:
-    """A short account of a search that found nothing, from its trace."""
+    """A short account of a search that found nothing: Lean checks that got no verdict
+    first (the budget was not really searched), then its trace."""
     reasons = [f"no proof within the budget {budget}"]
+    if result.crashed:
+        reasons.append(f"{result.crashed} Lean check(s) crashed the REPL and got no verdict: "
+                       f"{(result.crash_cause or 'the Lean REPL crashed')[:200]}")
+    if result.timeouts:
+        reasons.append(f"{result.timeouts} Lean check(s) timed out (see --timeout)")
     for entry in reversed(result.trace):
         if entry.get("event") == "session_open_failed":
-            reasons.append(f"no tactic session: {str(entry.get('error', ''))[:200]}")
+            error = str(entry.get("error", ""))
+            if error != result.crash_cause:  # said just above
+                reasons.append(f"no tactic session: {error[:200]}")
             break
     statuses = [e["status"] for e in result.trace if isinstance(e.get("status"), str)]
     if statuses:
@@ -460,7 +471,8 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
                 file_proof(result.proof) if result.proof is not None else None,
                 result.generations, result.lean_calls, result.seconds, result.method,
                 result.cost, _tree_summary(result.tree_stats),
-                reasons=[] if result.proved else _why_unproved(result, budget))
+                reasons=[] if result.proved else _why_unproved(result, budget),
+                crashed=result.crashed, timeouts=result.timeouts)
         if outcome.proof is not None:
             proofs[name] = outcome.proof
         outcomes.append(outcome)
@@ -528,6 +540,17 @@ def diff(old: str, new: str, path: str) -> str:
                                         fromfile=path, tofile=path + " (proved)"))
 
 
+def _note(row: dict[str, Any]) -> str:
+    """A result row's first reason, and its Lean checks that crashed or timed out: a search
+    that Lean did not fully judge must not read as an ordinary "no proof"."""
+    parts = [row["reasons"][0][:80]] if row.get("reasons") else []
+    if row.get("crashed"):
+        parts.append(f"{row['crashed']} Lean check(s) crashed")
+    if row.get("timeouts"):
+        parts.append(f"{row['timeouts']} Lean check(s) timed out")
+    return "; ".join(parts)
+
+
 def print_summary(report: dict[str, Any], console=None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -538,7 +561,7 @@ def print_summary(report: dict[str, Any], console=None) -> None:
         table.add_column(column)
     for row in report["theorems"]:
         colour = "green" if row["status"] == "proved" else "red"
-        note = "reused" if row.get("reused") else (row["reasons"][0][:80] if row.get("reasons") else "")
+        note = "reused" if row.get("reused") else _note(row)
         table.add_row(row["name"], f"[{colour}]{row['status']}[/]", str(row["generations"]),
                       str(row["lean_calls"]), f"{row['seconds']:.2f}", note)
     (console or Console()).print(table)

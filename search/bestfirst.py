@@ -53,7 +53,7 @@ from prover.problem import Problem
 from prover.proposer import Proposal, TacticProposer
 
 from .budget import Budget
-from .result import SearchResult
+from .result import CRASHED, TIMEOUT, LeanTally, SearchResult
 from .segments import goals_text
 from .verify import reference_of
 
@@ -70,7 +70,15 @@ STALE = "stale"  # its state could not be rebuilt after a lost session
 
 class SessionLost(Exception):
     """The session's Lean process is gone (crash, timeout, could not start): every proof-state
-    handle it gave out is void. Raised by ``run_tactic`` (and by opening a session)."""
+    handle it gave out is void. Raised by ``run_tactic`` (and by opening a session).
+
+    ``status`` is ``"crashed"`` or ``"timeout"`` when the loss is news (the request that lost
+    it crashed or timed out), None when it only repeats an earlier loss or Lean refused the
+    statement; the search counts it (``LeanTally``) like a candidate check's status."""
+
+    def __init__(self, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @runtime_checkable
@@ -205,7 +213,8 @@ class ReplTacticSession:
             raise SessionLost("the REPL process of this session is gone")
         step = await self.inner.run_tactic(state, tactic)
         if self.inner.worker.broken:
-            raise SessionLost(step.error or "the REPL process broke")
+            failure = step.failure.value if step.failure is not None else CRASHED
+            raise SessionLost(step.error or "the REPL process broke", failure)
         return step
 
     async def recheck(self, proof: str) -> CheckResult:
@@ -224,7 +233,9 @@ async def repl_session(lean: LeanChecker, problem: Problem) -> AsyncIterator[Rep
     except (ValueError, ReplCrashed, ReplTimeout, HeaderError) as exc:
         if opened:
             raise
-        raise SessionLost(f"cannot open a proof session: {exc}") from exc
+        status = CRASHED if isinstance(exc, ReplCrashed) else \
+            TIMEOUT if isinstance(exc, ReplTimeout) else None
+        raise SessionLost(f"cannot open a proof session: {exc}", status) from exc
 
 
 # -- the search ---------------------------------------------------------------------------------
@@ -257,6 +268,7 @@ async def bestfirst_search_with(problem: Problem, open_session: SessionFactory, 
     started = time.monotonic()
     generations = lean_calls = 0
     trace: list[dict[str, Any]] = []
+    tally = LeanTally()
     totals: dict[str, Any] = {"attempts": 0, "restarts": 0, "replays": 0}
     for attempt in range(budget.attempts):
         run = _Attempt(problem, open_session, proposer, budget, attempt,
@@ -265,6 +277,7 @@ async def bestfirst_search_with(problem: Problem, open_session: SessionFactory, 
         proof, cost = await run.run()
         generations += run.generations
         lean_calls += run.lean_calls
+        tally.add(run.tally)
         trace += run.trace
         if graphs is not None:
             graphs.append(run.graph)
@@ -276,9 +289,10 @@ async def bestfirst_search_with(problem: Problem, open_session: SessionFactory, 
                 else totals.get(key, 0) + value
         if proof is not None:
             return SearchResult(problem.name, proof, generations, lean_calls,
-                                time.monotonic() - started, cost, method, totals, tuple(trace))
+                                time.monotonic() - started, cost, method, totals, tuple(trace),
+                                **tally.fields())
     return SearchResult(problem.name, None, generations, lean_calls, time.monotonic() - started,
-                        None, method, totals, tuple(trace))
+                        None, method, totals, tuple(trace), **tally.fields())
 
 
 class _AttemptOver(Exception):
@@ -295,6 +309,7 @@ class _Attempt:
         self.restarts_left = restarts
         self.restarts_used = self.replays = self.generations = self.lean_calls = 0
         self.trace: list[dict[str, Any]] = []
+        self.tally = LeanTally()
         self.graph = SearchGraph(problem.name, attempt)
         self.session: TacticSession | None = None
         self._stack: AsyncExitStack | None = None
@@ -321,6 +336,7 @@ class _Attempt:
             session = await stack.enter_async_context(self.open_session())
         except SessionLost as exc:
             await stack.aclose()
+            self.tally.note(exc.status, str(exc))
             self._log("session_open_failed", error=str(exc))
             raise _AttemptOver from exc
         self._stack, self.session = stack, session
@@ -332,7 +348,9 @@ class _Attempt:
         self.lean_calls += 1  # opening the root state is one Lean command
         return root
 
-    async def _restart(self, reason: str) -> None:
+    async def _restart(self, lost: SessionLost) -> None:
+        reason = str(lost)
+        self.tally.note(lost.status, reason)
         self._log("session_lost", error=reason)
         if self.restarts_left <= 0:
             raise _AttemptOver
@@ -356,7 +374,7 @@ class _Attempt:
             try:
                 return await self._replay(node_id)
             except SessionLost as exc:
-                await self._restart(str(exc))
+                await self._restart(exc)
 
     async def _replay(self, node_id: int) -> Any | None:
         path = self.graph.path_to(node_id)
@@ -444,7 +462,7 @@ class _Attempt:
                 step = await self._run(state, tactic)
             except SessionLost as exc:
                 self._log("tactic", node=node.id, tactic=tactic, logprob=logprob, status="lost")
-                await self._restart(str(exc))
+                await self._restart(exc)
                 state = await self._state_of(node.id)
                 if state is None:
                     return None
@@ -459,7 +477,7 @@ class _Attempt:
                                            self.graph.tactics_to(child.id))
                 assert self.session is not None
                 self.lean_calls += 1
-                verdict = await self.session.recheck(proof)
+                verdict = self.tally.check(await self.session.recheck(proof))
                 self._log("tactic", **entry, status="completed", child=child.id,
                           recheck=verdict.status.value, reasons=list(verdict.reasons)[:5])
                 if verdict.proved:

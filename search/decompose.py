@@ -45,7 +45,7 @@ from prover.sketch import StructuralSketcher
 from .budget import Budget
 from .lemmas import (VARIANTS, WITHOUT_CONTEXT, Gap, Lemma, fill_gaps, goal_lemma,
                      parse_goal_text, rename_tactic, sketch_gaps, theorem_name, unique_name)
-from .result import SearchResult
+from .result import LeanTally, SearchResult
 from .verify import verify
 
 METHOD = "decompose"
@@ -126,6 +126,7 @@ class _Decomposition:
     generations: int = 0
     lean_calls: int = 0
     trace: list[dict[str, Any]] = field(default_factory=list)
+    tally: LeanTally = field(default_factory=LeanTally)  # its own checks and its lemma searches'
     sketches: int = 0
     rejected: int = 0
     report: dict[str, Any] | None = None
@@ -134,7 +135,7 @@ class _Decomposition:
 
     async def try_sketch(self, sketch: str, attempt: int, rng: random.Random) -> str | None:
         self.sketches += 1
-        check = await verify(self.lean, self.problem, sketch)
+        check = self.tally.check(await verify(self.lean, self.problem, sketch))
         self.lean_calls += 1
         event: dict[str, Any] = {"event": "sketch", "attempt": attempt, "status": check.status.value}
         self.trace.append(event)
@@ -164,7 +165,7 @@ class _Decomposition:
             self._keep(report, len(solved) / len(outcomes))
             return None
         text = fill_gaps(sketch, [(o.gap, o.proof, o.prelude) for o in outcomes])  # type: ignore[misc]
-        final = await verify(self.lean, self.problem, text)
+        final = self.tally.check(await verify(self.lean, self.problem, text))
         self.lean_calls += 1
         self.trace.append({"event": "recompose", "attempt": attempt, "status": final.status.value})
         if not final.proved:
@@ -224,6 +225,7 @@ class _Decomposition:
                                   budget=self.lemma_budget, rng=rng, **self.prover_options)
         self.generations += result.generations
         self.lean_calls += result.lean_calls
+        self.tally.add(result)
         self.trace.append({"event": "lemma", "lemma": lemma.name, "variant": lemma.variant,
                            "method": method, "proved": result.proved})
         self.cache[key] = result.proof
@@ -290,7 +292,7 @@ async def decompose_search(problem: Problem, *, proposer: ProofProposer, lean: L
              **(run.report or {})}
     return SearchResult(problem.name, proof, run.generations, run.lean_calls,
                         time.monotonic() - started, run.generations if proof is not None else None,
-                        METHOD, stats, tuple(run.trace))
+                        METHOD, stats, tuple(run.trace), **run.tally.fields())
 
 
 __all__ = ["GapOutcome", "METHOD", "decompose_search", "default_sketcher", "gap_goals", "lemma_problem", "sibling_problem"]

@@ -62,7 +62,7 @@ from prover.proposer import TacticProposer
 
 from .bestfirst import SearchGraph, SessionLost, bestfirst_search_with
 from .budget import Budget
-from .result import SearchResult
+from .result import CRASHED, TIMEOUT, SearchResult
 from .verify import reference_of, verify
 
 INSTALL_HINT = "pip install 'lean-prover[dojo]'   (or: pip install lean-dojo)"
@@ -125,10 +125,11 @@ class DojoSession:
             result = await self._call(self.dojo.run_tac, state, tactic)
         except api.DojoCrashError as exc:
             oom = " (out of memory)" if getattr(exc, "is_out_of_memory", False) else ""
-            raise SessionLost(f"Dojo crashed{oom}: {exc}") from exc
+            raise SessionLost(f"Dojo crashed{oom}: {exc}", CRASHED) from exc
         except api.DojoTacticTimeoutError as exc:
             raise SessionLost("Dojo tactic timeout: its Lean process is still running the "
-                              "tactic, so the Dojo cannot answer reliably any more") from exc
+                              "tactic, so the Dojo cannot answer reliably any more",
+                              TIMEOUT) from exc
         if isinstance(result, api.TacticState):
             return TacticStep("open", result, _goals(result.pp))
         if isinstance(result, api.ProofFinished):
@@ -188,7 +189,8 @@ async def dojo_session(theorem: Any, *, problem: Problem, lean: LeanChecker | No
         try:
             dojo, init_state = await call(manager.__enter__)
         except (api.DojoCrashError, api.DojoTacticTimeoutError) as exc:
-            raise SessionLost(f"Dojo could not start: {exc!r}") from exc
+            status = TIMEOUT if isinstance(exc, api.DojoTacticTimeoutError) else CRASHED
+            raise SessionLost(f"Dojo could not start: {exc!r}", status) from exc
         try:
             yield DojoSession(dojo, init_state, api=api, problem=problem, lean=lean,
                               integrity=integrity, call=call)

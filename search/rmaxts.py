@@ -60,7 +60,7 @@ from prover.problem import Problem
 from prover.proposer import ProofProposer
 
 from .budget import Budget
-from .result import SearchResult
+from .result import LeanTally, SearchResult
 from .segments import Segment
 from .states import resolve_states, segments_of
 from .tree import Tree
@@ -88,6 +88,7 @@ class _Outcome:
     status: str  # a Status value, or "empty" when the proposer returned nothing
     proof: str | None  # set when verified
     segments: tuple[Segment, ...]
+    reason: str | None = None  # Lean's first reason (why a crashed check got no verdict)
 
 
 def _root_proof(problem: Problem) -> str:
@@ -132,6 +133,7 @@ class _Search:
         self.cost: int | None = None
         self.finished = False
         self.trace: list[dict[str, Any]] = []
+        self.tally = LeanTally()  # checks Lean could not judge, and Lean timeouts
         self.per_tree: list[dict[str, Any]] = []
         self.running = 0
         self.max_running = 0
@@ -164,7 +166,7 @@ class _Search:
         """§7.6 setup: the goal of the ``sorry`` of ``statement + "  sorry"``. "" when Lean
         gives none (the root's key then matches no segment state, which is harmless)."""
         self.lean_calls += 1
-        result = await verify(self.lean, self.problem, _root_proof(self.problem))
+        result = self.tally.check(await verify(self.lean, self.problem, _root_proof(self.problem)))
         return result.sorries[-1].goal if result.sorries else ""
 
     async def _search_tree(self) -> bool:
@@ -226,7 +228,8 @@ class _Search:
             return _Outcome(result.status.value, proof, tuple(segments))
         if self.resolve_probes:
             segments = await self._resolve(proof, segments)
-        return _Outcome(result.status.value, None, tuple(segments))
+        return _Outcome(result.status.value, None, tuple(segments),
+                        result.reasons[0] if result.reasons else None)
 
     async def _resolve(self, proof: str, segments: list[Segment]) -> list[Segment]:
         resolved, calls = await resolve_states(self.lean, self.problem, proof, segments)
@@ -242,6 +245,7 @@ class _Search:
             added, deepest = 0, Tree.ROOT
         reward = rmax_reward(added)
         self.tree.finish_job(job.node, reward, gamma=self.gamma)
+        self.tally.note(outcome.status, outcome.reason)
         self.completed += 1
         self.running -= 1
         if self.keep_trace:
@@ -268,7 +272,7 @@ class _Search:
         stats["per_tree"] = list(self.per_tree)
         return SearchResult(self.problem.name, self.proof, self.generations, self.lean_calls,
                             self.seconds_before + time.monotonic() - self.t0, self.cost,
-                            "rmaxts", stats, tuple(self.trace))
+                            "rmaxts", stats, tuple(self.trace), **self.tally.fields())
 
     def _save(self, *, in_flight: int = 0) -> None:
         if self.checkpoint is None:
@@ -295,6 +299,7 @@ class _Search:
             "tree": _clear_running(self.tree.to_dict()),
             "per_tree": self.per_tree,
             "trace": self.trace,
+            **self.tally.fields(),
         }
         write_json_atomic(self.checkpoint, data)
 
@@ -319,6 +324,7 @@ class _Search:
         self.max_running = int(data["max_running"])
         self.per_tree = list(data["per_tree"])
         self.trace = list(data["trace"])
+        self.tally = LeanTally.from_dict(data)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

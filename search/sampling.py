@@ -14,7 +14,7 @@ from prover.problem import Problem
 from prover.proposer import ProofProposer
 
 from .budget import Budget
-from .result import SearchResult
+from .result import LeanTally, SearchResult
 from .verify import verify
 
 
@@ -24,6 +24,7 @@ async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
     started = time.monotonic()
     generations = lean_calls = 0
     trace: list[dict] = []
+    tally = LeanTally()
     for attempt in range(budget.attempts):
         done = 0
         while done < budget.per_attempt:
@@ -33,12 +34,14 @@ async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
             generations += k
             results = await asyncio.gather(*(verify(lean, problem, p.text) for p in proposals))
             lean_calls += len(results)
+            for result in results:
+                tally.check(result)
             for i, (proposal, result) in enumerate(zip(proposals, results)):
                 trace.append({"attempt": attempt, "status": result.status.value})
                 if result.proved:
                     return SearchResult(problem.name, proposal.text, generations, lean_calls,
                                         time.monotonic() - started, budget.cost(attempt, done + i + 1),
-                                        "sample", {}, tuple(trace))
+                                        "sample", {}, tuple(trace), **tally.fields())
             done += k
     return SearchResult(problem.name, None, generations, lean_calls, time.monotonic() - started,
-                        None, "sample", {}, tuple(trace))
+                        None, "sample", {}, tuple(trace), **tally.fields())

@@ -280,19 +280,26 @@ def test_report_after_eval_writes_markdown_and_png_plots(shared, tmp_path):
     assert run([PROVER, "report", str(tmp_path / "nothing")]).returncode == 2
 
 
-def test_without_data_the_cached_download_is_used(shared, tmp_path):
+def eval_without_data(shared: Path, tmp_path: Path, out: Path, *args: str):
+    """``prover eval minif2f`` without ``--data``, its download already in the cache (a copy
+    of the shared file, as a first download leaves it); (the result, the cached file)."""
     from benchmarks.download import cache_path
 
     cache = tmp_path / "cache"
     cached = cache_path("minif2f", cache / "benchmarks")
     cached.parent.mkdir(parents=True)
-    shutil.copyfile(minif2f(shared), cached)  # what a first download leaves behind
-    out = tmp_path / "run"
+    shutil.copyfile(minif2f(shared), cached)
     result = subprocess.run(
-        [PROVER, "eval", "minif2f", "--split", "test", "--limit", "2", "--search", "sample",
-         "--budget", "1x2", "--repl", shlex.join(fake_repl_command()), "--out", str(out)],
+        [PROVER, "eval", "minif2f", "--search", "sample", "--budget", "1x2",
+         "--repl", shlex.join(fake_repl_command()), "--out", str(out), *args],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "PROVER_CACHE": str(cache)})
+    return result, cached
+
+
+def test_without_data_the_cached_download_is_used(shared, tmp_path):
+    out = tmp_path / "run"
+    result, _ = eval_without_data(shared, tmp_path, out, "--split", "test", "--limit", "2")
     assert result.returncode == 0, result.stderr
     assert len(lines(out)) == 2 and all(r["split"] == "test" for r in lines(out))
 

@@ -7,6 +7,7 @@ Heavy imports (torch, transformers, trl) happen inside the commands.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -226,10 +227,21 @@ def iterate(statements: Path, model: str, out: Path, rounds: int, policy: str | 
     plan = IteratePlan(statements=statements, model=model, out=out, rounds=rounds,
                        policy=policy, synth_args=tuple(synth_args), sft_args=tuple(sft_args),
                        final_synth=not no_final_synth)
-    try:
-        reports = run_rounds(plan, say=_say)
-    except IterateError as exc:
-        _fail(str(exc), EXIT_FAILED)
+    from benchmarks.runlock import RunLocked, writing
+
+    with contextlib.ExitStack() as held:
+        # Two iterations on one --out would train the same model directory at once.
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            held.enter_context(writing(out, lock=out / ".iterate.lock",
+                                       hint="another `prover iterate` on the same --out; wait "
+                                            "for it to finish, or use another --out"))
+        except (RunLocked, OSError) as exc:
+            _fail(str(exc), EXIT_USAGE)
+        try:
+            reports = run_rounds(plan, say=_say)
+        except IterateError as exc:
+            _fail(str(exc), EXIT_FAILED)
     for report in reports:
         _say(f"round {report.round}: policy {report.policy}, {report.records_total} record(s)"
              + (f", model {report.model_dir}" if report.model_dir else ""))
