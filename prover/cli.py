@@ -155,9 +155,18 @@ async def _check_file(spec, settings, text: str, names: list[str] | None, refere
     from lean_bridge.errors import ReplUnavailable
     from lean_bridge.pool import PoolConfig, ReplPool
 
+    from lean_bridge.errors import HeaderError
+    from lean_bridge.integrity import parsed
+
+    from .preflight import start_lean
+
     pool = ReplPool(spec, PoolConfig(max_processes=1, header_timeout=settings["header_timeout"]))
     try:
         checker = LeanChecker(pool, timeout=settings["timeout"], integrity=options)
+        try:
+            await start_lean(checker, parsed(text).header)  # the parse check_file reuses
+        except HeaderError:
+            pass  # the file's own fault: its theorems are reported as Lean's errors
         return await checker.check_file(text, names, references)
     except ReplUnavailable as exc:
         fail(str(exc), EXIT_NO_LEAN)
@@ -176,8 +185,7 @@ async def _check_file(spec, settings, text: str, names: list[str] | None, refere
               help="Search algorithm (default rmaxts).")
 @click.option("--budget", metavar="NxT",
               help="N attempts of T generations per theorem (default 1x32).")
-@click.option("--workers", type=click.IntRange(min=1), metavar="N",
-              help="Lean REPL processes (default 1).")
+@click.option("--workers", type=int, metavar="N", help="Lean REPL processes (default 1).")
 @lean_options
 @click.option("--seed", type=int, metavar="N", help="Seed of the search's random choices (default 0).")
 @click.option("--prompt-format", metavar="NAME",

@@ -65,7 +65,7 @@ def lean_info(settings: Any, spec: Any) -> dict[str, Any]:
               help="sample, rmaxts, bestfirst or decompose (default rmaxts).")
 @click.option("--budget", metavar="NxT",
               help="N independent attempts per problem of T generations each (default 1x32).")
-@click.option("--workers", type=click.IntRange(min=1), help="Lean REPL processes and problems in flight.")
+@click.option("--workers", type=int, help="Lean REPL processes and problems in flight.")
 @click.option("--seed", type=int, help="Base seed; each attempt derives its own (default 0).")
 @click.option("--prompt-format", metavar="NAME", help="Prompt format of a model policy.")
 @lean_options
@@ -294,7 +294,7 @@ def report_command(run_dir: Path, compare: tuple[Path, ...], out: Path | None) -
 @click.option("--search", "search_method", metavar="METHOD",
               help="sample, rmaxts, bestfirst or decompose (default rmaxts).")
 @click.option("--budget", metavar="NxT", help="N attempts per statement of T generations each.")
-@click.option("--workers", type=click.IntRange(min=1), help="Lean REPL processes and statements in flight.")
+@click.option("--workers", type=int, help="Lean REPL processes and statements in flight.")
 @click.option("--seed", type=int, help="Base seed; each attempt derives its own (default 0).")
 @click.option("--prompt-format", metavar="NAME", help="Prompt format of a model policy.")
 @lean_options

@@ -407,16 +407,18 @@ def prompt_format_for(method: str, prompt_format: str | None) -> str | None:
     return prompt_format
 
 
-async def preflight(lean: Any, header: str) -> None:
-    """Start one REPL on the file's header (it stays warm in the pool for the searches).
+async def preflight(lean: Any, header: str) -> str | None:
+    """Start one REPL on the file's header and ask its Lean version (``prover.preflight``; it
+    stays warm in the pool for the searches); the version.
 
-    Raises ``ReplUnavailable`` when no REPL starts, ``ProveInputError`` when the header does
-    not elaborate."""
+    Raises ``ReplUnavailable`` when no working REPL starts, ``ProveInputError`` when the
+    header does not elaborate."""
     from lean_bridge.errors import HeaderError
 
+    from .preflight import start_lean
+
     try:
-        async with lean.pool.acquire(header):
-            pass
+        return await start_lean(lean, header)
     except HeaderError as exc:
         raise ProveInputError(f"its header does not elaborate: {exc.detail}") from None
 
