@@ -11,6 +11,8 @@ from typing import Any, NoReturn
 import click
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE, EXIT_NO_LEAN = 0, 1, 2, 3
+# `prover prove`: FILE (or --output PATH) changed while it ran; nothing written, proofs kept.
+EXIT_CHANGED = 4
 
 
 def fail(message: str, code: int) -> NoReturn:
