@@ -55,8 +55,12 @@ class ResultLog:
         self.records: list[dict[str, Any]] = []
         if self.path.exists():
             self._repair_tail()
-            for record in read_lines(self.path):
-                self._remember(record)
+            for number, record in numbered_lines(self.path):
+                try:
+                    self._remember(record)
+                except (KeyError, TypeError) as exc:  # a JSON object, but not one of ours
+                    raise ResultLogError(f"{self.path}:{number}: not a record of this file "
+                                         f"(no usable {exc}); the file was edited or damaged") from None
         self._file = open(self.path, "ab")
 
     def _repair_tail(self) -> None:

@@ -169,7 +169,12 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
                             shard=shard, order=[i.name for i in items])
     except (ManifestError, OSError) as exc:
         fail(str(exc), EXIT_USAGE)
-    log = runner.open_log(out, shard_spec)
+    from benchmarks.resultlog import ResultLogError
+
+    try:
+        log = runner.open_log(out, shard_spec)
+    except (ResultLogError, OSError) as exc:  # a damaged line: the file:line, not a traceback
+        fail(str(exc), EXIT_USAGE)
     todo = runner.pending_attempts(mine, log, plan_budget.attempts)
     click.echo(f"{benchmark} {split or 'all'}: {len(mine)} problems × {plan_budget.attempts} "
                f"attempt(s); {todo} to run, {len(mine) * plan_budget.attempts - todo} done "
@@ -178,7 +183,11 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
     if kind == "synth":
         from benchmarks import synth
 
-        sink = synth.RecordSink(out, mine, plan, package_version=package["version"])
+        try:
+            sink = synth.RecordSink(out, mine, plan, package_version=package["version"])
+        except (ResultLogError, OSError) as exc:
+            log.close()
+            fail(str(exc), EXIT_USAGE)
         restored = sink.backfill(log.records)
         if restored:
             click.echo(f"restored {restored} record(s) from earlier attempt lines", err=True)

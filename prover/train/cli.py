@@ -25,6 +25,15 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _require_model(model: str) -> None:
+    """A --model that names nothing is bad input: said before libraries load or Lean starts."""
+    from prover.backends.spec import missing_model
+
+    missing = missing_model(model)
+    if missing is not None:
+        _fail(f"--model {model}: {missing}", EXIT_USAGE)
+
+
 def _common(func):
     """Options both trainers share."""
     options = [
@@ -113,6 +122,8 @@ def sft(data: Path, model: str, out: Path, prompt_format: str, max_steps: int | 
     """Supervised fine-tuning on the records of DIR; saves safetensors to OUT."""
     from .sft import SftOptions, train_sft
 
+    _require_model(model)
+
     options = SftOptions(
         prompt_format=prompt_format, tactic_states=not no_tactic_states,
         state_loss=state_loss,  # type: ignore[arg-type]
@@ -167,7 +178,10 @@ def grpo(data: Path, model: str, out: Path, prompt_format: str, max_steps: int |
          timeout: float | None, workers: int | None) -> None:
     """GRPO on the statements of DIR's records, reward 1/0 by Lean's verdict; saves to OUT."""
     from .grpo import GrpoOptions, train_grpo
+    from .records import record_files
 
+    _require_model(model)
+    _run(record_files, data)  # no data is bad input: say so before Lean is looked for (or set up)
     spec, settings = grpo_repl_spec(repl, workspace, timeout, workers)
     options = GrpoOptions(
         prompt_format=prompt_format, num_generations=num_generations,
@@ -220,6 +234,7 @@ def iterate(statements: Path, model: str, out: Path, rounds: int, policy: str | 
     from prover.iterate import iterate as run_rounds
 
     # Every synth would refuse a bad setting (exit 2): say so now, not after round 0 started.
+    _require_model(model)
     settings_from({"search": search_method, "budget": budget, "workers": workers, "repl": repl,
                    "timeout": timeout, "policy": policy})
 
