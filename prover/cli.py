@@ -16,7 +16,8 @@ from typing import Any
 import click
 
 from .cli_common import (EXIT_CHANGED, EXIT_NO_LEAN, EXIT_NOT_PROVED, EXIT_OK,  # noqa: F401
-                         EXIT_USAGE, fail, lean_options, read_lean_file, repl_spec, search_settings, settings_from)
+                         EXIT_USAGE, fail, lean_options, read_lean_file, repl_spec, search_settings,
+                         settings_from)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,6 +13,7 @@ given are checked: the defaults are known to be good.
 """
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import re
@@ -57,40 +58,21 @@ def _command(value: str) -> str | None:
     return None if words else "is an empty command (give the program that starts a Lean REPL)"
 
 
-def _policy(value: str) -> str | None:
-    from .backends.spec import validate_spec
+def _parses(parser: str) -> Check:
+    """A check that ``parser`` (``module:attribute.path``, imported on first use so that reading
+    settings stays light) accepts the value; its ValueError says why not."""
+    def check(value: Any) -> str | None:
+        module, _, attributes = parser.partition(":")
+        parse: Any = importlib.import_module(module)
+        for attribute in attributes.split("."):
+            parse = getattr(parse, attribute)
+        try:
+            parse(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
-    try:
-        validate_spec(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def _search(value: str) -> str | None:
-    from .prove import SEARCH_METHODS
-
-    return None if value in SEARCH_METHODS else f"choose from {', '.join(SEARCH_METHODS)}"
-
-
-def _budget(value: str) -> str | None:
-    from search.budget import Budget
-
-    try:
-        Budget.parse(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def _prompt_format(value: str) -> str | None:
-    from .prompts import get_format
-
-    try:
-        get_format(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
+    return check
 
 
 def _no_check(value: Any) -> str | None:
@@ -117,11 +99,11 @@ SCHEMA: dict[str, Key] = {
     "workers": Key(int, 1, _at_least_one),
     "max_requests": Key(int, 1000, _at_least_one),
     # the searching commands (prove, eval, synth)
-    "policy": Key(str, "portfolio", _policy),
-    "search": Key(str, "rmaxts", _search),
-    "budget": Key(str, "1x32", _budget),
+    "policy": Key(str, "portfolio", _parses("prover.backends.spec:validate_spec")),
+    "search": Key(str, "rmaxts", _parses("prover.prove:check_method")),
+    "budget": Key(str, "1x32", _parses("search.budget:Budget.parse")),
     "seed": Key(int, 0),
-    "prompt_format": Key(str, None, _prompt_format),
+    "prompt_format": Key(str, None, _parses("prover.prompts:get_format")),
 }
 
 _KIND_NAMES = {str: "a string", int: "a whole number", float: "a number"}
@@ -211,7 +193,8 @@ def load_settings(
 ) -> Settings:
     """Resolve every key of SCHEMA; ``flags`` holds command-line values (None = not given)."""
     environ = os.environ if environ is None else environ
-    layers: list[tuple[str, Mapping[str, Any]]] = [(COMMAND_LINE, {k: v for k, v in flags.items() if v is not None})]
+    given = {k: v for k, v in flags.items() if v is not None}
+    layers: list[tuple[str, Mapping[str, Any]]] = [(COMMAND_LINE, given)]
     layers.append((ENVIRONMENT, {
         k: environ[f"PROVER_{k.upper()}"] for k in SCHEMA if f"PROVER_{k.upper()}" in environ
     }))

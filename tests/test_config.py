@@ -44,7 +44,7 @@ BAD_VALUES = [
     ("repl", "", "empty command"),
     ("budget", "4", "ambiguous"),
     ("budget", "0x4", "at least 1x1"),
-    ("search", "magic", "choose from sample, rmaxts, bestfirst, decompose"),
+    ("search", "magic", "unknown search 'magic'; choose from sample, rmaxts, bestfirst, decompose"),
     ("policy", "hf:/nonexistent/model", "no such directory"),
     ("prompt_format", "nope", "nope"),
 ]
