@@ -98,8 +98,12 @@ class ResultLog:
                 f.flush()
                 os.fsync(f.fileno())
         complete = data[:cut]
-        for _, record in _parse(complete, self.path, first_line=self._line):
-            self._remember(record)
+        for number, record in _parse(complete, self.path, first_line=self._line):
+            try:
+                self._remember(record)
+            except (KeyError, TypeError) as exc:  # a JSON object, but not one of ours
+                raise ResultLogError(f"{self.path}:{number}: not a record of this file "
+                                     f"(no usable {exc}); the file was edited or damaged") from None
         self._offset += cut
         self._line += complete.count(b"\n")
 

@@ -2,7 +2,8 @@
 maps outcomes to exit codes. Heavy imports happen inside the commands that need them.
 
 Exit codes (a contract for scripts): 0 everything checked/proved, 1 something was not,
-2 usage or input error, 3 no Lean/REPL could be started (the message says how to fix it).
+2 usage or input error, 3 no Lean/REPL could be started (the message says how to fix it),
+4 (`prove`) the file changed while prove ran, so nothing was written, 130 interrupted.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from typing import Any
 
 import click
 
-from .cli_common import (EXIT_NO_LEAN, EXIT_NOT_PROVED, EXIT_OK, EXIT_USAGE, fail,  # noqa: F401
-                         lean_options, read_lean_file, repl_spec, search_settings, settings_from)
+from .cli_common import (EXIT_CHANGED, EXIT_NO_LEAN, EXIT_NOT_PROVED, EXIT_OK,  # noqa: F401
+                         EXIT_USAGE, fail, lean_options, read_lean_file, repl_spec, search_settings,
+                         settings_from)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -155,9 +157,18 @@ async def _check_file(spec, settings, text: str, names: list[str] | None, refere
     from lean_bridge.errors import ReplUnavailable
     from lean_bridge.pool import PoolConfig, ReplPool
 
+    from lean_bridge.errors import HeaderError
+    from lean_bridge.integrity import parsed
+
+    from .preflight import start_lean
+
     pool = ReplPool(spec, PoolConfig(max_processes=1, header_timeout=settings["header_timeout"]))
     try:
         checker = LeanChecker(pool, timeout=settings["timeout"], integrity=options)
+        try:
+            await start_lean(checker, parsed(text).header)  # the parse check_file reuses
+        except HeaderError:
+            pass  # the file's own fault: its theorems are reported as Lean's errors
         return await checker.check_file(text, names, references)
     except ReplUnavailable as exc:
         fail(str(exc), EXIT_NO_LEAN)
@@ -176,8 +187,7 @@ async def _check_file(spec, settings, text: str, names: list[str] | None, refere
               help="Search algorithm (default rmaxts).")
 @click.option("--budget", metavar="NxT",
               help="N attempts of T generations per theorem (default 1x32).")
-@click.option("--workers", type=click.IntRange(min=1), metavar="N",
-              help="Lean REPL processes (default 1).")
+@click.option("--workers", type=int, metavar="N", help="Lean REPL processes (default 1).")
 @lean_options
 @click.option("--seed", type=int, metavar="N", help="Seed of the search's random choices (default 0).")
 @click.option("--prompt-format", metavar="NAME",
@@ -203,8 +213,11 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     the assembled file is checked once more; everything else in FILE stays byte for byte.
     In place, the original is kept as FILE.bak. Proofs found so far are saved in
     FILE.prover-progress.json after each theorem, so an interrupted run (Ctrl-C: exit 130,
-    FILE untouched) resumes where it stopped. Exit 0 when every theorem was proved, 1 when
-    not, 2 for bad input, 3 when no Lean REPL can be started.
+    FILE untouched) resumes where it stopped. If FILE (or the --output PATH) changes while
+    prove runs, nothing is written (exit 4): your edit stays, the proofs stay in the progress
+    file, and running the same command again applies them to every theorem you did not
+    change. Exit 0 when every theorem was proved, 1 when not, 2 for bad input, 3 when no Lean
+    REPL can be started, 4 when FILE changed during the run.
     """
     from . import prove as pv
 
@@ -220,13 +233,11 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     settings, (method, search_budget, fmt) = search_settings(locals())
     spec = repl_spec(settings)
     original = text.encode("utf-8")
+    # What --output PATH held when the run started: it is only written if still so.
+    output_before = pv.file_state(output) if output is not None else None
     store = pv.ProgressStore(file, pv.sha256_of(original), enabled=not dry_run)
     if store.note:
         click.echo(store.note, err=True)
-    reusable = [t.name for t in targets if t.name in store.proofs]
-    if reusable:
-        click.echo(f"reusing {len(reusable)} proof(s) found by an interrupted run: "
-                   f"{', '.join(reusable)}", err=True)
     options: dict[str, Any] = {"rmaxts": {"concurrency": settings["workers"]}}.get(method, {})
     reporter = pv.make_reporter()
     try:
@@ -263,18 +274,30 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
         "config": {k: settings[k] for k in ("policy", "search", "budget", "seed", "workers",
                                             "timeout", "prompt_format")},
         "theorems": [o.to_json() for o in outcomes],
+        "not_written": None,
     }
+    conflict = None
     if dry_run:
         report["diff"] = pv.diff(text, new_text, str(file))
         if not as_json:
             click.echo(report["diff"] or f"{file}: nothing would change")
     else:
+        # The proofs the final check kept: what a rerun may reuse should this write not happen.
+        store.retain({o.name for o in outcomes if o.status == "proved"})
         try:
-            written = pv.write_result(file, original, new_text, output=output)
+            written = pv.write_result(file, original, new_text, output=output,
+                                      output_before=output_before)
+        except pv.ChangedDuringRun as exc:
+            store.save(only_if_useful=True)
+            conflict = _not_written_message(exc, file, store)
+            report["not_written"] = conflict
+            written = None
         except OSError as exc:
+            store.save(only_if_useful=True)
             fail(f"cannot write the result: {exc}; {file} is unchanged, proofs are in {store.path}",
                  EXIT_USAGE)
-        store.delete()
+        else:
+            store.delete()
         report["output"] = str(written) if written else None
         if written is not None:
             backup = f" (the original is {file}.bak)" if written == file else ""
@@ -283,8 +306,20 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         pv.print_summary(report)
+    if conflict is not None:
+        fail(conflict, EXIT_CHANGED)
     proved = all(o.status == "proved" for o in outcomes)
     sys.exit(EXIT_OK if proved else EXIT_NOT_PROVED)
+
+
+def _not_written_message(exc: Exception, file: Path, store) -> str:
+    """Why nothing was written, and how to get the proofs found into the edited file."""
+    found = len(store.proofs)
+    kept = (f"the {found} proof(s) found are saved in {store.path}; run the same command again "
+            "to apply them: every theorem whose statement and everything before it are "
+            "unchanged reuses its proof without a new search") if found else \
+        "no proof was found, so nothing is lost"
+    return f"{exc}: nothing was written, so the edit is kept; {kept}"
 
 
 async def _prove_file(spec, settings, text: str, targets, store, reporter, *, method: str, budget,

@@ -11,6 +11,8 @@ from typing import Any, NoReturn
 import click
 
 EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE, EXIT_NO_LEAN = 0, 1, 2, 3
+# `prover prove`: FILE (or --output PATH) changed while it ran; nothing written, proofs kept.
+EXIT_CHANGED = 4
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -76,7 +78,9 @@ def lean_options(func):
                              "Default: PROVER_REPL, prover.toml, else the workspace's REPL.")(func)
     func = click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
                         help="Lean workspace built by `prover setup` (default: this checkout).")(func)
-    func = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
+    # Ranges of settings are checked by prover.config, the same way for flag, environment and
+    # file: a click range here would be a second rule with another message.
+    func = click.option("--timeout", type=float, metavar="S",
                         help="Wall-clock seconds per Lean request (default 60).")(func)
     return func
 

@@ -5,10 +5,19 @@ the first one found that sets a key wins over the later ones. Keys are flat
 (``repl = "…"``, ``timeout = 60``) and may also sit under a ``[prover]`` table. The resolved
 values and where each came from are kept, so a run can record them in its manifest and
 ``--verbose`` can print them.
+
+Every value is checked here, whichever layer it comes from, by the same rule: a ``--workers 0``,
+a ``PROVER_WORKERS=0`` and a ``workers = 0`` in a file are refused alike, and the message names
+where the value came from (the flag, the variable, the file and key). Only values that were
+given are checked: the defaults are known to be good.
 """
 from __future__ import annotations
 
+import importlib
+import math
 import os
+import re
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,22 +33,80 @@ class ConfigError(ValueError):
     """A configuration file or value that cannot be used."""
 
 
-# key -> (type converter, default). Every key is also PROVER_<KEY> in the environment.
-SCHEMA: dict[str, tuple[Callable[[Any], Any], Any]] = {
-    "repl": (str, None),
-    "workspace": (str, None),
-    "timeout": (float, 60.0),
-    "header_timeout": (float, 900.0),
-    "memory_gb": (float, 16.0),
-    "workers": (int, 1),
-    "max_requests": (int, 1000),
-    # `prover prove`
-    "policy": (str, "portfolio"),
-    "search": (str, "rmaxts"),
-    "budget": (str, "1x32"),
-    "seed": (int, 0),
-    "prompt_format": (str, None),
+COMMAND_LINE, ENVIRONMENT, DEFAULT = "command line", "environment", "default"
+
+Check = Callable[[Any], "str | None"]  # why a converted value is unusable; None when it is fine
+
+
+def _positive(value: float) -> str | None:
+    return None if math.isfinite(value) and value > 0 else "must be a positive number"
+
+
+def _at_least_one(value: int) -> str | None:
+    return None if value >= 1 else "must be at least 1"
+
+
+def _not_empty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _command(value: str) -> str | None:
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        return f"cannot be split into a command ({exc})"
+    return None if words else "is an empty command (give the program that starts a Lean REPL)"
+
+
+def _parses(parser: str) -> Check:
+    """A check that ``parser`` (``module:attribute.path``, imported on first use so that reading
+    settings stays light) accepts the value; its ValueError says why not."""
+    def check(value: Any) -> str | None:
+        module, _, attributes = parser.partition(":")
+        parse: Any = importlib.import_module(module)
+        for attribute in attributes.split("."):
+            parse = getattr(parse, attribute)
+        try:
+            parse(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
+def _no_check(value: Any) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: the type its values have, its default, and what makes a value unusable."""
+
+    kind: type  # str, int or float
+    default: Any
+    check: Check = _no_check
+
+
+# Every key is also PROVER_<KEY> in the environment, and a flag --<key> (underscores as dashes)
+# on the commands that take it.
+SCHEMA: dict[str, Key] = {
+    "repl": Key(str, None, _command),
+    "workspace": Key(str, None, _not_empty),
+    "timeout": Key(float, 60.0, _positive),
+    "header_timeout": Key(float, 900.0, _positive),
+    "memory_gb": Key(float, 16.0, _positive),
+    "workers": Key(int, 1, _at_least_one),
+    "max_requests": Key(int, 1000, _at_least_one),
+    # the searching commands (prove, eval, synth)
+    "policy": Key(str, "portfolio", _parses("prover.backends.spec:validate_spec")),
+    "search": Key(str, "rmaxts", _parses("prover.prove:check_method")),
+    "budget": Key(str, "1x32", _parses("search.budget:Budget.parse")),
+    "seed": Key(int, 0),
+    "prompt_format": Key(str, None, _parses("prover.prompts:get_format")),
 }
+
+_KIND_NAMES = {str: "a string", int: "a whole number", float: "a number"}
 
 
 @dataclass(frozen=True)
@@ -74,12 +141,48 @@ def _read_file(path: Path) -> dict[str, Any]:
     return merged
 
 
-def _convert(key: str, raw: Any, source: str) -> Any:
-    convert = SCHEMA[key][0]
+def _shown(raw: Any) -> str:
+    text = str(raw)
+    return text if re.fullmatch(r"[\w@%+=:,./~-]+", text) else repr(text)
+
+
+def where(key: str, raw: Any, source: str) -> str:
+    """How the user wrote a value: ``--workers 0``, ``PROVER_WORKERS=0``, ``FILE: workers = 0``."""
+    if source == COMMAND_LINE:
+        return f"--{key.replace('_', '-')} {_shown(raw)}"
+    if source == ENVIRONMENT:
+        return f"PROVER_{key.upper()}={_shown(raw)}"
+    shown = f'"{raw}"' if isinstance(raw, str) else str(raw).lower() if isinstance(raw, bool) else raw
+    return f"{source}: {key} = {shown}"
+
+
+def _typed(kind: type, raw: Any) -> Any:
+    """``raw`` as a value of ``kind``; ValueError when it is not one. Strings (flags, the
+    environment) are parsed; a TOML value must already have the type (a ``workers = 2.5`` or
+    ``timeout = true`` is a mistake, not something to round)."""
+    if isinstance(raw, bool) or (kind is str and not isinstance(raw, str)):
+        raise ValueError
+    if isinstance(raw, str):
+        return kind(raw.strip()) if kind is not str else raw
+    if kind is int and isinstance(raw, int):
+        return raw
+    if kind is float and isinstance(raw, (int, float)):
+        return float(raw)
+    raise ValueError
+
+
+def convert(key: str, raw: Any, source: str) -> Any:
+    """The value of ``key`` given as ``raw`` by ``source``, checked; ConfigError naming the
+    source when it cannot be used."""
+    spec = SCHEMA[key]
     try:
-        return convert(raw)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{key} from {source}: {raw!r} is not a valid {convert.__name__}") from exc
+        value = _typed(spec.kind, raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where(key, raw, source)}: must be {_KIND_NAMES[spec.kind]}") from None
+    why = spec.check(value)
+    if why is not None:
+        raise ConfigError(f"{where(key, raw, source)}: {why}")
+    return value
 
 
 def load_settings(
@@ -90,21 +193,22 @@ def load_settings(
 ) -> Settings:
     """Resolve every key of SCHEMA; ``flags`` holds command-line values (None = not given)."""
     environ = os.environ if environ is None else environ
-    layers: list[tuple[str, Mapping[str, Any]]] = [("command line", {k: v for k, v in flags.items() if v is not None})]
-    layers.append(("environment", {
+    given = {k: v for k, v in flags.items() if v is not None}
+    layers: list[tuple[str, Mapping[str, Any]]] = [(COMMAND_LINE, given)]
+    layers.append((ENVIRONMENT, {
         k: environ[f"PROVER_{k.upper()}"] for k in SCHEMA if f"PROVER_{k.upper()}" in environ
     }))
     for path in files if files is not None else config_files():
         layers.append((str(path), _read_file(path)))
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for key, (_, default) in SCHEMA.items():
+    for key, spec in SCHEMA.items():
         for source, layer in layers:
             if key in layer:
-                values[key] = _convert(key, layer[key], source)
+                values[key] = convert(key, layer[key], source)
                 sources[key] = source
                 break
         else:
-            values[key] = default
-            sources[key] = "default"
+            values[key] = spec.default
+            sources[key] = DEFAULT
     return Settings(values, sources)

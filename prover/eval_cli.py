@@ -57,7 +57,7 @@ def lean_info(settings: Any, spec: Any) -> dict[str, Any]:
               help="sample, rmaxts, bestfirst or decompose (default rmaxts).")
 @click.option("--budget", metavar="NxT",
               help="N independent attempts per problem of T generations each (default 1x32).")
-@click.option("--workers", type=click.IntRange(min=1), help="Lean REPL processes and problems in flight.")
+@click.option("--workers", type=int, help="Lean REPL processes and problems in flight.")
 @click.option("--seed", type=int, help="Base seed; each attempt derives its own (default 0).")
 @click.option("--prompt-format", metavar="NAME", help="Prompt format of a model policy.")
 @lean_options
@@ -178,7 +178,12 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
             check_resume(out, identity, extra)
         except (runlock.RunLocked, ManifestError, OSError) as exc:
             fail(str(exc), EXIT_USAGE)
-        log = runner.open_log(out, shard_spec)
+        from benchmarks.resultlog import ResultLogError
+
+        try:
+            log = runner.open_log(out, shard_spec)
+        except (ResultLogError, OSError) as exc:  # a damaged line: the file:line, not a traceback
+            fail(str(exc), EXIT_USAGE)
         todo = runner.pending_attempts(mine, log, plan_budget.attempts)
         click.echo(f"{benchmark} {split or 'all'}: {len(mine)} problems × {plan_budget.attempts} "
                    f"attempt(s); {todo} to run, {len(mine) * plan_budget.attempts - todo} done "
@@ -187,7 +192,11 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
         if kind == "synth":
             from benchmarks import synth
 
-            sink = synth.RecordSink(out, mine, plan, package_version=package["version"])
+            try:
+                sink = synth.RecordSink(out, mine, plan, package_version=package["version"])
+            except (ResultLogError, OSError) as exc:
+                log.close()
+                fail(str(exc), EXIT_USAGE)
             restored = sink.backfill(log.records)
             if restored:
                 click.echo(f"restored {restored} record(s) from earlier attempt lines", err=True)
@@ -323,7 +332,7 @@ def report_command(run_dir: Path, compare: tuple[Path, ...], out: Path | None) -
 @click.option("--search", "search_method", metavar="METHOD",
               help="sample, rmaxts, bestfirst or decompose (default rmaxts).")
 @click.option("--budget", metavar="NxT", help="N attempts per statement of T generations each.")
-@click.option("--workers", type=click.IntRange(min=1), help="Lean REPL processes and statements in flight.")
+@click.option("--workers", type=int, help="Lean REPL processes and statements in flight.")
 @click.option("--seed", type=int, help="Base seed; each attempt derives its own (default 0).")
 @click.option("--prompt-format", metavar="NAME", help="Prompt format of a model policy.")
 @lean_options

@@ -29,7 +29,17 @@ Runner = Callable[[Sequence[str]], int]  # runs `prover ARGS…`, returns its ex
 
 
 class IterateError(RuntimeError):
-    """A step of a round failed; the message names it and where its output is."""
+    """A step of a round failed; the message names it and where its output is. ``status``
+    is the step's exit status when it was bad input (2) or no Lean (3), which ``prover
+    iterate`` passes on; otherwise None (the CLI's 1)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# A step's exit statuses that say what is wrong with the whole plan, not with one round.
+PASSED_ON = (2, 3)
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,8 @@ def iterate(plan: IteratePlan, *, run: Runner = run_prover,
             status = run(["train", "sft", "--data", str(here / "data"), "--model", base,
                           "--out", str(model_dir), *plan.sft_args])
             if status != 0:
-                raise IterateError(f"round {k}: `prover train sft` failed (exit {status})")
+                raise IterateError(f"round {k}: `prover train sft` failed (exit {status})",
+                                   status if status in PASSED_ON else None)
         report.steps.append("sft")
         report.model_dir = str(model_dir)
         _write_round(here, report)
@@ -150,7 +161,8 @@ def _synth(plan: IteratePlan, out: Path, policy: str, run: Runner, say: Callable
                   *plan.synth_args])
     # 1 = some attempts failed for infrastructure reasons: the records found still count.
     if status not in (0, 1):
-        raise IterateError(f"round {k}: `prover synth` failed (exit {status}); see {out}")
+        raise IterateError(f"round {k}: `prover synth` failed (exit {status}); see {out}",
+                           status if status in PASSED_ON else None)
 
 
 def _write_round(directory: Path, report: RoundReport) -> None:

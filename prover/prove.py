@@ -20,7 +20,10 @@ The pieces, in the order a run uses them (``prover.cli.prove`` wires concrete ba
   ``LeanChecker.check_file``; only theorems it reports ``proved`` are kept (should one be
   dropped, the file is assembled and checked again without it).
 * ``write_result(…)``: in place (``FILE.bak`` first, then a temporary file in the same
-  directory and ``os.replace``) or to ``--output``.
+  directory and ``os.replace``) or to ``--output``; only while FILE (and the output path)
+  are as they were when the run started, else ``ChangedDuringRun`` and nothing is written:
+  the proofs stay in the sidecar, keyed by the problem each proves (``problem_key``), so the
+  next run applies them to every theorem the edit left unchanged.
 
 ``search`` imports ``prover``, so it is imported inside the functions that need it.
 """
@@ -30,7 +33,6 @@ import difflib
 import hashlib
 import json
 import random
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -207,11 +209,22 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class ProgressStore:
-    """``FILE.prover-progress.json``: the proofs found so far for one version of FILE.
+def problem_key(problem: Problem) -> str:
+    """What a saved proof is valid for: the sha256 of exactly what was proved, the header and
+    the statement with everything before the theorem (``problem_for``)."""
+    return sha256_of((problem.header + "\0" + problem.statement).encode("utf-8"))
 
-    Proofs are reused only while FILE's sha256 is the one they were found for. ``enabled=False``
-    (a dry run) reads the sidecar but never writes or deletes it.
+
+class ProgressStore:
+    """``FILE.prover-progress.json``: the proofs found so far, each with the ``problem_key`` of
+    the problem it proves.
+
+    A saved proof is reused when its theorem comes up with the same problem: the theorem and
+    everything before it unchanged (the earlier theorems carrying the same new proofs). So an
+    interrupted run resumes, and a run whose result was not written because FILE was edited
+    meanwhile applies its proofs on the next run to every theorem the edit did not touch.
+    ``sha256`` is FILE's as read by this run (said in the note when it differs from the
+    sidecar's). ``enabled=False`` (a dry run) reads the sidecar but never writes or deletes it.
     """
 
     def __init__(self, file: Path, sha256: str, *, enabled: bool = True) -> None:
@@ -234,21 +247,33 @@ class ProgressStore:
         if not isinstance(data, dict) or data.get("format") != PROGRESS_FORMAT:
             self.note = f"ignoring {self.path.name}: not a {PROGRESS_FORMAT} file"
             return
-        if data.get("sha256") != self.sha256:
-            self.note = f"ignoring {self.path.name}: {self.file.name} changed since it was written"
-            return
         proofs = data.get("proofs")
         if isinstance(proofs, dict):
-            self.proofs = {k: v for k, v in proofs.items()
-                           if isinstance(v, dict) and isinstance(v.get("proof"), str)}
+            self.proofs = {k: v for k, v in proofs.items() if isinstance(v, dict)
+                           and isinstance(v.get("proof"), str) and isinstance(v.get("problem"), str)}
+        if self.proofs:
+            changed = f"{self.file.name} changed since it was written; " \
+                if data.get("sha256") != self.sha256 else ""
+            self.note = (f"{len(self.proofs)} proof(s) saved by an earlier run in {self.path.name}: "
+                         f"{changed}each is reused where its theorem and everything before it "
+                         "are unchanged")
 
-    def record(self, outcome: TheoremOutcome) -> None:
+    def saved(self, name: str, key: str) -> dict[str, Any] | None:
+        """The saved proof of ``name`` if it was found for the problem ``key``."""
+        entry = self.proofs.get(name)
+        return entry if entry is not None and entry.get("problem") == key else None
+
+    def record(self, outcome: TheoremOutcome, key: str) -> None:
         if outcome.status == "proved" and outcome.proof is not None:
             entry = outcome.to_json()
-            for key in ("name", "status", "reused", "reasons"):
-                entry.pop(key, None)
-            self.proofs[outcome.name] = entry
+            for field_ in ("name", "status", "reused", "reasons"):
+                entry.pop(field_, None)
+            self.proofs[outcome.name] = {**entry, "problem": key}
         self.save()
+
+    def retain(self, names: set[str]) -> None:
+        """Forget the proofs of every other theorem (those the final check refused)."""
+        self.proofs = {k: v for k, v in self.proofs.items() if k in names}
 
     def save(self, *, only_if_useful: bool = False) -> None:
         """Write the sidecar; with ``only_if_useful``, only when it holds a proof or exists."""
@@ -418,16 +443,18 @@ def prompt_format_for(method: str, prompt_format: str | None) -> str | None:
     return prompt_format
 
 
-async def preflight(lean: Any, header: str) -> None:
-    """Start one REPL on the file's header (it stays warm in the pool for the searches).
+async def preflight(lean: Any, header: str) -> str | None:
+    """Start one REPL on the file's header and ask its Lean version (``prover.preflight``; it
+    stays warm in the pool for the searches); the version.
 
-    Raises ``ReplUnavailable`` when no REPL starts, ``ProveInputError`` when the header does
-    not elaborate."""
+    Raises ``ReplUnavailable`` when no working REPL starts, ``ProveInputError`` when the
+    header does not elaborate."""
     from lean_bridge.errors import HeaderError
 
+    from .preflight import start_lean
+
     try:
-        async with lean.pool.acquire(header):
-            pass
+        return await start_lean(lean, header)
     except HeaderError as exc:
         raise ProveInputError(f"its header does not elaborate: {exc.detail}") from None
 
@@ -448,14 +475,15 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
     gaps = gaps_of(text)
     proofs: dict[str, str] = {}
     outcomes: list[TheoremOutcome] = []
-    saved = store.proofs if store is not None else {}
     for index, target in enumerate(targets, start=1):
         name = target.name or ""
         reporter.start(index, len(targets), name, budget.total)
-        if name in saved:
-            outcome = TheoremOutcome.from_saved(name, saved[name])
+        problem = problem_for(text, target, proofs=proofs, gaps=gaps, header=header)
+        key = problem_key(problem)
+        saved = store.saved(name, key) if store is not None else None
+        if saved is not None:
+            outcome = TheoremOutcome.from_saved(name, saved)
         else:
-            problem = problem_for(text, target, proofs=proofs, gaps=gaps, header=header)
             asked = [0]
 
             def on_ask(n: int, depth: int | None, _name: str = name) -> None:
@@ -477,7 +505,7 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
             proofs[name] = outcome.proof
         outcomes.append(outcome)
         if store is not None:
-            store.record(outcome)
+            store.record(outcome, key)
         reporter.finish(outcome)
     return outcomes
 
@@ -513,17 +541,53 @@ async def final_check(lean: Any, text: str, targets: Sequence[Declaration],
 
 # -- writing -------------------------------------------------------------------------------------
 
-def write_result(file: Path, original: bytes, new_text: str, *, output: Path | None) -> Path | None:
+class ChangedDuringRun(Exception):
+    """A file the result depends on changed between the start of the run and the write."""
+
+    def __init__(self, path: Path, before: str | None, after: str | None) -> None:
+        def state(sha: str | None) -> str:
+            return "absent" if sha is None else f"sha256 {sha[:12]}…"
+
+        super().__init__(f"{path} changed while prove ran ({state(before)} at the start, "
+                         f"{state(after)} now)")
+        self.path = path
+
+
+def file_state(path: Path) -> str | None:
+    """The sha256 of ``path``'s bytes; None when there is no such file."""
+    try:
+        return sha256_of(path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def _unchanged(path: Path, before: str | None) -> None:
+    after = file_state(path)
+    if after != before:
+        raise ChangedDuringRun(path, before, after)
+
+
+def write_result(file: Path, original: bytes, new_text: str, *, output: Path | None,
+                 output_before: str | None = None) -> Path | None:
     """Write ``new_text``: to ``output`` (FILE untouched), or in place with ``FILE.bak`` kept.
-    Nothing is written in place when nothing changed. Returns the path written, if any."""
+    Nothing is written in place when nothing changed. Returns the path written, if any.
+
+    Just before writing, FILE must still be ``original`` (and ``output`` still in the state
+    ``output_before``, its sha256 at the start, None when it did not exist): an edit made while
+    the run went on is never overwritten, nor is the result of an older text written anywhere.
+    Otherwise ``ChangedDuringRun`` and nothing is written. The backup is ``original`` itself,
+    so a ``.bak`` only ever holds what the user had."""
     data = new_text.encode("utf-8")
-    if output is not None and not _same_file(output, file):
+    to_output = output is not None and not _same_file(output, file)
+    if not to_output and data == original:
+        return None
+    _unchanged(file, sha256_of(original))
+    if to_output:
+        assert output is not None
+        _unchanged(output, output_before)
         atomic_write(output, data, mode_from=file)
         return output
-    if data == original:
-        return None
-    backup = file.with_name(file.name + BACKUP_SUFFIX)
-    shutil.copy2(file, backup)
+    atomic_write(file.with_name(file.name + BACKUP_SUFFIX), original, mode_from=file)
     atomic_write(file, data, mode_from=file)
     return file
 
@@ -568,7 +632,8 @@ def print_summary(report: dict[str, Any], console=None) -> None:
 
 
 __all__ = [
-    "GAP_KINDS", "PROGRESS_FORMAT", "PROGRESS_SUFFIX", "PlainReporter", "ProgressStore",
+    "ChangedDuringRun", "GAP_KINDS", "PROGRESS_FORMAT", "PROGRESS_SUFFIX", "PlainReporter",
+    "ProgressStore", "file_state", "problem_key",
     "ProveInputError", "Reporter", "RichReporter", "SEARCH_METHODS", "TheoremOutcome",
     "assemble", "atomic_write", "check_method", "diff", "file_proof", "final_check", "gaps_of",
     "make_reporter", "preflight", "print_summary", "problem_for", "prompt_format_for",

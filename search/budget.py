@@ -20,12 +20,18 @@ class Budget:
 
     @classmethod
     def parse(cls, spec: str) -> "Budget":
-        """``"4x32"`` (also ``4×32``); a bare number ``T`` means ``1xT``."""
+        """``"4x32"`` (also ``4×32``). A bare number is refused: ``4`` could mean four attempts
+        (pass@4) or four generations, and taking it silently as either one runs another
+        experiment than the one meant."""
         if spec.strip().isdigit():
-            return cls(1, int(spec))
+            n = int(spec)
+            raise ValueError(f"budget {spec.strip()!r} is ambiguous: write NxT, N attempts of T "
+                             f"generations each (e.g. 1x{n} for one attempt of {n} generations, "
+                             f"{n}x1 for {n} attempts of one)")
         match = _SPEC.match(spec)
         if not match:
-            raise ValueError(f"budget must look like NxT (e.g. 4x32), got {spec!r}")
+            raise ValueError(f"budget must look like NxT, N attempts of T generations each "
+                             f"(e.g. 4x32), got {spec!r}")
         return cls(int(match.group(1)), int(match.group(2)))
 
     @property

@@ -26,9 +26,54 @@ def test_bad_values_and_keys_are_reported(tmp_path):
     bad.write_text("tiemout = 3\n")
     with pytest.raises(ConfigError, match="unknown keys"):
         load_settings({}, environ={}, files=[bad])
-    with pytest.raises(ConfigError, match="not a valid float"):
+    with pytest.raises(ConfigError, match="PROVER_TIMEOUT=soon: must be a number"):
         load_settings({}, environ={"PROVER_TIMEOUT": "soon"}, files=[])
     broken = tmp_path / "broken.toml"
     broken.write_text("timeout = [\n")
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings({}, environ={}, files=[broken])
+
+
+# (key, a value no layer may give, what the message says)
+BAD_VALUES = [
+    ("workers", 0, "must be at least 1"),
+    ("max_requests", 0, "must be at least 1"),
+    ("timeout", 0, "must be a positive number"),
+    ("header_timeout", -5, "must be a positive number"),
+    ("memory_gb", 0, "must be a positive number"),
+    ("repl", "", "empty command"),
+    ("budget", "4", "ambiguous"),
+    ("budget", "0x4", "at least 1x1"),
+    ("search", "magic", "unknown search 'magic'; choose from sample, rmaxts, bestfirst, decompose"),
+    ("policy", "hf:/nonexistent/model", "no such directory"),
+    ("prompt_format", "nope", "nope"),
+]
+
+
+@pytest.mark.parametrize("key,value,why", BAD_VALUES)
+def test_every_layer_is_checked_by_the_same_rule_and_named(tmp_path, key, value, why):
+    toml = tmp_path / "prover.toml"
+    toml.write_text(f"{key} = {value!r}\n".replace("'", '"'))
+    flag = f"--{key.replace('_', '-')}"
+    layers = {
+        flag: dict(flags={key: value}, environ={}, files=[]),
+        f"PROVER_{key.upper()}=": dict(flags={}, environ={f"PROVER_{key.upper()}": str(value)},
+                                       files=[]),
+        f"{toml}: {key} = ": dict(flags={}, environ={}, files=[toml]),
+    }
+    for named, layer in layers.items():
+        with pytest.raises(ConfigError) as caught:
+            load_settings(layer["flags"], environ=layer["environ"], files=layer["files"])
+        assert str(caught.value).startswith(named) and why in str(caught.value), str(caught.value)
+
+
+def test_toml_values_must_have_the_type_not_be_rounded(tmp_path):
+    toml = tmp_path / "prover.toml"
+    for text, why in (("workers = 2.5", "must be a whole number"),
+                      ("timeout = true", "must be a number"), ("repl = 3", "must be a string")):
+        toml.write_text(text + "\n")
+        with pytest.raises(ConfigError, match=why):
+            load_settings({}, environ={}, files=[toml])
+    toml.write_text("workers = 3\ntimeout = 2\n")
+    settings = load_settings({}, environ={}, files=[toml])
+    assert settings["workers"] == 3 and settings["timeout"] == 2.0

@@ -83,6 +83,20 @@ def expected_text(original: str, proofs: dict[str, str]) -> str:
     return out
 
 
+def wait_for_saved_proof(proc: subprocess.Popen, sidecar: Path, timeout: float = 60) -> dict:
+    """Wait until the running ``proc`` has saved a proof in its progress sidecar."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            saved = json.loads(sidecar.read_text())["proofs"]
+        except (FileNotFoundError, ValueError, KeyError):
+            saved = {}
+        if saved:
+            return saved
+        time.sleep(0.05)
+    raise AssertionError("no proof was saved before the run ended")
+
+
 def test_prover_is_installed():
     assert PROVER, "the `prover` console script is not on PATH"
 
@@ -158,18 +172,8 @@ def test_interrupt_keeps_the_file_and_the_proofs_found_and_a_rerun_reuses_them(t
     repl = shlex.join(fake_repl_command("--latency", "0.3", "--pid-file", str(pid_file)))
     command = [PROVER, "prove", str(path), "--repl", repl, "--search", "sample", "--budget", "1x4"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    saved: dict = {}
-    deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                saved = json.loads(sidecar.read_text())["proofs"]
-            except (FileNotFoundError, ValueError, KeyError):
-                saved = {}
-            if saved:
-                break
-            time.sleep(0.05)
-        assert saved, "no proof was saved before the run ended"
+        wait_for_saved_proof(proc, sidecar)
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
     finally:
@@ -204,8 +208,10 @@ def test_interrupt_keeps_the_file_and_the_proofs_found_and_a_rerun_reuses_them(t
 def test_a_sidecar_for_another_version_of_the_file_is_ignored(tmp_path):
     path = write(tmp_path, "many.lean", MANY)
     sidecar = tmp_path / "many.lean.prover-progress.json"
+    # A proof of t1 found when t1 (or what precedes it) read differently.
     sidecar.write_text(json.dumps({"format": "prover-progress/1", "file": "many.lean",
-                                   "sha256": "0" * 64, "proofs": {"t1": {"proof": " by\n  bogus"}}}))
+                                   "sha256": "0" * 64,
+                                   "proofs": {"t1": {"proof": " by\n  bogus", "problem": "1" * 64}}}))
     result = prove(path, "--search", "sample", "--budget", "1x2", "--json")
     assert result.returncode == 0, result.stderr
     assert not any(r["reused"] for r in by_name(result).values())
@@ -295,3 +301,73 @@ def _favour_eos(model_dir: Path) -> None:
         w = model.transformer.wte.weight[eos]
         model.transformer.ln_f.bias += 5.0 * w / w.dot(w)
     model.save_pretrained(model_dir)
+
+
+def run_and_edit_meanwhile(path: Path, edit, *args: str, fake: tuple[str, ...] = ()):
+    """Start prove on ``path`` with a slow fake, call ``edit()`` once the first proof is saved
+    (the run is still searching the others), and wait for the run to end."""
+    sidecar = path.with_name(path.name + ".prover-progress.json")
+    repl = shlex.join(fake_repl_command("--latency", "0.3", *fake))
+    command = [PROVER, "prove", str(path), "--repl", repl, "--search", "sample", "--budget", "1x4",
+               "--json", *args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_saved_proof(proc, sidecar)
+        edit()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, err
+
+
+def test_an_edit_made_while_prove_runs_is_kept_and_a_rerun_applies_the_proofs(tmp_path):
+    path = write(tmp_path, "many.lean", MANY)
+    sidecar = tmp_path / "many.lean.prover-progress.json"
+    # The user changes t3's hypothesis and appends a lemma of their own while the run goes on.
+    assert "(h₀ : x + 3 = 4)" in MANY
+    edited = MANY.replace("(h₀ : x + 3 = 4)", "(h₀ : 4 = x + 3)") + "\n-- my note\n"
+
+    code, out, err = run_and_edit_meanwhile(path, lambda: path.write_text(edited))
+    assert code == 4, err
+    assert path.read_text() == edited  # the edit is kept, no result written over it
+    assert not (tmp_path / "many.lean.bak").exists()
+    assert "changed while prove ran" in err and "run the same command again" in err
+    report = json.loads(out)
+    assert report["output"] is None and "nothing was written" in report["not_written"]
+    found = {r["name"]: r["proof"] for r in report["theorems"] if r["status"] == "proved"}
+    assert set(found) == {"t1", "t2", "t3", "t4"}
+    saved = json.loads(sidecar.read_text())["proofs"]
+    assert {n: e["proof"] for n, e in saved.items()} == found
+
+    log = tmp_path / "requests.jsonl"
+    rerun = prove(path, "--search", "sample", "--budget", "1x4", "--json", fake=("--log", str(log)))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "many.lean changed since it was written" in rerun.stderr
+    rows = by_name(rerun)
+    # t1, t2 and everything before them are as they were: their proofs apply as saved. t3's
+    # statement changed, and t4's context (t3) with it: both are searched again.
+    assert {n for n, r in rows.items() if r["reused"]} == {"t1", "t2"}
+    assert all(r["status"] == "proved" for r in rows.values())
+    sent = [json.loads(line).get("cmd", "") for line in log.read_text().splitlines()]
+    last = [re.findall(r"theorem (t\d) ", cmd)[-1] for cmd in sent if "theorem t" in cmd]
+    assert set(last[:-1]) == {"t3", "t4"}, last  # the last command is the final check
+    assert path.read_text() == expected_text(edited, {n: r["proof"] for n, r in rows.items()})
+    assert (tmp_path / "many.lean.bak").read_text() == edited  # what the user had, nothing else
+    assert not sidecar.exists()
+
+
+@pytest.mark.parametrize("before", [None, "-- an older result\n"], ids=["appeared", "changed"])
+def test_an_output_path_changed_while_prove_runs_is_not_overwritten(tmp_path, before):
+    path = write(tmp_path, "many.lean", MANY)
+    out = tmp_path / "proved.lean"
+    if before is not None:
+        out.write_text(before)
+    mine = "-- written by someone else meanwhile\n"
+
+    code, stdout, err = run_and_edit_meanwhile(path, lambda: out.write_text(mine), "--output", str(out))
+    assert code == 4, err
+    assert out.read_text() == mine and path.read_text() == MANY
+    assert f"{out} changed while prove ran" in err
+    assert json.loads(stdout)["not_written"] is not None
+    assert len(json.loads((tmp_path / "many.lean.prover-progress.json").read_text())["proofs"]) == 4

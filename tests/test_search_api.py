@@ -11,7 +11,10 @@ from search.api import METHODS
 
 
 def test_budget_notation():
-    assert Budget.parse("4x32") == Budget(4, 32) and Budget.parse("16") == Budget(1, 16)
+    assert Budget.parse("4x32") == Budget(4, 32)
+    # A bare number is ambiguous (4 attempts? 4 generations?): refused, with the two readings.
+    with pytest.raises(ValueError, match=r"ambiguous.*1x16.*16x1"):
+        Budget.parse("16")
     assert Budget.parse("2×8").total == 16 and Budget(2, 8).cost(1, 3) == 11
     with pytest.raises(ValueError):
         Budget.parse("0x4")

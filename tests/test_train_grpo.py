@@ -146,9 +146,10 @@ def test_no_repl_raises_before_anything_is_checked(tmp_path, data_dir):
     with LeanReward(ReplSpec((str(tmp_path / "no-such-repl"),))) as reward:
         with pytest.raises(ReplUnavailable):
             reward.lean_version(HEADER)
-    # The CLI: exit 3, before loading the model (which does not exist either).
+    # The CLI: exit 3, before loading the model (a hub id that would need network: a local
+    # directory that does not exist is refused first, as bad input).
     result = CliRunner().invoke(train, [
-        "grpo", "--data", str(data_dir), "--model", str(tmp_path / "no-model"),
+        "grpo", "--data", str(data_dir), "--model", "no-org/no-model",
         "--out", str(tmp_path / "out"), "--repl", str(tmp_path / "no-such-repl")])
     assert result.exit_code == 3, result.output
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from prover.backends.errors import BackendUnavailable
+from prover.backends.spec import missing_model
 from prover.policy import ChatMessage, Completion, GenerationRequest, apply_stop
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -127,6 +128,9 @@ class HFPolicy:
             raise ValueError(f"hf: dtype must be one of {DTYPES}, not {dtype!r}")
         if max_batch_rows < 1:
             raise ValueError("hf: max_batch_rows must be at least 1")
+        missing = missing_model(model)
+        if missing is not None:  # before a library turns it into a hub-id complaint
+            raise ValueError(f"hf: {missing}")
         try:
             import torch
             import transformers

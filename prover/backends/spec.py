@@ -27,7 +27,9 @@ the ``Policy`` for ``hf``/``vllm``/``openai``/``portfolio``; a ``mix`` is a prop
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
@@ -188,6 +190,35 @@ def _parse(text: str, spec: str, *, in_mix: bool) -> BackendSpec:
         raise _error(spec, f"{kind} needs a path or model id")
     options = _parse_options(spec, kind, opts) if q else {}
     return BackendSpec(kind, target.strip(), options)
+
+
+# A Hugging Face hub id: `name` or `owner/name`, word characters, dots and dashes.
+_HUB_ID = re.compile(r"^[A-Za-z0-9_][\w.-]*(/[A-Za-z0-9_][\w.-]*)?$")
+
+
+def missing_model(target: str) -> str | None:
+    """Why ``target`` (an ``hf:``/``vllm:`` model, a base model to train) names no model: it is
+    not an existing path and cannot be a hub id either (``/models/x``, ``./out``, ``~/m``,
+    ``a/b/c``). None when it exists or may be a hub id: whether that downloads is for the
+    library to say, and it needs network."""
+    if Path(target).expanduser().exists():
+        return None
+    if _HUB_ID.match(target) and ".." not in target:
+        return None
+    return (f"no such directory: {target} (a local model must be a directory that exists; a "
+            "Hugging Face hub id such as deepseek-ai/DeepSeek-Prover-V1.5-RL is downloaded, "
+            "which needs network)")
+
+
+def validate_spec(spec: str) -> BackendSpec:
+    """``parse_spec``, and every model the spec names must be there (``missing_model``): a
+    policy is refused before Lean starts, not after minutes of loading."""
+    parsed = parse_spec(spec)
+    for part in parsed.parts or (parsed,):
+        why = missing_model(part.target) if part.kind in ("hf", "vllm") else None
+        if why is not None:
+            raise ValueError(f"bad backend spec {spec!r}: {why}")
+    return parsed
 
 
 def make_policy(spec: str | BackendSpec, **overrides: Any) -> Policy:

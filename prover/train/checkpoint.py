@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from prover.backends.spec import missing_model
 from prover.files import atomic_write
 
 from .errors import TrainInputError, require
@@ -56,8 +57,9 @@ def load_base(model: str, dtype: str = "auto", *, padding_side: str = "right",
     (transformers,) = require("transformers")
     prec = precision(dtype)
     path = Path(model)
-    if not path.exists() and (model.startswith((".", "/", "~")) or model.count("/") > 1):
-        raise TrainInputError(f"model {model}: no such directory")
+    missing = missing_model(model)
+    if missing is not None:
+        raise TrainInputError(f"model {model}: {missing}")
     adapter = path.is_dir() and (path / "adapter_config.json").is_file() \
         and not (path / "config.json").is_file()
     if path.is_dir() and not adapter and not (path / "config.json").is_file():

@@ -26,6 +26,15 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _require_model(model: str) -> None:
+    """A --model that names nothing is bad input: said before libraries load or Lean starts."""
+    from prover.backends.spec import missing_model
+
+    missing = missing_model(model)
+    if missing is not None:
+        _fail(f"--model {model}: {missing}", EXIT_USAGE)
+
+
 def _common(func):
     """Options both trainers share."""
     options = [
@@ -114,6 +123,8 @@ def sft(data: Path, model: str, out: Path, prompt_format: str, max_steps: int | 
     """Supervised fine-tuning on the records of DIR; saves safetensors to OUT."""
     from .sft import SftOptions, train_sft
 
+    _require_model(model)
+
     options = SftOptions(
         prompt_format=prompt_format, tactic_states=not no_tactic_states,
         state_loss=state_loss,  # type: ignore[arg-type]
@@ -126,13 +137,15 @@ def sft(data: Path, model: str, out: Path, prompt_format: str, max_steps: int | 
          f"{result.final_loss if result.final_loss is None else round(result.final_loss, 4)}")
 
 
-def grpo_repl_spec(repl: str | None, workspace: Path | None, timeout: float | None):
-    """The REPL for the reward, resolved as every Lean command resolves it (``--repl``,
-    ``PROVER_REPL``, prover.toml, else the workspace's own, set up on first use)."""
+def grpo_repl_spec(repl: str | None, workspace: Path | None, timeout: float | None,
+                   workers: int | None = None):
+    """The REPL for the reward, resolved (and its settings checked) as every Lean command
+    resolves it (``--repl``, ``PROVER_REPL``, prover.toml, else the workspace's own, set up on
+    first use)."""
     from prover.cli import repl_spec, settings_from
 
     settings = settings_from({"repl": repl, "workspace": str(workspace) if workspace else None,
-                              "timeout": timeout})
+                              "timeout": timeout, "workers": workers})
     return repl_spec(settings), settings
 
 
@@ -154,9 +167,9 @@ def grpo_repl_spec(repl: str | None, workspace: Path | None, timeout: float | No
                    "workspace's REPL.")
 @click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
               help="Lean workspace built by `prover setup` (default: this checkout).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
+@click.option("--timeout", type=float, metavar="S",
               help="Wall-clock seconds per Lean check (default 60).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", type=int, default=None,
               help="REPL processes checking completions concurrently (default 1).")
 def grpo(data: Path, model: str, out: Path, prompt_format: str, max_steps: int | None,
          epochs: float, seed: int, lora: bool, lora_r: int, lora_alpha: int, dtype: str,
@@ -166,15 +179,18 @@ def grpo(data: Path, model: str, out: Path, prompt_format: str, max_steps: int |
          timeout: float | None, workers: int | None) -> None:
     """GRPO on the statements of DIR's records, reward 1/0 by Lean's verdict; saves to OUT."""
     from .grpo import GrpoOptions, train_grpo
+    from .records import record_files
 
-    spec, settings = grpo_repl_spec(repl, workspace, timeout)
+    _require_model(model)
+    _run(record_files, data)  # no data is bad input: say so before Lean is looked for (or set up)
+    spec, settings = grpo_repl_spec(repl, workspace, timeout, workers)
     options = GrpoOptions(
         prompt_format=prompt_format, num_generations=num_generations,
         prompts_per_step=prompts_per_step, epochs=epochs, max_steps=max_steps, learning_rate=lr,
         beta=beta, temperature=temperature, max_completion_length=max_completion_length,
         seed=seed, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, dtype=dtype,
         gradient_checkpointing=gradient_checkpointing, logging_steps=logging_steps,
-        timeout=settings["timeout"], workers=workers or settings["workers"],
+        timeout=settings["timeout"], workers=settings["workers"],
         max_requests=settings["max_requests"], header_timeout=settings["header_timeout"])
     result = _run(train_grpo, data, model, out, spec, options, say=_say, progress=not quiet)
     _say(f"{result.steps} step(s) on {result.prompts} prompts; {result.proved}/{result.checks} "
@@ -195,10 +211,9 @@ __all__ = ["grpo", "grpo_repl_spec", "sft", "train"]
 @click.option("--search", "search_method", metavar="METHOD", help="Search of every synth.")
 @click.option("--budget", metavar="NxT", help="Budget of every synth.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N statements.")
-@click.option("--workers", type=click.IntRange(min=1), help="Lean processes of every synth.")
+@click.option("--workers", type=int, help="Lean processes of every synth.")
 @click.option("--repl", metavar="CMD", help="Lean REPL command (see `prover synth --help`).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
-              help="Seconds per Lean request.")
+@click.option("--timeout", type=float, metavar="S", help="Seconds per Lean request.")
 @click.option("--max-steps", type=click.IntRange(min=1), help="SFT steps per round.")
 @click.option("--lora", is_flag=True, help="Train LoRA adapters instead of all weights.")
 @click.option("--no-final-synth", is_flag=True,
@@ -212,10 +227,17 @@ def iterate(statements: Path, model: str, out: Path, rounds: int, policy: str | 
     Round K proves the statements with round K's policy (`prover synth`), gathers every record
     found so far, and fine-tunes round K's model on them (`prover train sft`); the trained
     model is round K+1's policy. Rerunning resumes: finished synths and trained models are
-    kept. Exit 0 when every round ran, 1 when a step failed, 2 for bad input.
+    kept. Exit 0 when every round ran, 1 when a step failed, 2 for bad input (also when a
+    step refused its input), 3 when a step could start no Lean REPL.
     """
+    from prover.cli_common import settings_from
     from prover.iterate import IterateError, IteratePlan
     from prover.iterate import iterate as run_rounds
+
+    # Every synth would refuse a bad setting (exit 2): say so now, not after round 0 started.
+    _require_model(model)
+    settings_from({"search": search_method, "budget": budget, "workers": workers, "repl": repl,
+                   "timeout": timeout, "policy": policy})
 
     def flag(name: str, value: Any) -> list[str]:
         return [] if value is None else [name, str(value)]
@@ -241,7 +263,7 @@ def iterate(statements: Path, model: str, out: Path, rounds: int, policy: str | 
         try:
             reports = run_rounds(plan, say=_say)
         except IterateError as exc:
-            _fail(str(exc), EXIT_FAILED)
+            _fail(str(exc), exc.status or EXIT_FAILED)
     for report in reports:
         _say(f"round {report.round}: policy {report.policy}, {report.records_total} record(s)"
              + (f", model {report.model_dir}" if report.model_dir else ""))

@@ -151,7 +151,9 @@ class LeanReward:
     def lean_version(self, header: str) -> str | None:
         """Start a REPL on ``header`` and ask its Lean version: a preflight that fails fast
         (``ReplUnavailable``, ``HeaderError``) before any model is loaded."""
-        return self._run(self._lean.lean_version(header))
+        from prover.preflight import start_lean
+
+        return self._run(start_lean(self._lean, header))
 
     def close(self) -> None:
         if self._closed:
