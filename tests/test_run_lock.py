@@ -147,7 +147,9 @@ def test_a_second_iterate_on_the_same_out_exits_2_naming_the_holder(tmp_path):
                                       "theorem t : (1 : ℕ) = 1 := by\n"}) + "\n")
     out = tmp_path / "iter"
     out.mkdir()
-    command = [PROVER, "iterate", str(statements), "--model", str(tmp_path / "no-model"),
+    model = tmp_path / "model"  # exists: the lock, not the model check, must refuse the run
+    model.mkdir()
+    command = [PROVER, "iterate", str(statements), "--model", str(model),
                "--out", str(out), "--policy", "portfolio", "--repl",
                shlex.join(fake_repl_command())]
     # This process stands for a first `prover iterate` still at work on `out`.
