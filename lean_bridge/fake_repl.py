@@ -69,6 +69,7 @@ that cost.)
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import re
@@ -671,6 +672,13 @@ class FakeRepl:
     def _sorry_word(self) -> str:
         return "`sorry`" if self.version >= (4, 28, 0) else "'sorry'"
 
+    def _redeclared(self, name: str) -> str:
+        # Lean's `checkNotAlreadyDeclared`, reported at the declaration's name. Lean PR
+        # #10143 (August 2025) quoted names in messages with backticks; the recorded tags
+        # show that quoting from v4.24.0 (`Unknown identifier`), so the same boundary here.
+        quoted = f"`{name}`" if self.version >= (4, 24, 0) else f"'{name}'"
+        return f"{quoted} has already been declared"
+
     def find_rule(self, kind: str, text: str):
         for rule in self.rules:
             m = rule.match(kind, text)
@@ -690,12 +698,12 @@ class FakeRepl:
         masked, segments = analyze(text)
         messages: list[tuple[tuple, dict]] = []  # (sort key, message)
 
+        starts = [s.start for s in segments]  # in text order
+
         def seg_of(index: int) -> int:
-            k = -1
-            for j, s in enumerate(segments):
-                if s.start <= index:
-                    k = j
-            return k
+            # The last segment starting at or before `index`, by bisection: a file of many
+            # declarations must not cost the fake time quadratic in them.
+            return bisect.bisect_right(starts, index) - 1
 
         def add(severity, data, start, end, phase=0, seg=None):
             key = (seg_of(start) if seg is None else seg, phase, start)
@@ -740,8 +748,7 @@ class FakeRepl:
         for k, seg in enumerate(segments):
             if seg.kw in DECL_KWS:
                 if seg.full_name and (new.declared(seg.full_name)):
-                    add("error", f"'{seg.full_name}' has already been declared",
-                        *seg.name_span)
+                    add("error", self._redeclared(seg.full_name), *seg.name_span)
                     continue
                 if seg.full_name:
                     new.names.add(seg.full_name)
