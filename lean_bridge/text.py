@@ -36,7 +36,8 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from functools import lru_cache
+from typing import Iterable, Iterator
 
 from ._scan import COMPONENT_RE, NAME_RE, Span, mask_spans, scan, strip_comments
 from ._scan import mask_non_code as mask_non_code
@@ -72,6 +73,8 @@ _BODY_TOKEN_RE = re.compile(
     r":=|[()\[\]{}⟨⟩⦃⦄⟦⟧⌊⌋⌈⌉⁅⁆]|\|"
     r"|(?<![\w'!?.])(?:where|let|have|letI|haveI)(?![\w'!?])")
 _OPENERS, _CLOSERS = "([{⟨⦃⟦⌊⌈⁅", ")]}⟩⦄⟧⌋⌉⁆"
+# A proof that is only a gap, ignoring layout (comments are blank in the mask).
+_SORRY_PROOF_RE = re.compile(r"\s*(?:by\s+)?sorry\s*")
 _WS = " \t\r\n"
 
 
@@ -176,7 +179,7 @@ def _name_tokens(mask: str) -> Iterator[tuple[re.Match[str], bool]]:
 
 def find_identifier(text: str, word: str) -> list[int]:
     """Offsets where ``word`` is a whole identifier token in code (verbatim, dots included)."""
-    return [m.start() for m, dotted in _name_tokens(mask_non_code(text))
+    return [m.start() for m, dotted in _name_tokens(masked(text))
             if not dotted and m.group() == word]
 
 
@@ -190,7 +193,7 @@ def find_name(text: str, name: str) -> list[int]:
     components begin."""
     wanted = [_unescape(c.group()) for c in COMPONENT_RE.finditer(name)]
     hits = []
-    for m, _ in _name_tokens(mask_non_code(text)):
+    for m, _ in _name_tokens(masked(text)):
         parts = list(COMPONENT_RE.finditer(m.group()))
         if len(parts) >= len(wanted) and \
                 [_unescape(p.group()) for p in parts[-len(wanted):]] == wanted:
@@ -273,6 +276,7 @@ def _body(mask: str, kind: str, i: int, end: int) -> tuple[int, str]:
     pattern-matching ``|``. A ``|`` counts only for inductive types, or at the start of a
     line that also holds ``=>`` (a match arm), because ``|x|`` is also absolute value."""
     depth = pending = 0
+    line_start, seen = mask.rfind("\n", 0, i) + 1, i  # kept up to date token by token
     for m in _BODY_TOKEN_RE.finditer(mask, i, end):
         tok = m.group()
         if tok in _OPENERS:
@@ -290,12 +294,19 @@ def _body(mask: str, kind: str, i: int, end: int) -> tuple[int, str]:
         elif tok == "where":
             return m.start(), "where"
         elif tok == "|":
-            line_start = mask.rfind("\n", 0, m.start()) + 1
-            line_end = mask.find("\n", m.start())
-            line = mask[m.start():end if line_end < 0 else min(line_end, end)]
-            if kind.endswith("inductive") or (
-                    not mask[line_start:m.start()].strip() and "=>" in line):
+            # Only the text since the previous `|` is searched for a line break, and the rest
+            # of the line only for a `|` first on its line: a long line of `|x|` stays linear.
+            line_start = max(line_start, mask.rfind("\n", seen, m.start()) + 1)
+            seen = m.start()
+            if kind.endswith("inductive"):
                 return m.start(), "|"
+            j = m.start()
+            while j > line_start and mask[j - 1].isspace():
+                j -= 1
+            if j == line_start:
+                line_end = mask.find("\n", m.start(), end)
+                if "=>" in mask[m.start():end if line_end < 0 else line_end]:
+                    return m.start(), "|"
     return end, "none"
 
 
@@ -408,8 +419,15 @@ def parse_file(text: str) -> LeanFile:
     return LeanFile(text, text[:header_end], decls, tuple(items))
 
 
+# Memoized lexing and splitting: a check lexes and splits one text in several places (the
+# static layer, each word it looks for, the reference comparison, `prove`'s target choice),
+# and one reference serves many candidates. Both results are immutable.
+parsed = lru_cache(maxsize=32)(parse_file)
+masked = lru_cache(maxsize=32)(mask_non_code)
+
+
 def split_header(text: str) -> tuple[str, str]:
-    header = parse_file(text).header
+    header = parsed(text).header
     return header, text[len(header):]
 
 
@@ -419,17 +437,17 @@ def find_sorry_proofs(text: str, kinds: tuple[str, ...] = SORRY_KINDS) -> list[D
     """Declarations of ``kinds`` whose value, ignoring whitespace and comments, is exactly
     ``sorry`` or ``by sorry``. Pass ``kinds=(…, "def", "abbrev")`` for data-valued tasks
     (ProofNet's ``def`` items, PutnamBench's ``…_solution`` abbrevs)."""
-    mask = mask_non_code(text)
-    return [d for d in parse_file(text).declarations
+    mask = masked(text)
+    return [d for d in parsed(text).declarations
             if d.kind in kinds and d.body_kind == ":="
-            and mask[d.body_start:d.end].split() in (["sorry"], ["by", "sorry"])]
+            and _SORRY_PROOF_RE.fullmatch(mask, d.body_start, d.end)]
 
 
 def find_declaration(text: str, name: str) -> Declaration | None:
     """The first declaration named exactly ``name``; failing that, the only one whose name
     and ``name`` agree up to a namespace prefix (``bar`` vs ``Foo.bar``, either way round).
     None when absent or ambiguous."""
-    decls = [d for d in parse_file(text).declarations if d.name is not None]
+    decls = [d for d in parsed(text).declarations if d.name is not None]
     for d in decls:
         if d.name == name:
             return d
@@ -445,13 +463,42 @@ def extract_statement(text: str, name: str) -> str:
     return decl.statement(text)
 
 
-def replace_proof(text: str, decl: Declaration, new_proof: str) -> str:
-    """``text`` with ``decl``'s proof (``text[body_start:end]``) replaced by ``new_proof``;
-    every other character is unchanged. ValueError if ``decl`` does not fit ``text``."""
+@dataclass(frozen=True)
+class RepeatedName:
+    """A name declared more than once (Lean refuses every declaration after the first), with
+    the line of each declaration."""
+
+    name: str
+    lines: tuple[int, ...]
+
+    def describe(self) -> str:
+        shown = ", ".join(map(str, self.lines[:10])) + (", …" if len(self.lines) > 10 else "")
+        return (f"`{self.name}` is declared {len(self.lines)} times (lines {shown}): Lean checks "
+                f"only the first (line {self.lines[0]}) and refuses the others as already declared")
+
+
+def repeated_names(declared: Iterable[tuple[str, int]]) -> list[RepeatedName]:
+    """The names that occur more than once among ``(name, line)`` pairs, in order of first
+    occurrence; one pass."""
+    lines: dict[str, list[int]] = {}
+    for name, line in declared:
+        lines.setdefault(name, []).append(line)
+    return [RepeatedName(name, tuple(ls)) for name, ls in lines.items() if len(ls) > 1]
+
+
+def check_fits(text: str, decl: Declaration) -> None:
+    """ValueError unless ``decl`` can be a declaration of ``text`` (its keyword is where it
+    says, its proof inside the text)."""
     keyword = decl.kind.split()[0]
     if not (0 <= decl.body_start <= decl.end <= len(text)) \
             or not text.startswith(keyword, decl.keyword_start):
         raise ValueError("declaration does not belong to this text")
+
+
+def replace_proof(text: str, decl: Declaration, new_proof: str) -> str:
+    """``text`` with ``decl``'s proof (``text[body_start:end]``) replaced by ``new_proof``;
+    every other character is unchanged. ValueError if ``decl`` does not fit ``text``."""
+    check_fits(text, decl)
     return text[:decl.body_start] + new_proof + text[decl.end:]
 
 
@@ -469,8 +516,8 @@ def normalize_statement(s: str) -> str:
 
 
 __all__ = [
-    "Declaration", "Item", "LeanFile", "LineIndex", "extract_statement", "find_declaration",
-    "find_identifier", "find_name", "find_sorry_proofs", "line_col_to_offset",
-    "mask_non_code", "matching_bracket", "normalize_statement", "offset_to_line_col", "parse_file", "replace_proof",
-    "split_header",
+    "Declaration", "Item", "LeanFile", "LineIndex", "RepeatedName", "check_fits", "extract_statement",
+    "find_declaration", "find_identifier", "find_name", "find_sorry_proofs", "line_col_to_offset",
+    "mask_non_code", "masked", "matching_bracket", "normalize_statement", "offset_to_line_col",
+    "parse_file", "parsed", "repeated_names", "replace_proof", "split_header",
 ]
