@@ -74,8 +74,10 @@ def select_targets(text: str, names: Sequence[str] = ()) -> list[Declaration]:
     for d in decls:
         if d.name:
             first.setdefault(d.name, d.start)
-    open_ = [d for d in find_sorry_proofs(text, kinds=TARGET_KINDS)
-             if d.name and first[d.name] == d.start]
+    gaps = [d for d in find_sorry_proofs(text, kinds=TARGET_KINDS) if d.name]
+    open_ = [d for d in gaps if first[d.name or ""] == d.start]
+    repeats = ", ".join(dict.fromkeys(f"`{d.name}`" for d in gaps if first[d.name or ""] != d.start))
+    why_not = f" (a `sorry` of {repeats} is a redeclaration, which Lean refuses)" if repeats else ""
     if names:
         known = {d.name for d in declared}
         unknown = [n for n in dict.fromkeys(names) if n not in known]
@@ -86,11 +88,12 @@ def select_targets(text: str, names: Sequence[str] = ()) -> list[Declaration]:
         done = [n for n in dict.fromkeys(names) if n not in with_sorry]
         if done:
             raise ProveInputError(f"{', '.join(done)} has a proof already (only `sorry` proofs "
-                                  "are replaced)")
+                                  f"are replaced){why_not}")
         wanted = set(names)
         open_ = [d for d in open_ if d.name in wanted]
     if not open_:
-        raise ProveInputError("no theorem or lemma has a `sorry` proof: there is nothing to prove")
+        raise ProveInputError(f"no theorem or lemma has a `sorry` proof{why_not}: there is "
+                              "nothing to prove")
     return open_
 
 
