@@ -63,9 +63,14 @@ HEADER_KEYWORDS = frozenset({"import", "open", "set_option"})
 SORRY_KINDS = ("theorem", "lemma", "example")
 
 _WORD_RE = re.compile(r"#?[A-Za-z_][\w'!?]*")
-_INDENTED_DECL_RE = re.compile(
-    r"[ \t]+(?:@\[[^\]\n]*\]\s*)*(?:(?:" + "|".join(sorted(MODIFIERS)) + r")\s+)*"
+# An indented declaration: [ \t]+, attributes, modifiers, then the keyword; the attributes and
+# modifiers may run on over several lines (read by `_IndentedDeclarations`).
+_INDENT_RE = re.compile(r"[ \t]+")
+_ATTRIBUTE_RE = re.compile(r"@\[[^\]\n]*\]")
+_MODIFIER_RE = re.compile(r"(?:" + "|".join(sorted(MODIFIERS)) + r")(?=\s)")
+_DECL_KEYWORD_RE = re.compile(
     r"(?:" + "|".join(sorted(DECLARATION_KEYWORDS)) + r")(?![\w'!?])")
+_SPACES_RE = re.compile(r"\s*")
 _SET_OPTION_IN_RE = re.compile(r"set_option\s+\S+\s+(?:\"[^\"]*\"|\S+)\s+in(?![\w'!?])")
 _IN_RE = re.compile(r"(?<![\w'!?.])in(?![\w'!?])")
 _PRIORITY_RE = re.compile(r"\(\s*priority\s*:=")
@@ -230,10 +235,41 @@ def _matching_bracket(mask: str, i: int, stop: int) -> int:
     return stop if end is None else end
 
 
+class _IndentedDeclarations:
+    """Does a declaration start at an offset: attributes (``@[…]``), then modifiers, then a
+    declaration keyword, with any whitespace (line breaks too) between them?
+
+    Each position's answer is remembered: a run of attribute or modifier lines is read once,
+    not again from each of its lines (a regex tried at every line start re-read the rest of
+    the run each time, quadratic in its length).
+    """
+
+    def __init__(self, mask: str) -> None:
+        self.mask = mask
+        self.memo: dict[tuple[int, bool], bool] = {}
+
+    def starts_at(self, p: int) -> bool:
+        path, attributes_allowed = [], True
+        while (p, attributes_allowed) not in self.memo:
+            path.append((p, attributes_allowed))
+            if attributes_allowed and (m := _ATTRIBUTE_RE.match(self.mask, p)):
+                p = _SPACES_RE.match(self.mask, m.end()).end()
+            elif m := _MODIFIER_RE.match(self.mask, p):
+                p, attributes_allowed = _SPACES_RE.match(self.mask, m.end()).end(), False
+            else:
+                self.memo[(p, attributes_allowed)] = bool(_DECL_KEYWORD_RE.match(self.mask, p))
+                break
+        answer = self.memo[(p, attributes_allowed)]
+        for key in path:
+            self.memo[key] = answer
+        return answer
+
+
 def _boundaries(text: str, mask: str, spans: list[Span]) -> list[int]:
     """Sorted offsets where a top-level item may start (the module docstring's rule)."""
     docs = {sp.start: sp for sp in spans if sp.kind == "doc_comment"}
     doc_ends = {sp.end: sp.start for sp in docs.values()}
+    indented = _IndentedDeclarations(mask)
     found = set()
     for ls in [0] + [m.end() for m in re.finditer("\n", mask)]:
         start = None
@@ -243,8 +279,8 @@ def _boundaries(text: str, mask: str, spans: list[Span]) -> list[int]:
         elif word and (word.group() in COMMAND_KEYWORDS or word.group() in MODIFIERS
                        or word.group() in DECLARATION_KEYWORDS or word.group()[0] == "#"):
             start = ls
-        elif _INDENTED_DECL_RE.match(mask, ls):
-            start = _skip_ws(mask, ls, len(mask))
+        elif (indent := _INDENT_RE.match(mask, ls)) and indented.starts_at(indent.end()):
+            start = indent.end()
         if start is None:
             continue
         # A doc comment directly above (only whitespace between) belongs to the item,

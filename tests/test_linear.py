@@ -199,6 +199,38 @@ def test_the_static_layer_lexes_each_text_a_fixed_number_of_times(shape, monkeyp
     assert chars4 <= chars1 + 1  # characters lexed per input character do not grow
 
 
+def test_a_run_of_attribute_lines_is_read_once(monkeypatch):
+    import lean_bridge.text as text_mod
+
+    visited: list[int] = []
+    real = text_mod._IndentedDeclarations.__init__
+
+    def counting(self, mask):
+        real(self, mask)
+        visited.append(0)
+        self.memo = _CountingDict(visited)
+
+    monkeypatch.setattr(text_mod._IndentedDeclarations, "__init__", counting)
+    work = []
+    for size in (SMALL, 4 * SMALL):
+        visited.clear()
+        text = patho.stacked_modifiers(size)
+        decls = text_mod.parse_file(text).declarations
+        assert [d.name for d in decls] == ["stacked"]  # no line starts a declaration
+        work.append(len(visited) / text.count("\n"))
+    assert work[1] <= work[0] + 0.5  # positions read per line do not grow
+
+
+class _CountingDict(dict):
+    def __init__(self, counter: list[int]) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def __setitem__(self, key, value) -> None:
+        self.counter.append(1)
+        super().__setitem__(key, value)
+
+
 @pytest.mark.parametrize("shape", sorted(patho.SHAPES))
 def test_check_output_grows_at_most_linearly(shape, tmp_path):
     counts = []
