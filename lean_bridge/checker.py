@@ -111,7 +111,8 @@ class LeanChecker:
 
     async def check_file(self, text: str, names: list[str] | None = None,
                          references: Sequence[Reference] | None = None) -> list[TheoremCheck]:
-        """Check every theorem of a Lean file (or the named ones) in one REPL command.
+        """Check every theorem of a Lean file (or the named ones) in one REPL command: one row
+        per declaration, in file order (a name declared twice gives two rows, at their lines).
 
         With ``references``, each reference target (theorem, or a ``def`` …, checked alike)
         must be present with its statement, and the file's header must be the reference's; a

@@ -102,7 +102,10 @@ def check(file: Path, theorems: tuple[str, ...], against: Path | None, allow_nat
     known = frozenset(names)
     missing = [t for t in dict.fromkeys(theorems) if t not in known]
     if missing:
-        fail(f"no theorem named {', '.join(missing)} in {file} (it has: {_some(names)})", EXIT_USAGE)
+        from .prove import name_list
+
+        fail(f"no theorem named {', '.join(missing)} in {file} (it has: {name_list(names)})",
+             EXIT_USAGE)
     settings = settings_from({"repl": repl, "workspace": str(workspace) if workspace else None,
                               "timeout": timeout})
     spec = repl_spec(settings)
@@ -134,13 +137,6 @@ def check(file: Path, theorems: tuple[str, ...], against: Path | None, allow_nat
     else:
         _print_check_table(report)
     sys.exit(EXIT_OK if checks and all(c.result.proved for c in checks) else EXIT_NOT_PROVED)
-
-
-def _some(names: list[str], shown: int = 20) -> str:
-    """``names`` once each, the first ``shown`` of them: a message stays short for any file."""
-    distinct = list(dict.fromkeys(names))
-    more = f", … ({len(distinct) - shown} more)" if len(distinct) > shown else ""
-    return ", ".join(distinct[:shown]) + more
 
 
 def _no_reference_rows(text: str, against: Path | None, theorems: tuple[str, ...]):

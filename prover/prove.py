@@ -83,7 +83,7 @@ def select_targets(text: str, names: Sequence[str] = ()) -> list[Declaration]:
         unknown = [n for n in dict.fromkeys(names) if n not in known]
         if unknown:
             raise ProveInputError(f"no theorem named {', '.join(unknown)} (it has: "
-                                  f"{_some(d.name or '' for d in declared)})")
+                                  f"{name_list(d.name or '' for d in declared)})")
         with_sorry = {d.name for d in open_}
         done = [n for n in dict.fromkeys(names) if n not in with_sorry]
         if done:
@@ -109,7 +109,7 @@ def duplicate_notes(text: str) -> list[str]:
             for r in repeated]
 
 
-def _some(names, shown: int = 20) -> str:
+def name_list(names, shown: int = 20) -> str:
     """``names`` once each, the first ``shown`` of them: a message stays short for any file."""
     distinct = list(dict.fromkeys(names))
     more = f", … ({len(distinct) - shown} more)" if len(distinct) > shown else ""
@@ -587,6 +587,6 @@ __all__ = [
     "ProveInputError", "Reporter", "RichReporter", "SEARCH_METHODS", "TheoremOutcome",
     "assemble", "atomic_write", "check_method", "diff", "duplicate_notes", "file_proof",
     "final_check", "gaps_of",
-    "make_reporter", "preflight", "print_summary", "problem_for", "prompt_format_for",
+    "make_reporter", "name_list", "preflight", "print_summary", "problem_for", "prompt_format_for",
     "prove_file", "select_targets", "sha256_of", "write_result",
 ]
