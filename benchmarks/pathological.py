@@ -116,7 +116,9 @@ def run_check(path: Path, *args: str) -> dict[str, Any]:
     code: Any = 0
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         try:
-            cli.main(["check", "--json", str(path), "--repl", repl, *args], standalone_mode=False)
+            # Lean's own per-request limit would cut a 10 MB file short: give it an hour.
+            cli.main(["check", "--json", str(path), "--repl", repl, "--timeout", "3600", *args],
+                     standalone_mode=False)
         except SystemExit as exc:
             code = exc.code
     printed = out.getvalue()

@@ -452,8 +452,10 @@ def _read_declaration(text: str, masked: str, seg: Segment, namespaces: list[str
         target = _squash(text[colon + 1:sig_end])
         if target:
             seg.goal = _goal_text(hyps, target)
-    stripped = masked[:seg.end].rstrip(ASCII_WS)
-    seg.decl_end = max(len(stripped), seg.kw_end)
+    # Only this segment is stripped: stripping the text up to it would copy the whole
+    # prefix once per declaration.
+    stripped = masked[seg.kw_start:seg.end].rstrip(ASCII_WS)
+    seg.decl_end = max(seg.kw_start + len(stripped), seg.kw_end)
     if seg.proof_start is not None:
         p = seg.proof_start
         while p < seg.end and masked[p] in ASCII_WS:
