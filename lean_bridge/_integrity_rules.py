@@ -84,6 +84,9 @@ SEARCH_TACTICS: dict[str, tuple[str, str]] = {
     "observe": ("search_tactic", "`observe` runs `exact?`"),
     "propose": ("search_tactic", "`propose` is a library search"),
 }
+# Every lead below is at most this many characters (`generalizing`), so a lead is looked for
+# only in that much text before the blanks in front of a word.
+LEAD_WINDOW = 16
 # What may stand right before a tactic: line start, `by`, `;`, `<;>`, `·`, `=>`, `(`,
 # `first |`, and combinators that take a tactic.
 TACTIC_LEAD_RE = re.compile(

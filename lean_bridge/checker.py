@@ -6,6 +6,7 @@ workers from a ``ReplPool`` and turns every answer (or the lack of one) into a
 """
 from __future__ import annotations
 
+import bisect
 import re
 import time
 from contextlib import asynccontextmanager
@@ -28,7 +29,8 @@ from .protocol import (
     TacticRequest,
 )
 from .reference import Reference, compare_to_reference
-from .text import Declaration, LineIndex
+from .text import Declaration, LineIndex, RepeatedName
+from .text import repeated_names as text_repeated_names
 
 _VERSION_PROBE = "#eval Lean.versionString"
 # Findings a reference's own preamble can excuse (integrity._TRUSTABLE).
@@ -39,12 +41,25 @@ _WAIVABLE = frozenset({"environment_change", "set_option", "metaprogramming"})
 # is "proved" without the axiom audit.
 
 
+# A finding outside every theorem concerns each of them, so each row would repeat it: past
+# this many, a row names the first ones and counts the rest (the output stays linear).
+_SHARED_SHOWN = 3
+_PLAIN_GAP_RE = re.compile(r"(sorry|admit)(?![\w'!?.])")
+
+
 @dataclass(frozen=True)
 class TheoremCheck:
-    """One theorem's share of a file check."""
+    """One declaration's share of a file check. A file may declare a name twice (Lean
+    refuses the second): each declaration has its own row, told apart by ``line``."""
 
     name: str
     result: CheckResult
+    line: int = 0  # of its keyword in the checked text; 0 for a reference target it lacks
+
+
+def repeated_names(checks: Sequence[TheoremCheck]) -> list[RepeatedName]:
+    """The names that more than one row of a file check declares, in order of first line."""
+    return text_repeated_names((c.name, c.line) for c in checks if c.line)
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,8 @@ class LeanChecker:
 
     async def check_file(self, text: str, names: list[str] | None = None,
                          references: Sequence[Reference] | None = None) -> list[TheoremCheck]:
-        """Check every theorem of a Lean file (or the named ones) in one REPL command.
+        """Check every theorem of a Lean file (or the named ones) in one REPL command: one row
+        per declaration, in file order (a name declared twice gives two rows, at their lines).
 
         With ``references``, each reference target (theorem, or a ``def`` …, checked alike)
         must be present with its statement, and the file's header must be the reference's; a
@@ -111,52 +127,62 @@ class LeanChecker:
                      all_tactics: bool = False) -> list[TheoremCheck]:
         text = header + body
         index = LineIndex(text)
-        # The static layer parses the same text: share its cache.
+        # The static layer parses the same text: share its cache. A declaration is known by
+        # its place in `theorems` (file order), never by its name: a file may repeat a name.
         theorems = _checked_declarations(parsed(text).declarations, references)
-        targets = [d for d in theorems if names is None or d.name in names]
-        spans = {d.name: _line_span(index, d) for d in theorems}
-        rejected, gaps = _static_findings(text, index, targets, spans, references, self.integrity)
-        missing = [n for n in rejected if n not in spans]
-        pending = [d for d in targets if d.name not in rejected]
-        lean: dict[str, CheckResult] = {}
+        owners = _Owners(index, theorems)
+        wanted = None if names is None else frozenset(names)
+        targets = [k for k, d in enumerate(theorems) if wanted is None or d.name in wanted]
+        static = _static_findings(text, theorems, owners, references, self.integrity)
+        shared = _shared(static.everyone, "findings outside the theorems")
+        pending = [k for k in targets if k not in static.rejected and not shared]
+        lean: dict[int, CheckResult] = {}
         if pending:
             started = time.monotonic()
             try:
                 if worker is not None:
-                    lean = await self._lean_phase(worker, body, pending, spans, header, all_tactics)
+                    lean = await self._lean_phase(worker, body, theorems, pending, owners, header,
+                                                  all_tactics)
                 else:
                     async with self.pool.acquire(header) as held:
-                        lean = await self._lean_phase(held, body, pending, spans, header, all_tactics)
+                        lean = await self._lean_phase(held, body, theorems, pending, owners,
+                                                      header, all_tactics)
             except (ReplTimeout, ReplCrashed, HeaderError) as exc:
                 failure = _failure(exc, time.monotonic() - started)
-                lean = {d.name: failure for d in pending}
-        for name, reasons in gaps.items():
+                lean = {k: failure for k in pending}
+        for k, reasons in static.gaps.items():
             # An honest `sorry` is a gap, not a cheat: Lean reports it (with its goal), and
             # should a REPL miss it, the static layer still keeps it from being "proved".
-            if name in lean and lean[name].status in (Status.PROVED, Status.INCOMPLETE):
-                lean[name] = replace(lean[name], status=Status.INCOMPLETE,
-                                     reasons=tuple(dict.fromkeys((*lean[name].reasons, *reasons))))
+            if k in lean and lean[k].status in (Status.PROVED, Status.INCOMPLETE):
+                lean[k] = replace(lean[k], status=Status.INCOMPLETE,
+                                  reasons=tuple(dict.fromkeys((*lean[k].reasons, *reasons))))
         checks = []
-        for decl in targets:
-            result = lean.get(decl.name) or CheckResult(Status.REJECTED, reasons=tuple(rejected[decl.name]))
-            checks.append(TheoremCheck(decl.name, result))
-        checks += [TheoremCheck(n, CheckResult(Status.REJECTED, reasons=tuple(rejected[n]))) for n in missing]
+        for k in targets:
+            result = lean.get(k) or CheckResult(
+                Status.REJECTED, reasons=(*static.rejected.get(k, ()), *shared))
+            checks.append(TheoremCheck(theorems[k].name or "", result, owners.keyword_line(k)))
+        checks += [TheoremCheck(n, CheckResult(Status.REJECTED, reasons=tuple(reasons)))
+                   for n, reasons in static.missing.items()]
         return checks
 
-    async def _lean_phase(self, worker: Worker, body: str, pending: list[Declaration],
-                          spans: dict[str, tuple[int, int]], header: str,
-                          all_tactics: bool) -> dict[str, CheckResult]:
-        """Elaborate the body once, split the answer by theorem, audit the axioms of the proved.
+    async def _lean_phase(self, worker: Worker, body: str, theorems: list[Declaration],
+                          pending: list[int], owners: "_Owners", header: str,
+                          all_tactics: bool) -> dict[int, CheckResult]:
+        """Elaborate the body once, split the answer by declaration, audit the proved ones.
 
         The audit rides in the same command: ``#print axioms NAME`` lines after the body run in
         exactly the environment the body produced, and one command instead of two halves the
         round trips and the environments the REPL keeps (it never frees one). Messages after
         the body's last line belong to the audit; static integrity was judged on the body alone.
+        Each message goes to the declaration whose lines hold it (one bisection, so the work
+        is linear in declarations plus messages).
         """
         started = time.monotonic()
         body = body if body.endswith("\n") else body + "\n"
         body_lines = body.count("\n")
-        audit = "".join(f"#print axioms {d.name}\n" for d in pending)
+        # One audit line per name: Lean answers it for the first declaration of the name
+        # (it refuses the others), so a second line would only repeat the first answer.
+        audit = "".join(f"#print axioms {n}\n" for n in dict.fromkeys(theorems[k].name for k in pending))
         try:
             version = await self._lean_version(worker)
             response = await worker.request(
@@ -165,50 +191,66 @@ class LeanChecker:
             )
         except (ReplTimeout, ReplCrashed) as exc:
             failure = _failure(exc, time.monotonic() - started)
-            return {d.name: failure for d in pending}
+            return {k: failure for k in pending}
         elapsed = time.monotonic() - started
         if not isinstance(response, CommandResponse):
             verdict = command_verdict(response)
-            return {d.name: CheckResult(verdict.status, seconds=elapsed, lean_version=version,
-                                        reasons=verdict.reasons) for d in pending}
+            return {k: CheckResult(verdict.status, seconds=elapsed, lean_version=version,
+                                   reasons=verdict.reasons) for k in pending}
         audited = [m for m in response.messages if m.pos.line > body_lines]
         # Report positions in the whole text, not in the body we sent.
         shift = header.count("\n")
-        messages = tuple(_shift_message(m, shift) for m in response.messages if m.pos.line <= body_lines)
-        sorries_all = tuple(_shift_sorry(s, shift) for s in response.sorries)
+        mine: dict[int, list[Message]] = {}
+        outside: list[Message] = []
+        for m in response.messages:
+            if m.pos.line <= body_lines:
+                m = _shift_message(m, shift)
+                owner = owners.owner(m.pos.line)
+                if owner is not None:
+                    mine.setdefault(owner, []).append(m)
+                elif m.is_error:
+                    outside.append(m)
+        holes: dict[int, list[Sorry]] = {}
+        for s in response.sorries:
+            s = _shift_sorry(s, shift)
+            owner = owners.owner(s.pos.line) if s.pos else None
+            if owner is not None:
+                holes.setdefault(owner, []).append(s)
         tactics = tuple(_shift_tactic(t, shift) for t in response.tactics)
-        outside = [m for m in messages
-                   if m.is_error and not any(lo <= m.pos.line <= hi for lo, hi in spans.values())]
-        results: dict[str, CheckResult] = {}
-        for decl in pending:
-            lo, hi = spans[decl.name]
-            mine = tuple(m for m in messages if lo <= m.pos.line <= hi)
-            sorries = tuple(s for s in sorries_all if s.pos and lo <= s.pos.line <= hi)
-            verdict = messages_verdict(mine, sorries)
+        elsewhere = _shared([f"error outside the theorem at line {m.pos.line}: "
+                             f"{m.data.splitlines()[0] if m.data else ''}" for m in outside],
+                            "errors outside the theorems")
+        answers = _axiom_answers(audited)
+        results: dict[int, CheckResult] = {}
+        for k in pending:
+            messages, sorries = tuple(mine.get(k, ())), tuple(holes.get(k, ()))
+            verdict = messages_verdict(messages, sorries)
             status, reasons = verdict.status, verdict.reasons
             if outside and status is not Status.ERROR:
-                status = Status.ERROR
-                reasons = tuple(f"error outside the theorem at line {m.pos.line}: {m.data.splitlines()[0]}"
-                                for m in outside)
-            results[decl.name] = CheckResult(status, mine, sorries, tactics, elapsed, version, reasons)
-        for name, result in list(results.items()):
+                status, reasons = Status.ERROR, elsewhere
+            result = CheckResult(status, messages, sorries, tactics, elapsed, version, reasons)
             if result.proved:
-                reasons = self._audit(name, audited)
-                if reasons:
-                    results[name] = replace(result, status=Status.REJECTED, reasons=tuple(reasons))
+                name, first = theorems[k].name or "", owners.first_of(k)
+                # The answer is about the first declaration of a name, the one Lean kept.
+                audit_reasons = self._audit(name, answers) if first is None else [
+                    f"axiom audit: `#print axioms {name}` answers for the first `{name}` "
+                    f"(line {first}), not for this one"]
+                if audit_reasons:
+                    result = replace(result, status=Status.REJECTED, reasons=tuple(audit_reasons))
+            results[k] = result
         return results
 
-    def _audit(self, name: str, messages: list[Message]) -> list[str]:
-        """Reasons to reject ``name`` from its ``#print axioms`` answer; none when it is clean.
+    def _audit(self, name: str, answers: dict[str, list[tuple[str, ...]]]) -> list[str]:
+        """Reasons to reject ``name`` from its ``#print axioms`` answer (``_axiom_answers``);
+        none when it is clean.
 
         A name whose axioms cannot be read is rejected too: "proved" must never rest on an
         audit that did not happen (an unclosed comment in the body would swallow the line).
         """
-        parsed = [p for m in messages if m.severity == "info"
-                  for p in [parse_print_axioms(m.data)] if p is not None and p[0] == name]
-        if len(parsed) != 1:
+        found = answers.get(name, [])
+        if len(found) != 1:
             return [f"axiom audit: no readable `#print axioms {name}` answer"]
-        findings = audit_axioms(name, parsed[0][1], allow_native_decide=self.integrity.allow_native_decide)
+        findings = audit_axioms(name, found[0], allow_native_decide=self.integrity.allow_native_decide)
         return [f"{f.code}: {f.message}" for f in findings if f.blocking]
 
     async def lean_version(self, header: str) -> str | None:
@@ -291,15 +333,56 @@ class ProofSession:
         return await self.checker.check_on(self.worker, self.statement + proof, reference=self.reference)
 
 
-def _static_findings(text: str, index: LineIndex, targets: list[Declaration],
-                     spans: dict[str, tuple[int, int]],
+@dataclass
+class _Static:
+    """What the static layer says, by declaration (its place in the checked list)."""
+
+    rejected: dict[int, list[str]]  # reasons to reject
+    gaps: dict[int, list[str]]  # honest `sorry`/`admit`
+    everyone: list[str]  # findings outside every theorem: they concern them all
+    missing: dict[str, list[str]]  # reference targets the text does not declare, by name
+
+
+class _Owners:
+    """Which checked declaration holds a line: their line spans are disjoint and in file
+    order (each declaration starts on a line of its own), so one bisection finds it."""
+
+    def __init__(self, index: LineIndex, decls: Sequence[Declaration]) -> None:
+        self.index = index
+        self.decls = decls
+        self.spans = [_line_span(index, d) for d in decls]
+        self.starts = [lo for lo, _ in self.spans]
+        first: dict[str, int] = {}
+        for k, d in enumerate(decls):
+            first.setdefault(d.name or "", k)
+        self._first = first
+
+    def owner(self, line: int) -> int | None:
+        k = bisect.bisect_right(self.starts, line) - 1
+        return k if k >= 0 and line <= self.spans[k][1] else None
+
+    def first_of(self, k: int) -> int | None:
+        """The keyword line of the first declaration of ``k``'s name, when ``k`` is not it."""
+        first = self._first.get(self.decls[k].name or "", k)
+        return None if first == k else self.keyword_line(first)
+
+    def named(self, name: str) -> int | None:
+        """The first declaration of ``name`` (the one Lean keeps and a reference compares)."""
+        return self._first.get(name)
+
+    def keyword_line(self, k: int) -> int:
+        return self.index.offset_to_line_col(self.decls[k].keyword_start)[0]
+
+
+def _static_findings(text: str, theorems: Sequence[Declaration], owners: _Owners,
                      references: Sequence[Reference] | None,
-                     options: IntegrityOptions) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Reasons to reject, and honest gaps (``sorry``/``admit``), by theorem name, without Lean.
+                     options: IntegrityOptions) -> _Static:
+    """Reasons to reject, and honest gaps (``sorry``/``admit``), by declaration, without Lean.
 
     A finding inside a theorem's lines concerns that theorem; one outside every theorem (an
-    ``axiom`` or an ``instance`` before it, a changed header) concerns them all. A reference
-    theorem missing from the text appears under its own name.
+    ``axiom`` or an ``instance`` before it, a changed header) concerns them all. A reference's
+    findings concern the first declaration of its name; a reference target missing from the
+    text appears under its own name.
     """
     # One scan per reference. A finding about the environment is waived when any reference has
     # the same item (its own preamble); every other finding counts wherever it shows up.
@@ -309,29 +392,32 @@ def _static_findings(text: str, index: LineIndex, targets: list[Declaration],
              for ref in (references or [None])]
     findings = {k: f for scan in scans for k, f in scan.items()
                 if f.code not in _WAIVABLE or all(k in other for other in scans)}
-    by_name: dict[str, list[str]] = {}
-    gaps: dict[str, list[str]] = {}
-    everyone: list[str] = []
+    static = _Static({}, {}, [], {})
+    index = owners.index
     for f in findings.values():
         if not f.blocking:
             continue
-        owner = next((n for n, (lo, hi) in spans.items() if lo <= f.line <= hi), None)
+        owner = owners.owner(f.line)
         reason = f"{f.code}: {f.message} (line {f.line})"
         if owner is not None and f.code == "sorry" and _is_plain_gap(text, index, f):
-            gaps.setdefault(owner, []).append(reason)
+            static.gaps.setdefault(owner, []).append(reason)
         elif owner is None:
-            everyone.append(reason)
+            static.everyone.append(reason)
         else:
-            by_name.setdefault(owner, []).append(reason)
+            static.rejected.setdefault(owner, []).append(reason)
     for ref in references or ():
         for f in compare_to_reference(text, ref):
-            if f.blocking:
-                target = ref.name if f.code == "missing_theorem" or ref.name in spans else None
-                (by_name.setdefault(target, []) if target else everyone).append(f"{f.code}: {f.message}")
-    if everyone:
-        for decl in targets:
-            by_name.setdefault(decl.name, []).extend(everyone)
-    return by_name, gaps
+            if not f.blocking:
+                continue
+            reason = f"{f.code}: {f.message}"
+            target = owners.named(ref.name)
+            if f.code == "missing_theorem":
+                static.missing.setdefault(ref.name, []).append(reason)
+            elif target is not None:
+                static.rejected.setdefault(target, []).append(reason)
+            else:
+                static.everyone.append(reason)
+    return static
 
 
 def _checked_declarations(decls: Sequence[Declaration],
@@ -348,7 +434,23 @@ def _is_plain_gap(text: str, index: LineIndex, finding: Finding) -> bool:
         offset = index.line_col_to_offset(finding.line, finding.column)
     except ValueError:
         return False
-    return re.match(r"(sorry|admit)(?![\w'!?.])", text[offset:]) is not None
+    return _PLAIN_GAP_RE.match(text, offset) is not None
+
+
+def _shared(reasons: list[str], what: str) -> tuple[str, ...]:
+    """Reasons every row carries: the first few verbatim, then how many more."""
+    if len(reasons) <= _SHARED_SHOWN + 1:
+        return tuple(reasons)
+    return (*reasons[:_SHARED_SHOWN], f"… and {len(reasons) - _SHARED_SHOWN} more {what}")
+
+
+def _axiom_answers(messages: Sequence[Message]) -> dict[str, list[tuple[str, ...]]]:
+    """Each ``#print axioms`` answer among ``messages``, by the name it is about (read once)."""
+    answers: dict[str, list[tuple[str, ...]]] = {}
+    for m in messages:
+        if m.severity == "info" and (found := parse_print_axioms(m.data)) is not None:
+            answers.setdefault(found[0], []).append(found[1])
+    return answers
 
 
 def _combine(checks: list[TheoremCheck]) -> CheckResult:

@@ -83,6 +83,7 @@ that cost.)
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import re
@@ -465,8 +466,10 @@ def _read_declaration(text: str, masked: str, seg: Segment, namespaces: list[str
         target = _squash(text[colon + 1:sig_end])
         if target:
             seg.goal = _goal_text(hyps, target)
-    stripped = masked[:seg.end].rstrip(ASCII_WS)
-    seg.decl_end = max(len(stripped), seg.kw_end)
+    # Only this segment is stripped: stripping the text up to it would copy the whole
+    # prefix once per declaration.
+    stripped = masked[seg.kw_start:seg.end].rstrip(ASCII_WS)
+    seg.decl_end = max(seg.kw_start + len(stripped), seg.kw_end)
     if seg.proof_start is not None:
         p = seg.proof_start
         while p < seg.end and masked[p] in ASCII_WS:
@@ -692,6 +695,13 @@ class FakeRepl:
         return {"pid": os.getpid(), "requests": sum(self.requests_by_kind.values()),
                 "by_kind": dict(self.requests_by_kind), "header_imports": self.header_imports}
 
+    def _redeclared(self, name: str) -> str:
+        # Lean's `checkNotAlreadyDeclared`, reported at the declaration's name. Lean PR
+        # #10143 (August 2025) quoted names in messages with backticks; the recorded tags
+        # show that quoting from v4.24.0 (`Unknown identifier`), so the same boundary here.
+        quoted = f"`{name}`" if self.version >= (4, 24, 0) else f"'{name}'"
+        return f"{quoted} has already been declared"
+
     def find_rule(self, kind: str, text: str):
         for rule in self.rules:
             m = rule.match(kind, text)
@@ -711,12 +721,12 @@ class FakeRepl:
         masked, segments = analyze(text)
         messages: list[tuple[tuple, dict]] = []  # (sort key, message)
 
+        starts = [s.start for s in segments]  # in text order
+
         def seg_of(index: int) -> int:
-            k = -1
-            for j, s in enumerate(segments):
-                if s.start <= index:
-                    k = j
-            return k
+            # The last segment starting at or before `index`, by bisection: a file of many
+            # declarations must not cost the fake time quadratic in them.
+            return bisect.bisect_right(starts, index) - 1
 
         def add(severity, data, start, end, phase=0, seg=None):
             key = (seg_of(start) if seg is None else seg, phase, start)
@@ -763,8 +773,7 @@ class FakeRepl:
         for k, seg in enumerate(segments):
             if seg.kw in DECL_KWS:
                 if seg.full_name and (new.declared(seg.full_name)):
-                    add("error", f"'{seg.full_name}' has already been declared",
-                        *seg.name_span)
+                    add("error", self._redeclared(seg.full_name), *seg.name_span)
                     continue
                 if seg.full_name:
                     new.names.add(seg.full_name)

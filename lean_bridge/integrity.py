@@ -53,14 +53,17 @@ instance stay findings.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from . import _integrity_rules as rules
 from ._scan import COMPONENT_RE, NAME_RE
+# `parsed`/`masked`: the memoized split and lexing of a text, shared with `reference` and
+# the checker (see `text`).
 from .text import (Declaration, Item, LeanFile, LineIndex, find_identifier, find_name,
-                   find_sorry_proofs, mask_non_code, normalize_statement, parse_file)
+                   find_sorry_proofs, masked, normalize_statement, parsed)
 
 THEOREM_KINDS = ("theorem", "lemma")
 # Declarations whose `:= sorry` value in a reference is a slot for the prover to fill.
@@ -88,16 +91,34 @@ class IntegrityOptions:
     allow_native_decide: bool = False
 
 
-# Memoized lexing and splitting, shared with `reference`: the checker scans a candidate and
-# then compares it, and one reference serves many candidates. Both results are immutable.
-parsed = lru_cache(maxsize=32)(parse_file)
-masked = lru_cache(maxsize=32)(mask_non_code)
 
 
 @lru_cache(maxsize=32)
 def placeholder_names(reference: str) -> frozenset[str]:
     """Names of the reference's ``:= sorry`` slots (solution abbrevs, ProofNet defs, …)."""
     return frozenset(d.name for d in find_sorry_proofs(reference, PLACEHOLDER_KINDS) if d.name)
+
+
+_NEXT_CHAR_RE = re.compile(r"[ \t]*(.?)", re.S)
+_NOT_A_TACTIC_AFTER = frozenset(":,)⟩]}")
+
+
+class _Spans:
+    """``(start, end)`` spans, sorted and merged once; ``holds`` is one bisection."""
+
+    def __init__(self, spans) -> None:
+        merged: list[tuple[int, int]] = []
+        for s, e in sorted(spans):
+            if merged and s < merged[-1][1]:  # nested or overlapping: one span
+                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            else:
+                merged.append((s, e))
+        self.spans = merged
+        self.starts = [s for s, _ in merged]
+
+    def holds(self, offset: int) -> bool:
+        k = bisect.bisect_right(self.starts, offset) - 1
+        return k >= 0 and offset < self.spans[k][1]
 
 
 def components(name: str) -> tuple[str, ...]:
@@ -184,13 +205,17 @@ class _Scanner:
         self.ctx = (_reference_context(reference, target) if reference is not None
                     else _own_context(self.file, self.mask))
         self.trusted_spans: list[tuple[int, int]] = []
-        self.proofs = [(d.body_start, d.end) for d in self.file.declarations]
+        # Proof spans are disjoint and in file order: a bisection finds the one holding an
+        # offset, so each word costs O(log n), whatever the number of declarations.
+        self.proofs = _Spans((d.body_start, d.end) for d in self.file.declarations)
+        self.trusted = _Spans(())
         self.found: dict[tuple[str, int], Finding] = {}
 
     def run(self) -> list[Finding]:
         self._header()
         for it in self.file.items:
             self._item(it)
+        self.trusted = _Spans(self.trusted_spans)
         self._words()
         self._options()
         self._hash_commands()
@@ -213,26 +238,39 @@ class _Scanner:
         self._add(code, offset, message)
 
     def _trusted(self, offset: int) -> bool:
-        return any(s <= offset < e for s, e in self.trusted_spans)
+        return self.trusted.holds(offset)
 
     def _in_proof(self, offset: int) -> bool:
-        return any(s <= offset < e for s, e in self.proofs)
+        return self.proofs.holds(offset)
+
+    def _next_char(self, offset: int) -> str:
+        """The first character after ``offset`` past spaces and tabs ('' at the end)."""
+        m = _NEXT_CHAR_RE.match(self.mask, offset)
+        return m.group(1) if m else ""
+
+    def _lead(self, pattern: re.Pattern[str], offset: int) -> bool:
+        """Does ``pattern`` (a lead: a few characters, then blanks, then the word) end right
+        before ``offset``? Only a short window is searched: on a long line a search from the
+        line start would cost the whole line for every word on it."""
+        j = offset
+        while j and self.mask[j - 1] in " \t":
+            j -= 1
+        lo = max(0, j - rules.LEAD_WINDOW)
+        line_start = self.mask.rfind("\n", lo, j) + 1  # the lead is on the word's line
+        return bool(pattern.search(self.mask, max(lo, line_start), j))
 
     def _tactic_position(self, offset: int, length: int) -> bool:
         """Is the word at ``offset`` the start of a tactic? Binders (``(hint : P)``), pattern
         names (``⟨h, hint⟩``) and arguments (``exact hint``) are not."""
-        line_start = self.mask.rfind("\n", 0, offset) + 1
-        if not rules.TACTIC_LEAD_RE.search(self.mask, line_start, offset):
+        if not self._lead(rules.TACTIC_LEAD_RE, offset):
             return False
-        after = self.mask[offset + length:].lstrip(" \t")
-        return not after or after[0] not in ":,)⟩]}"
+        return self._next_char(offset + length) not in _NOT_A_TACTIC_AFTER
 
     def _name_position(self, offset: int, length: int) -> bool:
         """Can the word at ``offset`` only be a name (``intro stop``, ``have admit : P``)?"""
-        if self.mask[offset + length:].lstrip(" \t").startswith(":"):
+        if self._next_char(offset + length) == ":":
             return True
-        line_start = self.mask.rfind("\n", 0, offset) + 1
-        return bool(rules.NAME_LEAD_RE.search(self.mask, line_start, offset))
+        return self._lead(rules.NAME_LEAD_RE, offset)
 
     # -- structure: header and top-level items ------------------------------------------------
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from . import _integrity_rules as rules
@@ -142,40 +143,57 @@ def references_from_lean(content: str, source: str = "<text>") -> dict[str, Refe
     return refs
 
 
-def _mentioned_after(mask: str, name: str, offset: int) -> bool:
-    """Does a name token after ``offset`` contain ``name``'s components (``name``,
-    ``name.1``, ``Foo.name``)? Generous on purpose: a doubt keeps today's reading, preamble."""
-    n = components(name)
-    for m in NAME_RE.finditer(mask, offset):
+def _last_mentions(mask: str, names) -> dict[tuple[str, ...], int]:
+    """For each of ``names``, where the last name token holding its components starts
+    (``name``, ``name.1``, ``Foo.name``); absent when no token does. One pass over the tokens,
+    so asking about every placeholder of a file costs the file once."""
+    wanted = {components(n) for n in names}
+    lengths = {len(w) for w in wanted}
+    last: dict[tuple[str, ...], int] = {}
+    for m in NAME_RE.finditer(mask):
         c = components(m.group())
-        if any(c[i:i + len(n)] == n for i in range(len(c) - len(n) + 1)):
-            return True
-    return False
+        for n in lengths:
+            for i in range(len(c) - n + 1):
+                if c[i:i + n] in wanted:
+                    last[c[i:i + n]] = m.start()
+    return last
 
 
-def _standalone(mask: str, d: Declaration, placeholders: frozenset[str]) -> bool:
+def _standalone(d: Declaration, placeholders: frozenset[str],
+                last_mention: dict[tuple[str, ...], int]) -> bool:
     """Is ``d`` a target of its own: a theorem, or a ``:= sorry`` placeholder that nothing
-    after it mentions (so no later theorem is stated in terms of it)?"""
+    after it mentions (so no later theorem is stated in terms of it)? A doubt (a mention
+    anywhere after it) keeps today's reading: preamble."""
     if d.kind in THEOREM_KINDS:
         return True
-    return d.name in placeholders and not _mentioned_after(mask, d.name, d.end)
+    return d.name in placeholders and last_mention.get(components(d.name or ""), -1) < d.end
 
 
 def _from_lean(content: str, path: Path | str) -> dict[str, Reference]:
     lf = parse_file(content)
     mask, placeholders = mask_non_code(content), placeholder_names(content)
+    last_mention = _last_mentions(mask, placeholders) if placeholders else {}
     refs: dict[str, Reference] = {}
     preamble: list[str] = []
+    # Blank lines and comments go with the item after them: into the preamble before a
+    # preamble item, into a theorem's own statement before it, so the text between two
+    # other theorems is not carried by every later reference (that would be quadratic).
+    gap = ""
     for it in lf.items:
         d = it.declaration
-        if d is None or not d.name or not _standalone(mask, d, placeholders):
-            preamble.append(it.text)
+        if it.kind == "other" and not mask[it.start:it.end].strip():
+            gap += it.text
+            continue
+        if d is None or not d.name or not _standalone(d, placeholders, last_mention):
+            preamble.append(gap + it.text)
+            gap = ""
             continue
         if d.name in refs:
             line, _ = LineIndex(content).offset_to_line_col(d.start)
             what = "theorem" if d.kind in THEOREM_KINDS else d.kind
             raise BadReference(f"{path}:{line}: {what} {d.name!r} is declared twice")
-        statement = "".join(preamble) + d.statement(content)
+        statement = "".join(preamble) + gap + d.statement(content)
+        gap = ""
         refs[d.name] = _make(d.name, lf.header + statement, f"{path}:{d.name}")
     return refs
 
@@ -189,10 +207,12 @@ def references_for_file(references: Mapping[str, Reference], text: str) -> list[
     for ref in references.values():
         by_name.setdefault(ref.name, []).append(ref)
     chosen: list[Reference] = []
+    answered: set[str] = set()
     for d in parsed(text).declarations:
         same = by_name.get(d.name or "")
-        if not same or any(r.name == d.name for r in chosen):
+        if not same or d.name in answered:
             continue
+        answered.add(d.name or "")
         mine = normalize_statement(d.statement(text))
         exact = [r for r in same
                  if any(normalize_statement(rd.statement(r.text)) == mine
@@ -249,10 +269,7 @@ def compare_to_reference(candidate: str, ref: Reference) -> list[Finding]:
         add("header_changed", 0, "the header differs from the reference's: "
             + _first_difference(ref_header, cand_header))
 
-    decls: dict[str, Declaration] = {}
-    for d in cand.declarations:
-        if d.name:
-            decls.setdefault(d.name, d)
+    decls, present = _candidate_view(candidate)
     target = decls.get(ref.name)
     ref_target = next((d for d in ref_file.declarations if d.name == ref.name), None)
     if ref_target is None:
@@ -266,14 +283,24 @@ def compare_to_reference(candidate: str, ref: Reference) -> list[Finding]:
             add("statement_changed", target.start,
                 f"the statement of `{ref.name}` differs from the reference: "
                 + _first_difference(want, got))
-    _compare_preamble(candidate, cand, ref, ref_file, decls, add)
+    _compare_preamble(candidate, ref, ref_file, decls, present, add)
     return findings
 
 
-def _compare_preamble(candidate: str, cand: LeanFile, ref: Reference, ref_file: LeanFile,
-                      decls: dict[str, Declaration], add) -> None:
+@lru_cache(maxsize=8)  # a candidate checked against several references is read once
+def _candidate_view(candidate: str) -> tuple[dict[str, Declaration], frozenset[str]]:
+    """The first declaration of each name in ``candidate``, and its items up to layout."""
+    cand = parsed(candidate)
+    decls: dict[str, Declaration] = {}
+    for d in cand.declarations:
+        if d.name:
+            decls.setdefault(d.name, d)
+    return decls, frozenset(normalize_statement(it.text) for it in cand.items if it.kind != "other")
+
+
+def _compare_preamble(candidate: str, ref: Reference, ref_file: LeanFile,
+                      decls: dict[str, Declaration], present: frozenset[str], add) -> None:
     placeholders = placeholder_names(ref.text)
-    present = {normalize_statement(it.text) for it in cand.items if it.kind != "other"}
     for it in ref_file.items:
         d = it.declaration
         if it.kind == "other" or (d is not None and d.name == ref.name):

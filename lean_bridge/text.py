@@ -36,7 +36,8 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from functools import lru_cache
+from typing import Iterable, Iterator
 
 from ._scan import COMPONENT_RE, NAME_RE, Span, mask_spans, scan, strip_comments
 from ._scan import mask_non_code as mask_non_code
@@ -62,9 +63,14 @@ HEADER_KEYWORDS = frozenset({"import", "open", "set_option"})
 SORRY_KINDS = ("theorem", "lemma", "example")
 
 _WORD_RE = re.compile(r"#?[A-Za-z_][\w'!?]*")
-_INDENTED_DECL_RE = re.compile(
-    r"[ \t]+(?:@\[[^\]\n]*\]\s*)*(?:(?:" + "|".join(sorted(MODIFIERS)) + r")\s+)*"
+# An indented declaration: [ \t]+, attributes, modifiers, then the keyword; the attributes and
+# modifiers may run on over several lines (read by `_IndentedDeclarations`).
+_INDENT_RE = re.compile(r"[ \t]+")
+_ATTRIBUTE_RE = re.compile(r"@\[[^\]\n]*\]")
+_MODIFIER_RE = re.compile(r"(?:" + "|".join(sorted(MODIFIERS)) + r")(?=\s)")
+_DECL_KEYWORD_RE = re.compile(
     r"(?:" + "|".join(sorted(DECLARATION_KEYWORDS)) + r")(?![\w'!?])")
+_SPACES_RE = re.compile(r"\s*")
 _SET_OPTION_IN_RE = re.compile(r"set_option\s+\S+\s+(?:\"[^\"]*\"|\S+)\s+in(?![\w'!?])")
 _IN_RE = re.compile(r"(?<![\w'!?.])in(?![\w'!?])")
 _PRIORITY_RE = re.compile(r"\(\s*priority\s*:=")
@@ -72,6 +78,8 @@ _BODY_TOKEN_RE = re.compile(
     r":=|[()\[\]{}⟨⟩⦃⦄⟦⟧⌊⌋⌈⌉⁅⁆]|\|"
     r"|(?<![\w'!?.])(?:where|let|have|letI|haveI)(?![\w'!?])")
 _OPENERS, _CLOSERS = "([{⟨⦃⟦⌊⌈⁅", ")]}⟩⦄⟧⌋⌉⁆"
+# A proof that is only a gap, ignoring layout (comments are blank in the mask).
+_SORRY_PROOF_RE = re.compile(r"\s*(?:by\s+)?sorry\s*")
 _WS = " \t\r\n"
 
 
@@ -176,7 +184,7 @@ def _name_tokens(mask: str) -> Iterator[tuple[re.Match[str], bool]]:
 
 def find_identifier(text: str, word: str) -> list[int]:
     """Offsets where ``word`` is a whole identifier token in code (verbatim, dots included)."""
-    return [m.start() for m, dotted in _name_tokens(mask_non_code(text))
+    return [m.start() for m, dotted in _name_tokens(masked(text))
             if not dotted and m.group() == word]
 
 
@@ -190,7 +198,7 @@ def find_name(text: str, name: str) -> list[int]:
     components begin."""
     wanted = [_unescape(c.group()) for c in COMPONENT_RE.finditer(name)]
     hits = []
-    for m, _ in _name_tokens(mask_non_code(text)):
+    for m, _ in _name_tokens(masked(text)):
         parts = list(COMPONENT_RE.finditer(m.group()))
         if len(parts) >= len(wanted) and \
                 [_unescape(p.group()) for p in parts[-len(wanted):]] == wanted:
@@ -227,10 +235,41 @@ def _matching_bracket(mask: str, i: int, stop: int) -> int:
     return stop if end is None else end
 
 
+class _IndentedDeclarations:
+    """Does a declaration start at an offset: attributes (``@[…]``), then modifiers, then a
+    declaration keyword, with any whitespace (line breaks too) between them?
+
+    Each position's answer is remembered: a run of attribute or modifier lines is read once,
+    not again from each of its lines (a regex tried at every line start re-read the rest of
+    the run each time, quadratic in its length).
+    """
+
+    def __init__(self, mask: str) -> None:
+        self.mask = mask
+        self.memo: dict[tuple[int, bool], bool] = {}
+
+    def starts_at(self, p: int) -> bool:
+        path, attributes_allowed = [], True
+        while (p, attributes_allowed) not in self.memo:
+            path.append((p, attributes_allowed))
+            if attributes_allowed and (m := _ATTRIBUTE_RE.match(self.mask, p)):
+                p = _SPACES_RE.match(self.mask, m.end()).end()
+            elif m := _MODIFIER_RE.match(self.mask, p):
+                p, attributes_allowed = _SPACES_RE.match(self.mask, m.end()).end(), False
+            else:
+                self.memo[(p, attributes_allowed)] = bool(_DECL_KEYWORD_RE.match(self.mask, p))
+                break
+        answer = self.memo[(p, attributes_allowed)]
+        for key in path:
+            self.memo[key] = answer
+        return answer
+
+
 def _boundaries(text: str, mask: str, spans: list[Span]) -> list[int]:
     """Sorted offsets where a top-level item may start (the module docstring's rule)."""
     docs = {sp.start: sp for sp in spans if sp.kind == "doc_comment"}
     doc_ends = {sp.end: sp.start for sp in docs.values()}
+    indented = _IndentedDeclarations(mask)
     found = set()
     for ls in [0] + [m.end() for m in re.finditer("\n", mask)]:
         start = None
@@ -240,8 +279,8 @@ def _boundaries(text: str, mask: str, spans: list[Span]) -> list[int]:
         elif word and (word.group() in COMMAND_KEYWORDS or word.group() in MODIFIERS
                        or word.group() in DECLARATION_KEYWORDS or word.group()[0] == "#"):
             start = ls
-        elif _INDENTED_DECL_RE.match(mask, ls):
-            start = _skip_ws(mask, ls, len(mask))
+        elif (indent := _INDENT_RE.match(mask, ls)) and indented.starts_at(indent.end()):
+            start = indent.end()
         if start is None:
             continue
         # A doc comment directly above (only whitespace between) belongs to the item,
@@ -273,6 +312,7 @@ def _body(mask: str, kind: str, i: int, end: int) -> tuple[int, str]:
     pattern-matching ``|``. A ``|`` counts only for inductive types, or at the start of a
     line that also holds ``=>`` (a match arm), because ``|x|`` is also absolute value."""
     depth = pending = 0
+    line_start, seen = mask.rfind("\n", 0, i) + 1, i  # kept up to date token by token
     for m in _BODY_TOKEN_RE.finditer(mask, i, end):
         tok = m.group()
         if tok in _OPENERS:
@@ -290,12 +330,19 @@ def _body(mask: str, kind: str, i: int, end: int) -> tuple[int, str]:
         elif tok == "where":
             return m.start(), "where"
         elif tok == "|":
-            line_start = mask.rfind("\n", 0, m.start()) + 1
-            line_end = mask.find("\n", m.start())
-            line = mask[m.start():end if line_end < 0 else min(line_end, end)]
-            if kind.endswith("inductive") or (
-                    not mask[line_start:m.start()].strip() and "=>" in line):
+            # Only the text since the previous `|` is searched for a line break, and the rest
+            # of the line only for a `|` first on its line: a long line of `|x|` stays linear.
+            line_start = max(line_start, mask.rfind("\n", seen, m.start()) + 1)
+            seen = m.start()
+            if kind.endswith("inductive"):
                 return m.start(), "|"
+            j = m.start()
+            while j > line_start and mask[j - 1].isspace():
+                j -= 1
+            if j == line_start:
+                line_end = mask.find("\n", m.start(), end)
+                if "=>" in mask[m.start():end if line_end < 0 else line_end]:
+                    return m.start(), "|"
     return end, "none"
 
 
@@ -408,8 +455,15 @@ def parse_file(text: str) -> LeanFile:
     return LeanFile(text, text[:header_end], decls, tuple(items))
 
 
+# Memoized lexing and splitting: a check lexes and splits one text in several places (the
+# static layer, each word it looks for, the reference comparison, `prove`'s target choice),
+# and one reference serves many candidates. Both results are immutable.
+parsed = lru_cache(maxsize=32)(parse_file)
+masked = lru_cache(maxsize=32)(mask_non_code)
+
+
 def split_header(text: str) -> tuple[str, str]:
-    header = parse_file(text).header
+    header = parsed(text).header
     return header, text[len(header):]
 
 
@@ -419,17 +473,17 @@ def find_sorry_proofs(text: str, kinds: tuple[str, ...] = SORRY_KINDS) -> list[D
     """Declarations of ``kinds`` whose value, ignoring whitespace and comments, is exactly
     ``sorry`` or ``by sorry``. Pass ``kinds=(…, "def", "abbrev")`` for data-valued tasks
     (ProofNet's ``def`` items, PutnamBench's ``…_solution`` abbrevs)."""
-    mask = mask_non_code(text)
-    return [d for d in parse_file(text).declarations
+    mask = masked(text)
+    return [d for d in parsed(text).declarations
             if d.kind in kinds and d.body_kind == ":="
-            and mask[d.body_start:d.end].split() in (["sorry"], ["by", "sorry"])]
+            and _SORRY_PROOF_RE.fullmatch(mask, d.body_start, d.end)]
 
 
 def find_declaration(text: str, name: str) -> Declaration | None:
     """The first declaration named exactly ``name``; failing that, the only one whose name
     and ``name`` agree up to a namespace prefix (``bar`` vs ``Foo.bar``, either way round).
     None when absent or ambiguous."""
-    decls = [d for d in parse_file(text).declarations if d.name is not None]
+    decls = [d for d in parsed(text).declarations if d.name is not None]
     for d in decls:
         if d.name == name:
             return d
@@ -445,13 +499,42 @@ def extract_statement(text: str, name: str) -> str:
     return decl.statement(text)
 
 
-def replace_proof(text: str, decl: Declaration, new_proof: str) -> str:
-    """``text`` with ``decl``'s proof (``text[body_start:end]``) replaced by ``new_proof``;
-    every other character is unchanged. ValueError if ``decl`` does not fit ``text``."""
+@dataclass(frozen=True)
+class RepeatedName:
+    """A name declared more than once (Lean refuses every declaration after the first), with
+    the line of each declaration."""
+
+    name: str
+    lines: tuple[int, ...]
+
+    def describe(self) -> str:
+        shown = ", ".join(map(str, self.lines[:10])) + (", …" if len(self.lines) > 10 else "")
+        return (f"`{self.name}` is declared {len(self.lines)} times (lines {shown}): Lean checks "
+                f"only the first (line {self.lines[0]}) and refuses the others as already declared")
+
+
+def repeated_names(declared: Iterable[tuple[str, int]]) -> list[RepeatedName]:
+    """The names that occur more than once among ``(name, line)`` pairs, in order of first
+    occurrence; one pass."""
+    lines: dict[str, list[int]] = {}
+    for name, line in declared:
+        lines.setdefault(name, []).append(line)
+    return [RepeatedName(name, tuple(ls)) for name, ls in lines.items() if len(ls) > 1]
+
+
+def check_fits(text: str, decl: Declaration) -> None:
+    """ValueError unless ``decl`` can be a declaration of ``text`` (its keyword is where it
+    says, its proof inside the text)."""
     keyword = decl.kind.split()[0]
     if not (0 <= decl.body_start <= decl.end <= len(text)) \
             or not text.startswith(keyword, decl.keyword_start):
         raise ValueError("declaration does not belong to this text")
+
+
+def replace_proof(text: str, decl: Declaration, new_proof: str) -> str:
+    """``text`` with ``decl``'s proof (``text[body_start:end]``) replaced by ``new_proof``;
+    every other character is unchanged. ValueError if ``decl`` does not fit ``text``."""
+    check_fits(text, decl)
     return text[:decl.body_start] + new_proof + text[decl.end:]
 
 
@@ -469,8 +552,8 @@ def normalize_statement(s: str) -> str:
 
 
 __all__ = [
-    "Declaration", "Item", "LeanFile", "LineIndex", "extract_statement", "find_declaration",
-    "find_identifier", "find_name", "find_sorry_proofs", "line_col_to_offset",
-    "mask_non_code", "matching_bracket", "normalize_statement", "offset_to_line_col", "parse_file", "replace_proof",
-    "split_header",
+    "Declaration", "Item", "LeanFile", "LineIndex", "RepeatedName", "check_fits", "extract_statement",
+    "find_declaration", "find_identifier", "find_name", "find_sorry_proofs", "line_col_to_offset",
+    "mask_non_code", "masked", "matching_bracket", "normalize_statement", "offset_to_line_col",
+    "parse_file", "parsed", "repeated_names", "replace_proof", "split_header",
 ]

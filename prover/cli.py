@@ -90,52 +90,72 @@ def check(file: Path, theorems: tuple[str, ...], against: Path | None, allow_nat
     Exit 0 when every checked theorem is proved, 1 when not, 2 for bad input, 3 when no
     Lean REPL can be started.
     """
-    from lean_bridge.integrity import IntegrityOptions
-    from lean_bridge.text import parse_file
+    from lean_bridge.integrity import IntegrityOptions, parsed
 
     text = read_lean_file(file)
-    names = [d.name for d in parse_file(text).declarations if d.kind in ("theorem", "lemma") and d.name]
+    declarations = parsed(text).declarations  # the checker reads the same cached parse
+    names = [d.name for d in declarations if d.kind in ("theorem", "lemma") and d.name]
     if not names and not against:
         fail(f"{file} has no theorem or lemma to check", EXIT_USAGE)
     references = _references_for(against, text) if against else None
     # A benchmark's target may be a def (ProofNet): it is checked like a theorem.
-    names += [r.name for r in references or [] if r.name not in names and
-              any(d.name == r.name for d in parse_file(text).declarations)]
-    missing = [t for t in theorems if t not in names]
+    declared = {d.name for d in declarations if d.name}
+    names += [r.name for r in references or [] if r.name in declared]
+    known = frozenset(names)
+    missing = [t for t in dict.fromkeys(theorems) if t not in known]
     if missing:
-        fail(f"no theorem named {', '.join(missing)} in {file} (it has: {', '.join(names)})", EXIT_USAGE)
+        from .prove import name_list
+
+        fail(f"no theorem named {', '.join(missing)} in {file} (it has: {name_list(names)})",
+             EXIT_USAGE)
     settings = settings_from({"repl": repl, "workspace": str(workspace) if workspace else None,
                               "timeout": timeout})
     spec = repl_spec(settings)
     options = IntegrityOptions(allow_native_decide=allow_native_decide)
     if references == []:
-        # A benchmark file with no theorem of these names: a renamed theorem (or one turned
-        # into an anonymous example) proves nothing about the benchmark.
-        from lean_bridge.checker import TheoremCheck
-        from lean_bridge.outcome import CheckResult, Status
-
-        why = f"missing_theorem: no theorem of {against} is declared in the file"
-        checks = [TheoremCheck(n, CheckResult(Status.REJECTED, reasons=(why,)))
-                  for n in theorems or names or ["(no theorem)"]]
+        checks = _no_reference_rows(text, against, theorems)
     else:
         checks = asyncio.run(_check_file(spec, settings, text, list(theorems) or None, references, options))
+    from lean_bridge.checker import repeated_names
     from lean_bridge.sandbox import describe
 
+    repeated = repeated_names(checks)
     report = {
         "file": str(file),
-        "theorems": [{"name": c.name, "status": c.result.status.value,
+        "theorems": [{"name": c.name, "line": c.line or None, "status": c.result.status.value,
                       "reasons": list(c.result.reasons), "seconds": round(c.result.seconds, 3)}
                      for c in checks],
         "lean_version": next((c.result.lean_version for c in checks if c.result.lean_version), None),
         "repl": " ".join(spec.command),
         "against": str(against) if against else None,
         "sandbox": describe(spec.sandbox, spec.limits),
+        # One message per name the file declares more than once (each row has its verdict).
+        "duplicates": [{"name": r.name, "lines": list(r.lines),
+                        "message": r.describe() + "; give each a name of its own to check it"}
+                       for r in repeated],
     }
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         _print_check_table(report)
     sys.exit(EXIT_OK if checks and all(c.result.proved for c in checks) else EXIT_NOT_PROVED)
+
+
+def _no_reference_rows(text: str, against: Path | None, theorems: tuple[str, ...]):
+    """A benchmark file with no theorem of these names: a renamed theorem (or one turned into
+    an anonymous example) proves nothing about the benchmark. One row per declaration."""
+    from lean_bridge.checker import TheoremCheck
+    from lean_bridge.integrity import parsed
+    from lean_bridge.outcome import CheckResult, Status
+    from lean_bridge.text import LineIndex
+
+    why = (f"missing_theorem: no theorem of {against} is declared in the file",)
+    index, wanted = LineIndex(text), frozenset(theorems)
+    rows = [TheoremCheck(d.name, CheckResult(Status.REJECTED, reasons=why),
+                         index.offset_to_line_col(d.keyword_start)[0])
+            for d in parsed(text).declarations
+            if d.kind in ("theorem", "lemma") and d.name and (not wanted or d.name in wanted)]
+    return rows or [TheoremCheck("(no theorem)", CheckResult(Status.REJECTED, reasons=why))]
 
 
 def _references_for(path: Path, text: str):
@@ -226,6 +246,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     if output is not None and not output.parent.is_dir():
         fail(f"--output {output}: directory {output.parent} does not exist", EXIT_USAGE)
     text = read_lean_file(file)
+    for note in pv.duplicate_notes(text):
+        click.echo(f"{file}: {note}", err=True)
     try:
         targets = pv.select_targets(text, theorems)
     except pv.ProveInputError as exc:
@@ -397,13 +419,17 @@ def _print_check_table(report: dict[str, Any]) -> None:
     colours = {"proved": "green", "incomplete": "yellow", "error": "red",
                "timeout": "magenta", "crashed": "magenta", "rejected": "red"}
     table = Table(title=f"{report['file']}  (Lean {report['lean_version'] or 'unknown'})")
-    for column in ("theorem", "status", "seconds", "why"):
+    for column in ("theorem", "line", "status", "seconds", "why"):
         table.add_column(column)
     for row in report["theorems"]:
         colour = colours.get(row["status"], "white")
         why = row["reasons"][0] if row["reasons"] else ""
-        table.add_row(row["name"], f"[{colour}]{row['status']}[/]", f"{row['seconds']:.2f}", why)
-    Console().print(table)
+        table.add_row(row["name"], str(row["line"] or ""), f"[{colour}]{row['status']}[/]",
+                      f"{row['seconds']:.2f}", why)
+    console = Console()
+    console.print(table)
+    for repeated in report["duplicates"]:
+        console.print(repeated["message"], markup=False)
 
 
 def _register_commands() -> None:

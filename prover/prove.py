@@ -15,8 +15,8 @@ The pieces, in the order a run uses them (``prover.cli.prove`` wires concrete ba
 * ``prove_file(…)``: one ``search.search`` per target, in file order; each found proof has
   already passed the full verdict (``search.verify``). After each theorem the progress
   sidecar (``ProgressStore``) is rewritten atomically, so an interrupted run keeps its proofs.
-* ``final_check(…)``: the proofs are put into the file (``text.replace_proof``, from the end
-  backwards, so every other byte stays as it was) and the assembled file is checked once with
+* ``final_check(…)``: the proofs are put into the file (``assemble``: one pass, each proof
+  span replaced, so every other byte stays as it was) and the assembled file is checked once with
   ``LeanChecker.check_file``; only theorems it reports ``proved`` are kept (should one be
   dropped, the file is assembled and checked again without it).
 * ``write_result(…)``: in place (``FILE.bak`` first, then a temporary file in the same
@@ -29,6 +29,7 @@ The pieces, in the order a run uses them (``prover.cli.prove`` wires concrete ba
 """
 from __future__ import annotations
 
+import bisect
 import difflib
 import hashlib
 import json
@@ -39,7 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from lean_bridge.text import Declaration, find_identifier, find_sorry_proofs, parse_file, replace_proof
+from lean_bridge.text import (Declaration, LineIndex, check_fits, find_identifier, find_sorry_proofs,
+                              parsed, repeated_names)
 
 from .files import atomic_write
 from .problem import Problem
@@ -63,62 +65,91 @@ class ProveInputError(ValueError):
 
 def select_targets(text: str, names: Sequence[str] = ()) -> list[Declaration]:
     """The theorems/lemmas to prove, in file order: those whose proof is ``sorry``, or only the
-    named ones (each must exist and have a ``sorry`` proof)."""
-    declared = [d for d in parse_file(text).declarations if d.kind in TARGET_KINDS and d.name]
-    open_ = [d for d in find_sorry_proofs(text, kinds=TARGET_KINDS) if d.name]
+    named ones (each must exist and have a ``sorry`` proof). A name declared twice is Lean's
+    error (it refuses each declaration after the first): only the first one can be proved,
+    so a later ``sorry`` of that name is no target (``duplicate_notes`` says so)."""
+    decls = parsed(text).declarations
+    declared = [d for d in decls if d.kind in TARGET_KINDS and d.name]
     if not declared:
         raise ProveInputError("it has no theorem or lemma (is it Lean 4 source?)")
+    first: dict[str, int] = {}  # name -> start of its first declaration, of any kind
+    for d in decls:
+        if d.name:
+            first.setdefault(d.name, d.start)
+    gaps = [d for d in find_sorry_proofs(text, kinds=TARGET_KINDS) if d.name]
+    open_ = [d for d in gaps if first[d.name or ""] == d.start]
+    repeats = ", ".join(dict.fromkeys(f"`{d.name}`" for d in gaps if first[d.name or ""] != d.start))
+    why_not = f" (a `sorry` of {repeats} is a redeclaration, which Lean refuses)" if repeats else ""
     if names:
         known = {d.name for d in declared}
         unknown = [n for n in dict.fromkeys(names) if n not in known]
         if unknown:
             raise ProveInputError(f"no theorem named {', '.join(unknown)} (it has: "
-                                  f"{', '.join(d.name for d in declared)})")
+                                  f"{name_list(d.name or '' for d in declared)})")
         with_sorry = {d.name for d in open_}
         done = [n for n in dict.fromkeys(names) if n not in with_sorry]
         if done:
             raise ProveInputError(f"{', '.join(done)} has a proof already (only `sorry` proofs "
-                                  "are replaced)")
+                                  f"are replaced){why_not}")
         wanted = set(names)
         open_ = [d for d in open_ if d.name in wanted]
     if not open_:
-        raise ProveInputError("no theorem or lemma has a `sorry` proof: there is nothing to prove")
-    seen: set[str] = set()
-    targets = []
-    for d in open_:  # a repeated name is Lean's error; prove the first one
-        if d.name not in seen:
-            seen.add(d.name)
-            targets.append(d)
-    return targets
+        raise ProveInputError(f"no theorem or lemma has a `sorry` proof{why_not}: there is "
+                              "nothing to prove")
+    return open_
+
+
+def duplicate_notes(text: str) -> list[str]:
+    """One line for each theorem/lemma name that ``text`` declares more than once: which one
+    ``prove`` works on (the first, if its proof is ``sorry``) and why not the others."""
+    decls = [d for d in parsed(text).declarations if d.name]
+    theorems = {d.name for d in decls if d.kind in TARGET_KINDS}
+    index = LineIndex(text)
+    repeated = repeated_names((d.name or "", index.offset_to_line_col(d.keyword_start)[0])
+                              for d in decls if d.name in theorems)
+    return [r.describe() + "; only the first can be proved, give the others names of their own"
+            for r in repeated]
+
+
+def name_list(names, shown: int = 20) -> str:
+    """``names`` once each, the first ``shown`` of them: a message stays short for any file."""
+    distinct = list(dict.fromkeys(names))
+    more = f", … ({len(distinct) - shown} more)" if len(distinct) > shown else ""
+    return ", ".join(distinct[:shown]) + more
 
 
 def gaps_of(text: str) -> list[Declaration]:
     """Declarations (theorem, lemma, example) whose proof holds a ``sorry`` or ``admit``."""
     offsets = sorted(find_identifier(text, "sorry") + find_identifier(text, "admit"))
     out = []
-    for d in parse_file(text).declarations:
-        if d.kind in GAP_KINDS and any(d.body_start <= o < d.end for o in offsets):
+    for d in parsed(text).declarations:
+        # The first gap token at or after the proof's start, found by bisection.
+        k = bisect.bisect_left(offsets, d.body_start)
+        if d.kind in GAP_KINDS and k < len(offsets) and offsets[k] < d.end:
             out.append(d)
     return out
 
 
 def _edit_spans(text: str, upto: int, gaps: Sequence[Declaration],
                 proofs: dict[str, str]) -> str:
-    """``text[:upto]`` with each gap before ``upto`` given its new proof or left out."""
-    out = text[:upto]
-    for d in sorted((g for g in gaps if g.end <= upto), key=lambda g: g.start, reverse=True):
+    """``text[:upto]`` with each gap before ``upto`` given its new proof or left out, in one
+    pass over the text (the gaps are disjoint declarations)."""
+    pieces, pos = [], 0
+    for d in sorted((g for g in gaps if g.end <= upto), key=lambda g: g.start):
         if d.name is not None and d.name in proofs:
-            out = out[:d.body_start] + proofs[d.name] + out[d.end:]
+            pieces += [text[pos:d.body_start], proofs[d.name]]
         else:
-            out = out[:d.start] + out[d.end:]
-    return out
+            pieces.append(text[pos:d.start])
+        pos = d.end
+    pieces.append(text[pos:upto])
+    return "".join(pieces)
 
 
 def problem_for(text: str, target: Declaration, *, proofs: dict[str, str],
                 gaps: Sequence[Declaration] | None = None, header: str | None = None) -> Problem:
     """The problem of proving ``target`` (module docstring); ``proofs`` maps the names of
     theorems already proved in this run to their new proof text (what follows ``:=``)."""
-    header = parse_file(text).header if header is None else header
+    header = parsed(text).header if header is None else header
     gaps = gaps_of(text) if gaps is None else gaps
     before = _edit_spans(text, target.body_start, [g for g in gaps if g.end <= target.start], proofs)
     return Problem(name=target.name or "", header=header,
@@ -132,15 +163,20 @@ def file_proof(search_proof: str) -> str:
 
 
 def assemble(text: str, targets: Sequence[Declaration], proofs: dict[str, str]) -> str:
-    """``text`` with the proof span of each proved target replaced, from the end backwards."""
+    """``text`` with the proof span of each proved target replaced, in one pass over it."""
     crlf = "\r\n" in text  # keep a Windows file's line endings
-    out = text
-    for d in sorted((t for t in targets if t.name in proofs), key=lambda t: t.start, reverse=True):
+    pieces, pos = [], 0
+    for d in sorted((t for t in targets if t.name in proofs), key=lambda t: t.start):
         proof = proofs[d.name]  # type: ignore[index]
         if crlf:
             proof = proof.replace("\r\n", "\n").replace("\n", "\r\n")
-        out = replace_proof(out, d, proof)
-    return out
+        if d.body_start < pos:
+            raise ValueError("declarations overlap")
+        check_fits(text, d)
+        pieces += [text[pos:d.body_start], proof]
+        pos = d.end
+    pieces.append(text[pos:])
+    return "".join(pieces)
 
 
 # -- outcomes ------------------------------------------------------------------------------------
@@ -471,7 +507,7 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
 
     searcher = searcher or search
     reporter = reporter or Reporter()
-    header = parse_file(text).header
+    header = parsed(text).header  # both computed once for all targets
     gaps = gaps_of(text)
     proofs: dict[str, str] = {}
     outcomes: list[TheoremOutcome] = []
@@ -522,7 +558,9 @@ async def final_check(lean: Any, text: str, targets: Sequence[Declaration],
             return text
         new_text = assemble(text, targets, proofs)
         checks = await lean.check_file(new_text, list(proofs))
-        verdicts = {c.name: c.result for c in checks}
+        verdicts: dict[str, Any] = {}
+        for c in checks:  # rows in file order: a target is the first declaration of its name
+            verdicts.setdefault(c.name, c.result)
         dropped = False
         for name in proofs:
             result = verdicts.get(name)
@@ -635,7 +673,8 @@ __all__ = [
     "ChangedDuringRun", "GAP_KINDS", "PROGRESS_FORMAT", "PROGRESS_SUFFIX", "PlainReporter",
     "ProgressStore", "file_state", "problem_key",
     "ProveInputError", "Reporter", "RichReporter", "SEARCH_METHODS", "TheoremOutcome",
-    "assemble", "atomic_write", "check_method", "diff", "file_proof", "final_check", "gaps_of",
-    "make_reporter", "preflight", "print_summary", "problem_for", "prompt_format_for",
+    "assemble", "atomic_write", "check_method", "diff", "duplicate_notes", "file_proof",
+    "final_check", "gaps_of",
+    "make_reporter", "name_list", "preflight", "print_summary", "problem_for", "prompt_format_for",
     "prove_file", "select_targets", "sha256_of", "write_result",
 ]

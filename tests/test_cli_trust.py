@@ -83,8 +83,9 @@ def test_against_a_benchmark_jsonl(tmp_path, shared):
     honest = record["header"] + record["formal_statement"] + "  nlinarith\n"
     result, report = run(tmp_path, honest, None, "--against", str(minif2f))
     assert result.exit_code == 0, result.output
-    assert report["theorems"] == [{"name": record["name"], "status": "proved", "reasons": [],
-                                   "seconds": report["theorems"][0]["seconds"]}]
+    line = 1 + honest[:honest.index("theorem " + record["name"])].count("\n")
+    assert report["theorems"] == [{"name": record["name"], "line": line, "status": "proved",
+                                   "reasons": [], "seconds": report["theorems"][0]["seconds"]}]
     # Weaken the conclusion: same name, different statement.
     weakened = honest.replace(":= by", "∨ True := by", 1)
     result, report = run(tmp_path, weakened, None, "--against", str(minif2f))
@@ -143,15 +144,19 @@ def test_unauditable_theorem_is_not_proved(tmp_path):
 
 
 def test_an_audit_answer_that_is_missing_or_for_another_name_rejects():
-    from lean_bridge.checker import LeanChecker
+    from lean_bridge.checker import LeanChecker, _axiom_answers
     from lean_bridge.protocol import Message, Pos
 
     checker = LeanChecker(pool=None)  # the audit reading is pure; no REPL needed
     info = lambda data: Message("info", Pos(9, 0), None, data)  # noqa: E731
-    assert checker._audit("q", [info("'q' depends on axioms: [propext]")]) == []
-    assert checker._audit("q", []) and "no readable" in checker._audit("q", [])[0]
-    assert checker._audit("q", [info("'other' depends on axioms: [propext]")])
-    assert "sorry" in checker._audit("q", [info("'q' depends on axioms: [propext, sorryAx]")])[0]
+    audit = lambda *datas: checker._audit("q", _axiom_answers([info(d) for d in datas]))  # noqa: E731
+    assert audit("'q' depends on axioms: [propext]") == []
+    assert audit() and "no readable" in audit()[0]
+    assert audit("'other' depends on axioms: [propext]")
+    assert "sorry" in audit("'q' depends on axioms: [propext, sorryAx]")[0]
+    # Two answers for one name cannot be told apart: neither is trusted.
+    assert "no readable" in audit("'q' depends on axioms: [propext]",
+                                  "'q' depends on axioms: [propext, sorryAx]")[0]
 
 
 @pytest.mark.parametrize("content,suffix,needle", [

@@ -313,6 +313,23 @@ def test_redeclaration_is_an_error_in_the_env_chain_only(fake):
     assert r["messages"][0]["data"] == "'N.f' has already been declared"
 
 
+def test_a_redeclared_theorem_is_refused_at_its_name_in_the_version_s_words(fake):
+    # Lean's `checkNotAlreadyDeclared` throws at the name before the body is elaborated:
+    # the second `d` has no sorry and no "declaration uses sorry" warning of its own.
+    cmd = {"cmd": "theorem d : True := by sorry\ntheorem d : True := by sorry\n#print axioms d"}
+    for version, quoted in (("v4.9.0-rc1", "'d'"), ("v4.22.0", "'d'"), ("v4.24.0", "`d`"),
+                            ("v4.33.0", "`d`")):
+        r = fake("--version", version).ask(cmd)
+        errors = [m for m in r["messages"] if m["severity"] == "error"]
+        assert [(m["data"], m["pos"]) for m in errors] == [
+            (f"{quoted} has already been declared", {"line": 2, "column": 8})]
+        assert [s["pos"]["line"] for s in r["sorries"]] == [1]
+        warnings = [m for m in r["messages"] if m["severity"] == "warning"]
+        assert [m["pos"]["line"] for m in warnings] == [1]
+        (audit,) = [m["data"] for m in r["messages"] if m["severity"] == "info"]
+        assert "depends on axioms" in audit and "sorryAx" in audit  # about the first `d`
+
+
 def test_imports_only_in_a_fresh_env_and_import_delay(fake, tmp_path):
     log = tmp_path / "requests.jsonl"
     f = fake("--import-delay", "0.3", "--log", str(log))
@@ -387,7 +404,7 @@ def test_pickle_round_trip(fake, tmp_path):
     assert f.ask({"pickleTo": str(tmp_path / "e.olean"), "env": 0}) == {"env": 0}
     assert f.ask({"unpickleEnvFrom": str(tmp_path / "e.olean")}) == {"env": 1}
     r = f.ask({"cmd": "def f := 1", "env": 1})
-    assert r["messages"][0]["data"] == "'f' has already been declared"  # names survived
+    assert r["messages"][0]["data"] == "`f` has already been declared"  # names survived
     r = f.ask({"cmd": "def g : Nat := by sorry", "env": 1})
     state = r["sorries"][0]["proofState"]
     pickled = f.ask({"pickleTo": str(tmp_path / "s.olean"), "proofState": state})
