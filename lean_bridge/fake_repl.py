@@ -305,13 +305,51 @@ DECL_KWS = ("theorem", "lemma", "def", "example", "abbrev", "instance", "axiom",
 PROOF_KWS = ("theorem", "lemma", "def", "example", "abbrev", "instance", "opaque")
 # Declarations and `#` commands may be indented; other commands are only recognised at column
 # 0, so that e.g. `open Real in` inside a tactic block does not cut the declaration in two.
-COMMAND_RE = re.compile(
-    r"(?m)^(?:(?P<ind>[ \t]*)(?P<mods>(?:@\[[^\]\n]*\]\s*)*"
-    r"(?:(?:private|protected|noncomputable|partial|unsafe|nonrec|scoped|local)\s+)*)"
-    r"(?P<decl>" + "|".join(DECL_KWS) + r"|#print|#eval|#check|#reduce|#exit)"
-    r"|(?P<other>import|namespace|section|end|open|variable|universe|set_option|attribute"
-    r"|mutual|noncomputable|macro|syntax|notation|infix|infixl|infixr|prefix|postfix|elab))"
-    r"(?![\w'!?.])")
+_MODIFIERS = r"private|protected|noncomputable|partial|unsafe|nonrec|scoped|local"
+_AFTER_WORD = r"(?![\w'!?.])"
+# Attributes and modifier words before a declaration keyword, from a line start; they may run
+# over several lines (`@[simp]` on its own line).
+MODS_RE = re.compile(r"[ \t]*(?:@\[[^\]\n]*\]\s*)*(?:(?:" + _MODIFIERS + r")\s+)*")
+DECL_RE = re.compile(r"(?:" + "|".join(DECL_KWS) + r"|#print|#eval|#check|#reduce|#exit)"
+                     + _AFTER_WORD)
+OTHER_RE = re.compile(r"(?:import|namespace|section|end|open|variable|universe|set_option"
+                      r"|attribute|mutual|noncomputable|macro|syntax|notation|infix|infixl"
+                      r"|infixr|prefix|postfix|elab)" + _AFTER_WORD)
+# Lines that can start a command: after the indentation, an attribute, a `#` command or a word.
+CANDIDATE_LINE_RE = re.compile(r"(?m)^[ \t]*[@#a-z]")
+
+
+def command_starts(masked: str):
+    """Each command keyword of `masked`, as (keyword, start, keyword start, keyword end).
+
+    `start` is where the declaration's modifiers begin. A line start inside a run of attribute
+    or modifier lines already read from the run's first line reaches the same keyword (or the
+    same miss) and is not read again: one regex over the whole text would re-read the rest of
+    the run from every line of it, quadratic in the run's length.
+    """
+    resume = 0          # matches do not overlap: the next one starts after the last keyword
+    no_decl_before = 0  # line starts before this lie in a modifier run that led to no keyword
+    for line in CANDIDATE_LINE_RE.finditer(masked):
+        at = line.start()
+        if at < resume:
+            continue
+        if at >= no_decl_before:
+            mods = MODS_RE.match(masked, at)
+            decl = DECL_RE.match(masked, mods.end())
+            if decl:
+                indent = len(masked[at:mods.end()]) - len(masked[at:mods.end()].lstrip(" \t"))
+                yield decl.group(), at + indent, decl.start(), decl.end()
+                resume = decl.end()
+                continue
+            no_decl_before = mods.end()
+        # Other commands only at column 0, so that e.g. `open Real in` inside a tactic block
+        # does not cut the declaration in two.
+        other = OTHER_RE.match(masked, at)
+        if other:
+            yield other.group(), at, at, other.end()
+            resume = other.end()
+
+
 _OPEN = "([{⦃⟨"
 _CLOSE = ")]}⦄⟩"
 
@@ -402,13 +440,7 @@ def _goal_text(hyps: list[tuple[str, str]], target: str) -> str:
 def analyze(text: str):
     """Split `text` into command segments and read each declaration's header."""
     masked = mask_code(text)
-    found = []
-    for m in COMMAND_RE.finditer(masked):
-        if m.group("decl"):
-            found.append((m.group("decl"), m.start("ind") + len(m.group("ind")), m.start("decl"),
-                          m.end("decl")))
-        else:
-            found.append((m.group("other"), m.start("other"), m.start("other"), m.end("other")))
+    found = list(command_starts(masked))
     segments = []
     for k, (kw, start, kw_start, kw_end) in enumerate(found):
         end = found[k + 1][1] if k + 1 < len(found) else len(text)
