@@ -26,7 +26,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from prover.problem import Problem
+from search.problem import Problem
 
 BENCHMARKS = ("minif2f", "proofnet", "putnambench")
 SPLITS: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -187,7 +187,7 @@ def data_file(benchmark: str, data: Path | None, cache_dir: Path | None = None,
     ``data`` is None and the cache has none); DatasetError when there is none."""
     if data is None:
         if download is None:
-            from .download import download_benchmark as download
+            from benchmarks.download import download_benchmark as download
         return Path(download(benchmark, cache_dir))
     path = Path(data)
     if path.is_dir():

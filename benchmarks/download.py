@@ -29,9 +29,9 @@ from typing import Any, Callable, Mapping
 
 import httpx
 
-from prover.files import atomic_write
+from lean_bridge.files import atomic_write
 
-from .datasets import BENCHMARKS, DatasetError, parse_jsonl
+from benchmarks.datasets import BENCHMARKS, DatasetError, parse_jsonl
 
 DEEPSEEK_COMMIT = "2c4ba9119eef74d0d611f494261b2c5bae98c69a"
 PUTNAM_COMMIT = "3c9b9268ebd132d482938b8e9d242dd71fc1ebc0"

@@ -25,7 +25,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from prover.files import atomic_write
+from lean_bridge.files import atomic_write
 
 FORMAT = "prover-eval/1"
 MANIFEST = "manifest.json"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Mapping, TextIO
 
-from .runner import ProgressLines, Tally, finished_line
+from benchmarks.runner import ProgressLines, Tally, finished_line
 
 
 class LiveProgress:

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import runner
+from benchmarks import runner
 
 FAKE_REPL = Path(__file__).resolve().parents[1] / "lean_bridge" / "fake_repl.py"
 
@@ -36,7 +36,7 @@ def _settings(workers: int) -> dict[str, Any]:
 
 
 async def _local(plan, items, spec, settings, directory: Path) -> dict[str, float]:
-    from prover.stack import search_stack
+    from prover.drivers.stack import search_stack
 
     started = time.monotonic()
     async with search_stack(spec, settings, prompt_format=None,
@@ -52,7 +52,7 @@ async def _local(plan, items, spec, settings, directory: Path) -> dict[str, floa
 async def _ray(plan, items, spec, settings, directory: Path, workers: int) -> dict[str, float]:
     import dataclasses
 
-    from .ray_backend import connect, ray_attempts
+    from prover.drivers.ray import connect, ray_attempts
 
     started = time.monotonic()
     connect("local", num_cpus=workers)
@@ -73,7 +73,7 @@ async def _ray(plan, items, spec, settings, directory: Path, workers: int) -> di
 
 
 def _outcomes(directory: Path) -> list[tuple]:
-    from .resultlog import read_lines
+    from benchmarks.resultlog import read_lines
 
     return sorted((r["problem"], r["attempt"], r["status"], r["proof"], r["cost"])
                   for r in read_lines(directory / "results.jsonl"))
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     from lean_bridge.process import ReplSpec
     from search import Budget
 
-    from .datasets import load_benchmark
+    from benchmarks.datasets import load_benchmark
 
     items = load_benchmark("minif2f", data=args.data, split="valid")[:args.limit]
     fake = [sys.executable, str(FAKE_REPL), "--latency", str(args.latency)]

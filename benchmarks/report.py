@@ -20,9 +20,9 @@ from typing import Any, Sequence
 
 from search.export import PLOT_HINT
 
-from .metrics import Summary, summary
-from .published import SOURCES, Comparison, PublishedResult, comparable_rows, statement_set
-from .rundir import load_run
+from benchmarks.metrics import Summary, summary
+from benchmarks.published import SOURCES, Comparison, PublishedResult, comparable_rows, statement_set
+from benchmarks.rundir import load_run
 
 REPORT = "report.md"
 CURVE_PNG = "pass_rate_vs_budget.png"

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .resultlog import ResultLogError, numbered_lines
+from benchmarks.resultlog import ResultLogError, numbered_lines
 
 MANIFEST = "manifest.json"
 RESULTS_GLOB = "results*.jsonl"

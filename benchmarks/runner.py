@@ -29,8 +29,8 @@ from typing import Any, Callable, Mapping, Protocol, Sequence, TextIO
 
 from search import Budget, search
 
-from .manifest import now
-from .resultlog import ResultLog
+from benchmarks.manifest import now
+from benchmarks.resultlog import ResultLog
 
 STATUSES = ("proved", "unproved", "timeout", "error")
 
@@ -150,7 +150,7 @@ async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any,
     no verdict (``unjudged``); a wall-clock overrun is a ``timeout`` line. ``on_generations``
     hears the generations asked so far, as they are asked (a progress display)."""
     from lean_bridge.errors import ReplUnavailable
-    from prover.prove import WatchedProposer
+    from prover.drivers.prove import WatchedProposer
 
     asked = [0]
 

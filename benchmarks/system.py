@@ -142,8 +142,8 @@ async def imports_per_method(method: str, workers: int, latency: float) -> dict[
     from lean_bridge.checker import LeanChecker
     from lean_bridge.pool import PoolConfig, ReplPool
     from lean_bridge.process import ReplSpec
-    from prover.problem import Problem
-    from prover.proposer import make_proposer
+    from search.problem import Problem
+    from prover.policies.proposer import make_proposer
     from search import Budget, search
 
     problems = [Problem(f"bench_{kind}_{i}", HEADER, STATEMENT.format(i=f"{kind}_{i}"))

@@ -8,7 +8,7 @@ the backend's overhead (tokenisation, padding, the generate loop, decoding), not
     python -m benchmarks.tiny_generation [--shared DIR] [--max-tokens 128] [--batch 8]
 
 prints one JSON object: tokens/s for a batch of unseeded requests (batched into one generate
-call) and for the same requests seeded (generated one by one, see ``prover.backends.hf``).
+call) and for the same requests seeded (generated one by one, see ``prover.policies.backends.hf``).
 """
 from __future__ import annotations
 
@@ -89,8 +89,8 @@ async def _measure(policy, requests) -> tuple[int, float]:
 async def main_async(args: argparse.Namespace) -> dict:
     import torch
 
-    from prover.backends.spec import make_policy
-    from prover.policy import GenerationRequest
+    from prover.policies.backends.spec import make_policy
+    from prover.policies.policy import GenerationRequest
 
     lines = lean_lines(Path(args.shared))
     with tempfile.TemporaryDirectory() as tmp:

@@ -99,11 +99,11 @@ SCHEMA: dict[str, Key] = {
     "workers": Key(int, 1, _at_least_one),
     "max_requests": Key(int, 1000, _at_least_one),
     # the searching commands (prove, eval, synth)
-    "policy": Key(str, "portfolio", _parses("prover.backends.spec:validate_spec")),
-    "search": Key(str, "rmaxts", _parses("prover.prove:check_method")),
+    "policy": Key(str, "portfolio", _parses("prover.policies.backends.spec:validate_spec")),
+    "search": Key(str, "rmaxts", _parses("prover.drivers.prove:check_method")),
     "budget": Key(str, "1x32", _parses("search.budget:Budget.parse")),
     "seed": Key(int, 0),
-    "prompt_format": Key(str, None, _parses("prover.prompts:get_format")),
+    "prompt_format": Key(str, None, _parses("prover.policies.prompts:get_format")),
 }
 
 _KIND_NAMES = {str: "a string", int: "a whole number", float: "a number"}

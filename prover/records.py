@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .problem import Problem
+from search.problem import Problem
 
 FORMAT = "prover-record/1"
 KINDS = ("theorem", "lemma")

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from lean_bridge.checker import LeanChecker
 from lean_bridge.outcome import Status
-from prover.problem import Problem
+from search.problem import Problem
 
 from .segments import NO_GOALS, Segment
 from .states import resolve_states, segments_of

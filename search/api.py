@@ -13,7 +13,7 @@ import random
 from typing import Any
 
 from lean_bridge.checker import LeanChecker
-from prover.problem import Problem
+from search.problem import Problem
 
 from .bestfirst import bestfirst_search
 from .budget import Budget

@@ -49,8 +49,8 @@ from lean_bridge.checker import LeanChecker, ProofSession, TacticStep
 from lean_bridge.errors import HeaderError, ReplCrashed, ReplTimeout
 from lean_bridge.outcome import CheckResult
 from lean_bridge.reference import placeholder_for
-from prover.problem import Problem
-from prover.proposer import Proposal, TacticProposer
+from search.problem import Problem
+from prover.policies.proposer import Proposal, TacticProposer
 
 from .budget import Budget
 from .result import CRASHED, TIMEOUT, LeanTally, SearchResult

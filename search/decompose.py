@@ -2,7 +2,7 @@
 
 One decomposition of a problem:
 
-1. A sketcher (``prover.sketch``; any ``ProofProposer``) proposes proofs made of ``have
+1. A sketcher (``prover.policies.sketch``; any ``ProofProposer``) proposes proofs made of ``have
    name : P := by sorry`` steps and a closing step (which may be a ``sorry`` too).
 2. Lean checks each sketch with the full verdict, the problem as reference (so a sketch
    that edits the statement is rejected like any candidate). It must be incomplete with
@@ -38,9 +38,9 @@ from lean_bridge.checker import LeanChecker
 from lean_bridge.outcome import CheckResult, Status
 from lean_bridge.reference import placeholder_for
 from lean_bridge.text import LineIndex, parse_file
-from prover.problem import Problem
-from prover.proposer import MixProposer, ProofProposer
-from prover.sketch import StructuralSketcher
+from search.problem import Problem
+from prover.policies.proposer import MixProposer, ProofProposer
+from prover.policies.sketch import StructuralSketcher
 
 from .budget import Budget
 from .lemmas import (VARIANTS, WITHOUT_CONTEXT, Gap, Lemma, fill_gaps, goal_lemma,

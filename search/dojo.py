@@ -57,8 +57,8 @@ from lean_bridge.checker import LeanChecker, TacticStep
 from lean_bridge.integrity import IntegrityOptions, scan_integrity
 from lean_bridge.outcome import CheckResult, Status
 from lean_bridge.reference import compare_to_reference
-from prover.problem import Problem
-from prover.proposer import TacticProposer
+from search.problem import Problem
+from prover.policies.proposer import TacticProposer
 
 from .bestfirst import SearchGraph, SessionLost, bestfirst_search_with
 from .budget import Budget

@@ -55,9 +55,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lean_bridge.checker import LeanChecker
-from prover.files import atomic_write
-from prover.problem import Problem
-from prover.proposer import ProofProposer
+from lean_bridge.files import atomic_write
+from search.problem import Problem
+from prover.policies.proposer import ProofProposer
 
 from .budget import Budget
 from .result import LeanTally, SearchResult
@@ -328,7 +328,7 @@ class _Search:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """``data`` as JSON at ``path``, written atomically (``prover.files.atomic_write``)."""
+    """``data`` as JSON at ``path``, written atomically (``lean_bridge.files.atomic_write``)."""
     atomic_write(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
 

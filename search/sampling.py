@@ -10,8 +10,8 @@ import random
 import time
 
 from lean_bridge.checker import LeanChecker
-from prover.problem import Problem
-from prover.proposer import ProofProposer
+from search.problem import Problem
+from prover.policies.proposer import ProofProposer
 
 from .budget import Budget
 from .result import LeanTally, SearchResult

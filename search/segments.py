@@ -58,7 +58,7 @@ import textwrap
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from prover.prompts import tactic_state_comment
+from prover.policies.prompts import tactic_state_comment
 from lean_bridge.protocol import Message, Pos, Sorry, Tactic
 from lean_bridge.text import LineIndex, mask_non_code
 

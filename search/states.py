@@ -7,7 +7,7 @@ from __future__ import annotations
 from lean_bridge.checker import LeanChecker
 from lean_bridge.errors import BridgeError
 from lean_bridge.outcome import CheckResult, Status
-from prover.problem import Problem
+from search.problem import Problem
 
 from .segments import Segment, goals_text, proof_origin, segment, truncate
 from .verify import reference_of

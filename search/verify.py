@@ -6,7 +6,7 @@ from __future__ import annotations
 from lean_bridge.checker import LeanChecker
 from lean_bridge.outcome import CheckResult
 from lean_bridge.reference import Reference, placeholder_for
-from prover.problem import Problem
+from search.problem import Problem
 
 
 def reference_of(problem: Problem) -> Reference:

@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from prover.problem import Problem
-from prover.proposer import Proposal
+from search.problem import Problem
+from prover.policies.proposer import Proposal
 
 HYPOTHESES = (("n", "ℕ"), ("h₀", "0 < n"))
 HEADER = "import Mathlib\n"

@@ -18,9 +18,9 @@ if not os.environ.get("CI"):  # in CI a missing library is an install bug: fail,
     pytest.importorskip("tokenizers")
 
 from benchmarks.tiny_generation import build_tiny_model, lean_lines
-from prover.backends.hf import HFPolicy
-from prover.backends.spec import make_policy
-from prover.policy import ChatMessage, GenerationRequest, Policy
+from prover.policies.backends.hf import HFPolicy
+from prover.policies.backends.spec import make_policy
+from prover.policies.policy import ChatMessage, GenerationRequest, Policy
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +204,7 @@ def test_bad_options_fail_before_loading(model_dir):
 
 async def test_max_tokens_beyond_the_context_is_clamped_not_a_crash(policy, lines):
     # The tiny model has 512 positions; asking for 2,048 new tokens must not run past them.
-    from prover.policy import GenerationRequest
+    from prover.policies.policy import GenerationRequest
 
     [[completion]] = await policy.generate([GenerationRequest(lines[0], max_tokens=2048, seed=3,
                                                               temperature=1.0)])

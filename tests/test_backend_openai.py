@@ -21,10 +21,10 @@ import pytest
 if not os.environ.get("CI"):
     pytest.importorskip("httpx")  # in CI a missing httpx is an install bug: fail, don't skip
 
-from prover.backends.errors import BackendError
-from prover.backends.openai import OpenAIPolicy, completions_body, parse_reply
-from prover.backends.spec import make_policy
-from prover.policy import ChatMessage, Completion, GenerationRequest
+from prover.policies.backends.errors import BackendError
+from prover.policies.backends.openai import OpenAIPolicy, completions_body, parse_reply
+from prover.policies.backends.spec import make_policy
+from prover.policies.policy import ChatMessage, Completion, GenerationRequest
 
 
 class _State:

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from prover.backends.errors import BackendUnavailable
-from prover.backends.spec import make_policy
-from prover.backends.vllm import VLLMPolicy, from_vllm_output, to_vllm_sampling_kwargs
-from prover.policy import ChatMessage, Completion, GenerationRequest
+from prover.policies.backends.errors import BackendUnavailable
+from prover.policies.backends.spec import make_policy
+from prover.policies.backends.vllm import VLLMPolicy, from_vllm_output, to_vllm_sampling_kwargs
+from prover.policies.policy import ChatMessage, Completion, GenerationRequest
 
 
 @dataclass

@@ -17,8 +17,8 @@ from lean_bridge.checker import LeanChecker
 from lean_bridge.outcome import Status
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
-from prover.problem import Problem
-from prover.proposer import Proposal, TacticProposer
+from search.problem import Problem
+from prover.policies.proposer import Proposal, TacticProposer
 from search.bestfirst import (
     PROVED, UNVERIFIED, SearchGraph, SessionLost, TacticSession, bestfirst_search,
     proof_from_tactics,

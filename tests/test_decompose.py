@@ -22,11 +22,11 @@ from conftest import fake_repl_command
 from lean_bridge.checker import LeanChecker
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
-from prover.policy import Completion, GenerationRequest
-from prover.portfolio import parse_statement
-from prover.problem import Problem
-from prover.proposer import Proposal
-from prover.sketch import (DECOMPOSE_INSTRUCTION, LMSketcher, StructuralSketcher, extract_sketch,
+from prover.policies.policy import Completion, GenerationRequest
+from prover.policies.portfolio import parse_statement
+from search.problem import Problem
+from prover.policies.proposer import Proposal
+from prover.policies.sketch import (DECOMPOSE_INSTRUCTION, LMSketcher, StructuralSketcher, extract_sketch,
                            structural_sketch)
 from search import Budget, search
 from search.decompose import decompose_search, lemma_problem

@@ -184,7 +184,7 @@ def test_problem_timeout_records_timeouts_that_a_rerun_keeps(shared, tmp_path):
 
 class Item:
     def __init__(self, name: str) -> None:
-        from prover.problem import Problem
+        from search.problem import Problem
 
         self.name, self.split, self.category = name, "test", "x"
         self.problem = Problem(name, "", f"theorem {name} : True := by\n")

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from prover.files import atomic_write
+from lean_bridge.files import atomic_write
 
 
 def mode(path) -> int:
@@ -18,7 +18,7 @@ def test_a_new_file_gets_the_umask_mode_not_a_private_one(tmp_path):
     try:
         import importlib
 
-        import prover.files as files
+        import lean_bridge.files as files
 
         importlib.reload(files)  # the module reads the umask once, at import
         files.atomic_write(tmp_path / "new.json", b"{}")

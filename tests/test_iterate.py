@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import fake_repl_command
-from prover.iterate import IterateError, IteratePlan, iterate, merge_records
+from prover.drivers.iterate import IterateError, IteratePlan, iterate, merge_records
 
 PROVER = shutil.which("prover") or "prover"
 STATEMENTS = [

@@ -179,7 +179,7 @@ def _clear_caches() -> None:
 @pytest.mark.parametrize("shape", sorted(patho.SHAPES))
 def test_the_static_layer_lexes_each_text_a_fixed_number_of_times(shape, monkeypatch):
     from lean_bridge.integrity import scan_integrity
-    from prover import prove as pv
+    from prover.drivers import prove as pv
 
     def work(size: int) -> tuple[int, int]:
         text = patho.SHAPES[shape](size)

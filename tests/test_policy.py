@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from prover.policy import BatchingPolicy, Completion, GenerationRequest, apply_stop
+from prover.policies.policy import BatchingPolicy, Completion, GenerationRequest, apply_stop
 
 
 class CountingPolicy:

@@ -1,4 +1,4 @@
-"""Tests for `prover.portfolio`: parsing goals, goal-aware and deterministic proposals, and
+"""Tests for `prover.policies.portfolio`: parsing goals, goal-aware and deterministic proposals, and
 the portfolio as a Policy / proposer.
 
 Hypothesis names and variable types are read independently of the code under test, from
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from prover.policy import GenerationRequest, Policy
-from prover.portfolio import (
+from prover.policies.policy import GenerationRequest, Policy
+from prover.policies.portfolio import (
     MAX_TACTICS,
     GoalInfo,
     PortfolioPolicy,
@@ -24,10 +24,10 @@ from prover.portfolio import (
     propose_proofs,
     propose_tactics,
 )
-from prover.problem import Problem
-from prover.prompts import chat_prompt, deepseek_v15_prompt, extract_last_lean4_block, \
+from search.problem import Problem
+from prover.policies.prompts import chat_prompt, deepseek_v15_prompt, extract_last_lean4_block, \
     next_tactic_prompt
-from prover.proposer import ProofProposer, TacticProposer
+from prover.policies.proposer import ProofProposer, TacticProposer
 
 HEAD = 5  # "among the first proposals"
 

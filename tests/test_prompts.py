@@ -1,4 +1,4 @@
-"""Tests for `prover.prompts`: exact prompt strings, extraction, proof grafting.
+"""Tests for `prover.policies.prompts`: exact prompt strings, extraction, proof grafting.
 
 Golden strings are copied from shared/reference/deepseek-prover.md (§3.1-§3.3, §6.4,
 §10.2), never from this implementation's output.
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from prover.policy import ChatMessage
-from prover.problem import DEFAULT_HEADER, Problem
-from prover.prompts import (
+from prover.policies.policy import ChatMessage
+from search.problem import DEFAULT_HEADER, Problem
+from prover.policies.prompts import (
     PROMPT_FORMATS,
     chat_prompt,
     deepseek_v15_prompt,

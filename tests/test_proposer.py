@@ -1,4 +1,4 @@
-"""Tests for `prover.proposer`: request building, post-processing and dropping in
+"""Tests for `prover.policies.proposer`: request building, post-processing and dropping in
 `LMProposer` (over a scripted fake model), and order and dedup in `MixProposer`."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Sequence
 
 import pytest
 
-from prover.policy import Completion, GenerationRequest
-from prover.portfolio import PortfolioPolicy, portfolio_proofs
-from prover.problem import DEFAULT_HEADER, Problem
-from prover.prompts import PROMPT_FORMATS, chat_prompt, deepseek_v15_prompt, next_tactic_prompt
-from prover.proposer import LMProposer, MixProposer, ProofProposer, Proposal, TacticProposer
+from prover.policies.policy import Completion, GenerationRequest
+from prover.policies.portfolio import PortfolioPolicy, portfolio_proofs
+from search.problem import DEFAULT_HEADER, Problem
+from prover.policies.prompts import PROMPT_FORMATS, chat_prompt, deepseek_v15_prompt, next_tactic_prompt
+from prover.policies.proposer import LMProposer, MixProposer, ProofProposer, Proposal, TacticProposer
 
 STATEMENT = "theorem t (x : ℝ) (h₀ : 0 < x) : 0 < x ^ 2 := by\n"
 PROBLEM = Problem("t", DEFAULT_HEADER, STATEMENT, "/-- x squared is positive -/\n")
@@ -168,8 +168,8 @@ async def test_mix_with_portfolio_first_then_a_model():
 
 
 def test_make_proposer_wires_specs():
-    from prover.portfolio import PortfolioPolicy
-    from prover.proposer import LMProposer, MixProposer, make_proposer
+    from prover.policies.portfolio import PortfolioPolicy
+    from prover.policies.proposer import LMProposer, MixProposer, make_proposer
 
     assert isinstance(make_proposer("portfolio"), PortfolioPolicy)
     mixed = make_proposer("mix:portfolio,openai:http://127.0.0.1:9/v1#m", prompt_format="deepseek-v2")

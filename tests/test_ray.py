@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import runner
-from benchmarks.ray_backend import (Fleet, LeanWorker, Member, build_proposer, hosted_parts,
+from prover.drivers.ray import (Fleet, LeanWorker, Member, build_proposer, hosted_parts,
                                     plan_servers, ray_attempts, worker_count)
 from benchmarks.resultlog import read_lines
 from conftest import fake_repl_command
@@ -209,10 +209,10 @@ def test_a_lost_worker_is_replaced_and_its_call_retried_once(cluster, shared, tm
 def test_generation_on_a_policy_server_gives_the_local_proposals(cluster, shared, tmp_path):
     """The proxy path (a worker's proposer asks a generation server actor), with the portfolio
     as the hosted policy: no GPU here, so the server holds none."""
-    from prover.policy import BatchingPolicy
-    from prover.portfolio import PortfolioPolicy
-    from prover.prompts import get_format
-    from prover.proposer import LMProposer
+    from prover.policies.policy import BatchingPolicy
+    from prover.policies.portfolio import PortfolioPolicy
+    from prover.policies.prompts import get_format
+    from prover.policies.proposer import LMProposer
 
     items = items_of(shared, 4)
     plan = plan_for(attempts=2)
@@ -321,8 +321,8 @@ def test_servers_one_engine_per_gpu_and_workers_one_per_cpu():
 
 
 def test_build_proposer_puts_hosted_parts_on_servers():
-    from benchmarks.ray_backend import RemotePolicy
-    from prover.portfolio import PortfolioPolicy
+    from prover.drivers.ray import RemotePolicy
+    from prover.policies.portfolio import PortfolioPolicy
 
     mixed = build_proposer("mix:portfolio,hf:/m", prompt_format=None,
                            servers={"hf:/m": ["server"]})

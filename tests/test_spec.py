@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from prover.backends.spec import OPTIONS, VALID_FORMS, BackendSpec, make_policy, parse_spec
+from prover.policies.backends.spec import OPTIONS, VALID_FORMS, BackendSpec, make_policy, parse_spec
 
 
 def test_hf_path_and_hub_id():
@@ -110,9 +110,9 @@ def test_errors_list_valid_forms(text, why):
 def test_spec_options_match_constructor_keywords():
     # The option tables are kept in spec.py so parsing imports no backend; they must stay in
     # step with the constructors (importing the modules is cheap: their heavy imports are lazy).
-    from prover.backends.hf import HFPolicy
-    from prover.backends.openai import OpenAIPolicy
-    from prover.backends.vllm import VLLMPolicy
+    from prover.policies.backends.hf import HFPolicy
+    from prover.policies.backends.openai import OpenAIPolicy
+    from prover.policies.backends.vllm import VLLMPolicy
 
     for kind, cls in [("hf", HFPolicy), ("vllm", VLLMPolicy), ("openai", OpenAIPolicy)]:
         params = inspect.signature(cls.__init__).parameters
@@ -125,8 +125,8 @@ def test_parsing_and_importing_backends_stays_light():
     import subprocess
 
     code = (
-        "import sys, prover, prover.backends.spec as s, prover.backends.hf, prover.backends.vllm, "
-        "prover.backends.openai; s.parse_spec('hf:/x?device=cpu'); "
+        "import sys, prover, prover.policies.backends.spec as s, prover.policies.backends.hf, prover.policies.backends.vllm, "
+        "prover.policies.backends.openai; s.parse_spec('hf:/x?device=cpu'); "
         "print(sorted(m for m in ('torch', 'transformers', 'httpx', 'vllm') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -145,6 +145,6 @@ def test_make_policy_openai_builds_without_network():
 
 
 def test_make_policy_portfolio():
-    portfolio = pytest.importorskip("prover.portfolio")  # written alongside; skip until it lands
+    portfolio = pytest.importorskip("prover.policies.portfolio")  # written alongside; skip until it lands
     policy = make_policy("portfolio")
     assert isinstance(policy, portfolio.PortfolioPolicy)

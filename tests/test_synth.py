@@ -16,9 +16,9 @@ import pytest
 from benchmarks.datasets import DatasetError
 from benchmarks.resultlog import read_lines
 from benchmarks.runner import EvalPlan
-from benchmarks.synth import load_statements, records_of
+from prover.drivers.synth import load_statements, records_of
 from conftest import fake_repl_command
-from prover.problem import DEFAULT_HEADER, Problem
+from search.problem import DEFAULT_HEADER, Problem
 from prover.records import TrainingRecord, content_hash
 from search import Budget
 

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from conftest import fake_repl_command, process_alive
 from lean_bridge.errors import ReplUnavailable
 from lean_bridge.process import ReplSpec
-from prover.train.cli import train
+from prover.cli.train import train
 from prover.train.examples import grpo_prompts
 from prover.train.grpo import GrpoOptions, train_grpo
 from prover.train.records import load_records

@@ -20,8 +20,8 @@ if not os.environ.get("CI"):  # in CI a missing library is an install bug: fail,
 
 from click.testing import CliRunner
 
-from prover.prompts import deepseek_v15_prompt, tactic_state_comment
-from prover.train.cli import train
+from prover.policies.prompts import deepseek_v15_prompt, tactic_state_comment
+from prover.cli.train import train
 from prover.train.errors import TrainInputError
 from prover.train.examples import sft_examples, tokenize_example
 from prover.train.masking import IGNORE, no_loss_spans, state_comment_spans, token_labels
@@ -207,7 +207,7 @@ def test_max_length_cut_drops_examples_with_nothing_to_learn(records, tokenizer)
 
 
 def test_chat_format_examples_answer_with_the_whole_file(records, tokenizer):
-    from prover.backends.hf import render_chat
+    from prover.policies.backends.hf import render_chat
 
     rec = TrainingRecord.from_json(records[0])
     with pytest.raises(ValueError, match="chat template"):

@@ -17,10 +17,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from prover.backends.spec import missing_model
-from prover.files import atomic_write
+from prover.policies.backends.spec import missing_model
+from lean_bridge.files import atomic_write
 
-from .errors import TrainInputError, require
+from prover.train.errors import TrainInputError, require
 
 MANIFEST = "train_manifest.json"
 DTYPES = ("auto", "float32", "bfloat16", "float16")

@@ -2,7 +2,7 @@
 token ids with labels.
 
 Contract: the prompt is exactly what the prover sends at inference for the record's problem
-(``prover.prompts``: REF §3.2's V1.5 template over header + informal + statement, or a chat
+(``prover.policies.prompts``: REF §3.2's V1.5 template over header + informal + statement, or a chat
 format's rendered user message), so training and search see the same text. The completion is:
 
 * continuation formats (``deepseek-v1.5``, ``deepseek-v1.5-cot``): the proof, ending in a
@@ -26,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from prover.prompts import FENCE, PromptParts, get_format
+from prover.policies.prompts import FENCE, PromptParts, get_format
 
-from .masking import IGNORE, Span, StateLoss, no_loss_spans, token_labels
-from .records import TrainingRecord
+from prover.train.masking import IGNORE, Span, StateLoss, no_loss_spans, token_labels
+from prover.train.records import TrainingRecord
 
 SUPPORTED_OUTPUTS = ("continuation", "file")
 

@@ -31,13 +31,13 @@ from typing import Any, Callable
 from lean_bridge.errors import HeaderError
 from lean_bridge.process import ReplSpec
 
-from .checkpoint import (checkpointing_args, load_base, log_last_step_callback, lora_config,
+from prover.train.checkpoint import (checkpointing_args, load_base, log_last_step_callback, lora_config,
                          loss_history, versions, write_manifest)
-from .errors import TrainInputError, require
-from .examples import grpo_prompts, training_format
-from .options import TrainerOptions
-from .records import load_records
-from .reward import LeanReward, RewardEvent, target_for
+from prover.train.errors import TrainInputError, require
+from prover.train.examples import grpo_prompts, training_format
+from prover.train.options import TrainerOptions
+from prover.train.records import load_records
+from prover.train.reward import LeanReward, RewardEvent, target_for
 
 REWARDS_FILE = "rewards.jsonl"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import TrainInputError
+from prover.train.errors import TrainInputError
 
 
 @dataclass(frozen=True)

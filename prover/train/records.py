@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prover.records import TrainingRecord
 
-from .errors import TrainInputError
+from prover.train.errors import TrainInputError
 
 RECORD_GLOB = "records*.jsonl"
 

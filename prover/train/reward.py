@@ -31,10 +31,10 @@ from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
 from lean_bridge.reference import Reference, placeholder_for
 from lean_bridge.text import parse_file
-from prover.problem import Problem
-from prover.prompts import PromptFormat, proof_from_full_file
+from search.problem import Problem
+from prover.policies.prompts import PromptFormat, proof_from_full_file
 
-from .examples import training_format
+from prover.train.examples import training_format
 
 T = TypeVar("T")
 
@@ -151,7 +151,7 @@ class LeanReward:
     def lean_version(self, header: str) -> str | None:
         """Start a REPL on ``header`` and ask its Lean version: a preflight that fails fast
         (``ReplUnavailable``, ``HeaderError``) before any model is loaded."""
-        from prover.preflight import start_lean
+        from prover.drivers.preflight import start_lean
 
         return self._run(start_lean(self._lean, header))
 

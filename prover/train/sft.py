@@ -25,13 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .checkpoint import (checkpointing_args, load_base, log_last_step_callback, lora_config,
+from prover.train.checkpoint import (checkpointing_args, load_base, log_last_step_callback, lora_config,
                          loss_history, versions, write_manifest)
-from .errors import TrainInputError, require
-from .examples import ExampleStats, SftExample, sft_examples, tokenize_example, training_format
-from .masking import STATE_LOSS_POLICIES, StateLoss
-from .options import TrainerOptions
-from .records import load_records
+from prover.train.errors import TrainInputError, require
+from prover.train.examples import ExampleStats, SftExample, sft_examples, tokenize_example, training_format
+from prover.train.masking import STATE_LOSS_POLICIES, StateLoss
+from prover.train.options import TrainerOptions
+from prover.train.records import load_records
 
 REF_WARMUP_STEPS = 100
 
@@ -120,7 +120,7 @@ def train_sft(data_dir: Path | str, model: str, out: Path | str, options: SftOpt
     lm, tokenizer, prec = load_base(model, options.dtype)
     render: Callable[[Any], str] | None = None
     if fmt.chat:
-        from prover.backends.hf import render_chat
+        from prover.policies.backends.hf import render_chat
 
         def render_with_template(messages: Any) -> str:
             try:

@@ -39,10 +39,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 
-from prover.backends.spec import BackendSpec, parse_spec
-from prover.prove import ProveInputError
+from prover.policies.backends.spec import BackendSpec, parse_spec
+from prover.drivers.prove import ProveInputError
 
-from .runner import EvalInputError, EvalPlan, result_line, run_attempt
+from benchmarks.runner import EvalInputError, EvalPlan, result_line, run_attempt
 
 INSTALL_HINT = "pip install 'lean-prover[ray]'"
 GPU_KINDS = ("hf", "vllm")  # policies hosted on generation servers (one engine per GPU)
@@ -140,8 +140,8 @@ class PolicyServer:
         # Built on first use, not in __init__: a backend that cannot load then reaches the
         # driver as its own exception, and a restarted actor rebuilds it on its next call.
         if self.policy is None:
-            from prover.backends.spec import make_policy
-            from prover.policy import BatchingPolicy
+            from prover.policies.backends.spec import make_policy
+            from prover.policies.policy import BatchingPolicy
 
             self.policy = BatchingPolicy(make_policy(self.spec), window=self.batch_window)
         return self.policy
@@ -190,9 +190,9 @@ class RemotePolicy:
 def build_proposer(spec: str, *, prompt_format: str | None,
                    servers: Mapping[str, Sequence[Any]] | None = None,
                    batch_window: float = 0.005) -> Any:
-    """``prover.proposer.make_proposer``, except that each part of the spec found in
+    """``prover.policies.proposer.make_proposer``, except that each part of the spec found in
     ``servers`` (keyed by ``str(part)``) generates on those servers."""
-    from prover.proposer import make_proposer
+    from prover.policies.proposer import make_proposer
 
     servers = servers or {}
 
@@ -261,7 +261,7 @@ class LeanWorker:
     @property
     def proposer(self) -> Any:
         if self._proposer is None:
-            from prover.backends.errors import BackendUnavailable
+            from prover.policies.backends.errors import BackendUnavailable
 
             try:
                 self._proposer = build_proposer(self.policy, prompt_format=self.prompt_format,
@@ -271,9 +271,9 @@ class LeanWorker:
         return self._proposer
 
     async def warm(self, header: str | None) -> str | None:
-        """Build the proposer and start one REPL on ``header`` (``prover.prove.preflight``:
+        """Build the proposer and start one REPL on ``header`` (``prover.drivers.prove.preflight``:
         a missing Lean or a header that does not elaborate is raised); its Lean version."""
-        from prover.prove import preflight
+        from prover.drivers.prove import preflight
 
         self.proposer  # noqa: B018 - a policy that cannot be used is raised now, not mid-run
         if header is None:
@@ -286,7 +286,7 @@ class LeanWorker:
         line = await run_attempt(plan, item, attempt, proposer=self.proposer, lean=self.lean,
                                  timeout=timeout, run=run)
         if kind == "synth":
-            from .synth import enrich
+            from prover.drivers.synth import enrich
 
             line = await enrich(line, item, self.lean, self.annotations)
         return line
@@ -309,7 +309,7 @@ class LeanWorker:
         return os.getpid()
 
     async def close(self) -> None:
-        from prover.stack import close_proposer
+        from prover.drivers.stack import close_proposer
 
         await self.pool.close()
         await close_proposer(self._proposer)
@@ -628,7 +628,7 @@ async def ray_attempts(plan: EvalPlan, *, address: str, spec: Any, settings: Map
 # -- prove ---------------------------------------------------------------------------------------
 
 class RayProver:
-    """What ``prover prove --ray`` needs: a ``searcher`` for ``prover.prove.prove_file`` and a
+    """What ``prover prove --ray`` needs: a ``searcher`` for ``prover.drivers.prove.prove_file`` and a
     file checker for ``final_check``, both run by a Lean worker actor."""
 
     def __init__(self, fleet: Fleet, header: str) -> None:

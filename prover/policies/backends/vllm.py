@@ -24,9 +24,9 @@ import asyncio
 import gc
 from typing import Any, Sequence
 
-from prover.backends.errors import BackendUnavailable
-from prover.backends.hf import render_chat
-from prover.policy import Completion, GenerationRequest, apply_stop
+from prover.policies.backends.errors import BackendUnavailable
+from prover.policies.backends.hf import render_chat
+from prover.policies.policy import Completion, GenerationRequest, apply_stop
 
 INSTALL_HINT = 'pip install "lean-prover[vllm]" (vLLM needs a CUDA GPU)'
 

@@ -30,7 +30,7 @@ def read_lean_file(path: Path) -> str:
 
 
 def settings_from(flags: dict[str, Any]):
-    from .config import ConfigError, load_settings
+    from prover.config import ConfigError, load_settings
 
     try:
         return load_settings(flags)
@@ -89,10 +89,10 @@ def search_settings(flags: dict[str, Any]):
     """Settings of a searching command (prove, eval, synth) from its flags (by parameter name),
     the environment and config files; exits 2 unless the search method, budget, prompt format
     and policy spec make sense together. Returns (settings, (method, budget, prompt format))."""
-    from prover.backends.spec import parse_spec
+    from prover.policies.backends.spec import parse_spec
     from search import Budget
 
-    from . import prove as pv
+    from prover.drivers import prove as pv
 
     settings = settings_from({
         "repl": flags["repl"], "workspace": str(flags["workspace"]) if flags["workspace"] else None,

@@ -43,8 +43,8 @@ from typing import Any, Callable, Sequence
 from lean_bridge.text import (Declaration, LineIndex, check_fits, find_identifier, find_sorry_proofs,
                               parsed, repeated_names)
 
-from .files import atomic_write
-from .problem import Problem
+from lean_bridge.files import atomic_write
+from search.problem import Problem
 
 PROGRESS_FORMAT = "prover-progress/1"
 PROGRESS_SUFFIX = ".prover-progress.json"
@@ -465,7 +465,7 @@ def prompt_format_for(method: str, prompt_format: str | None) -> str | None:
     """The prompt format for a model policy: the given one (it must suit the search: tactic
     formats for best-first, proof formats otherwise), else ``next-tactic`` for best-first and
     the proposer's default for the others."""
-    from .prompts import get_format
+    from prover.policies.prompts import get_format
 
     if prompt_format is None:
         return "next-tactic" if method == "bestfirst" else None
@@ -480,14 +480,14 @@ def prompt_format_for(method: str, prompt_format: str | None) -> str | None:
 
 
 async def preflight(lean: Any, header: str) -> str | None:
-    """Start one REPL on the file's header and ask its Lean version (``prover.preflight``; it
+    """Start one REPL on the file's header and ask its Lean version (``prover.drivers.preflight``; it
     stays warm in the pool for the searches); the version.
 
     Raises ``ReplUnavailable`` when no working REPL starts, ``ProveInputError`` when the
     header does not elaborate."""
     from lean_bridge.errors import HeaderError
 
-    from .preflight import start_lean
+    from prover.drivers.preflight import start_lean
 
     try:
         return await start_lean(lean, header)

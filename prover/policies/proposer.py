@@ -7,8 +7,8 @@ fewer than ``n`` (unusable output is dropped, never padded). Search depends on t
 protocols only; which model, prompt format or portfolio stands behind them is wiring.
 
 * ``LMProposer`` = any ``Policy`` + a ``PromptFormat``: it builds the request, calls the
-  policy once, and post-processes by the format's output kind (``prover.prompts``).
-* ``PortfolioPolicy`` (``prover.portfolio``) implements both protocols directly.
+  policy once, and post-processes by the format's output kind (``prover.policies.prompts``).
+* ``PortfolioPolicy`` (``prover.policies.portfolio``) implements both protocols directly.
 * ``MixProposer`` asks several in order (e.g. the portfolio, then a model).
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-from .policy import Completion, GenerationRequest, Policy
-from .problem import Problem
-from .prompts import PromptFormat, PromptParts, extract_last_lean4_block, proof_from_full_file
+from prover.policies.policy import Completion, GenerationRequest, Policy
+from search.problem import Problem
+from prover.policies.prompts import PromptFormat, PromptParts, extract_last_lean4_block, proof_from_full_file
 
 
 @dataclass(frozen=True)
@@ -163,10 +163,10 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
     ``policy_for(part)`` may supply a part's policy instead (e.g. one hosted elsewhere); it
     returns None for the parts it does not host.
     """
-    from .backends.spec import BackendSpec, make_policy, parse_spec
-    from .policy import BatchingPolicy
-    from .portfolio import PortfolioPolicy
-    from .prompts import get_format
+    from prover.policies.backends.spec import BackendSpec, make_policy, parse_spec
+    from prover.policies.policy import BatchingPolicy
+    from prover.policies.portfolio import PortfolioPolicy
+    from prover.policies.prompts import get_format
 
     def build(part: BackendSpec):
         policy = policy_for(part) if policy_for is not None else None

@@ -27,8 +27,8 @@ import os
 import random
 from typing import Any, Sequence
 
-from prover.backends.errors import BackendError, BackendUnavailable
-from prover.policy import Completion, GenerationRequest, apply_stop
+from prover.policies.backends.errors import BackendError, BackendUnavailable
+from prover.policies.policy import Completion, GenerationRequest, apply_stop
 
 _RETRY_STATUS = {408, 429}
 _EXCERPT = 500

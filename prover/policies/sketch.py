@@ -1,7 +1,7 @@
 """Sketchers: proposers of proof sketches, proofs made of ``have name : P := by sorry`` steps
 and a closing step, for subgoal decomposition (``search.decompose``).
 
-A sketcher is a ``ProofProposer`` (``prover.proposer``): its proposals continue
+A sketcher is a ``ProofProposer`` (``prover.policies.proposer``): its proposals continue
 ``problem.statement`` like any proof, they just leave ``sorry`` gaps for the decomposition
 to fill. Two here:
 
@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 
 from lean_bridge.text import find_identifier, mask_non_code, normalize_statement
 
-from .policy import ChatMessage, GenerationRequest, Policy
-from .portfolio import parse_statement
-from .problem import Problem
-from .prompts import FENCE, V2_PREAMBLE, chat_prompt, proof_from_full_file, sorry_file
-from .proposer import Proposal
+from prover.policies.policy import ChatMessage, GenerationRequest, Policy
+from prover.policies.portfolio import parse_statement
+from search.problem import Problem
+from prover.policies.prompts import FENCE, V2_PREAMBLE, chat_prompt, proof_from_full_file, sorry_file
+from prover.policies.proposer import Proposal
 
 # Our wording (REF §10.3 describes the shape; the V3 prompt itself is unpublished).
 DECOMPOSE_INSTRUCTION = (

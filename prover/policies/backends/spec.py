@@ -23,7 +23,7 @@ Rules, so that the grammar stays unambiguous without quoting:
 
 Anything else raises ``ValueError`` whose message lists the valid forms. ``make_policy`` builds
 the ``Policy`` for ``hf``/``vllm``/``openai``/``portfolio``; a ``mix`` is a proposer, built by
-``prover.proposer.make_proposer``.
+``prover.policies.proposer.make_proposer``.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
-    from prover.policy import Policy
+    from prover.policies.policy import Policy
 
 VALID_FORMS = """valid backend specs:
   hf:PATH_OR_ID[?OPTIONS]      transformers model (local directory or hub id)
@@ -225,24 +225,24 @@ def make_policy(spec: str | BackendSpec, **overrides: Any) -> Policy:
     """Build the policy a spec names; ``overrides`` win over the spec's options.
 
     Heavy libraries are imported here, by the chosen backend only. A missing library raises
-    ``prover.backends.errors.BackendUnavailable`` saying what to install.
+    ``prover.policies.backends.errors.BackendUnavailable`` saying what to install.
     """
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     options = {**parsed.options, **overrides}
     if parsed.kind == "hf":
-        from prover.backends.hf import HFPolicy
+        from prover.policies.backends.hf import HFPolicy
 
         return HFPolicy(parsed.target, **options)
     if parsed.kind == "vllm":
-        from prover.backends.vllm import VLLMPolicy
+        from prover.policies.backends.vllm import VLLMPolicy
 
         return VLLMPolicy(parsed.target, **options)
     if parsed.kind == "openai":
-        from prover.backends.openai import OpenAIPolicy
+        from prover.policies.backends.openai import OpenAIPolicy
 
         return OpenAIPolicy(parsed.target, parsed.model, **options)
     if parsed.kind == "portfolio":
-        from prover.portfolio import PortfolioPolicy
+        from prover.policies.portfolio import PortfolioPolicy
 
         return PortfolioPolicy(**options)
     if parsed.kind == "mix":

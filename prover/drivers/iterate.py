@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .files import atomic_write
+from lean_bridge.files import atomic_write
 
 TRAINED_MARK = "train_manifest.json"
 Runner = Callable[[Sequence[str]], int]  # runs `prover ARGS…`, returns its exit status

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .cli_common import (EXIT_CHANGED, EXIT_NO_LEAN, EXIT_NOT_PROVED, EXIT_OK,  # noqa: F401
+from prover.cli.common import (EXIT_CHANGED, EXIT_NO_LEAN, EXIT_NOT_PROVED, EXIT_OK,  # noqa: F401
                          EXIT_USAGE, fail, lean_options, read_lean_file, repl_spec, search_settings,
                          settings_from)
 
@@ -104,7 +104,7 @@ def check(file: Path, theorems: tuple[str, ...], against: Path | None, allow_nat
     known = frozenset(names)
     missing = [t for t in dict.fromkeys(theorems) if t not in known]
     if missing:
-        from .prove import name_list
+        from prover.drivers.prove import name_list
 
         fail(f"no theorem named {', '.join(missing)} in {file} (it has: {name_list(names)})",
              EXIT_USAGE)
@@ -180,7 +180,7 @@ async def _check_file(spec, settings, text: str, names: list[str] | None, refere
     from lean_bridge.errors import HeaderError
     from lean_bridge.integrity import parsed
 
-    from .preflight import start_lean
+    from prover.drivers.preflight import start_lean
 
     pool = ReplPool(spec, PoolConfig(max_processes=1, header_timeout=settings["header_timeout"]))
     try:
@@ -239,7 +239,7 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     change. Exit 0 when every theorem was proved, 1 when not, 2 for bad input, 3 when no Lean
     REPL can be started, 4 when FILE changed during the run.
     """
-    from . import prove as pv
+    from prover.drivers import prove as pv
 
     if output is not None and in_place:
         fail("--output and --in-place exclude each other", EXIT_USAGE)
@@ -348,17 +348,17 @@ async def _prove_file(spec, settings, text: str, targets, store, reporter, *, me
                       prompt_format: str | None, options: dict[str, Any],
                       ray_address: str | None = None):
     """Wire the concrete pieces (REPL pool, checker, proposer), here or on a Ray cluster's Lean
-    worker, and run ``prover.prove``."""
+    worker, and run ``prover.drivers.prove``."""
     from lean_bridge.checker import LeanChecker
     from lean_bridge.text import parse_file
 
-    from . import prove as pv
-    from .stack import search_stack
+    from prover.drivers import prove as pv
+    from prover.drivers.stack import search_stack
 
     # One command checks the whole file: give it the time of one request per theorem.
     whole_timeout = settings["timeout"] * max(1, len(targets))
     if ray_address is not None:
-        from benchmarks.ray_backend import ray_prover
+        from prover.drivers.ray import ray_prover
 
         async with ray_prover(address=ray_address, spec=spec, settings=dict(settings.values),
                               prompt_format=prompt_format, header=parse_file(text).header,
@@ -433,8 +433,8 @@ def _print_check_table(report: dict[str, Any]) -> None:
 
 
 def _register_commands() -> None:
-    from .eval_cli import eval_command, report_command, synth_command
-    from .train.cli import iterate, train
+    from prover.cli.eval import eval_command, report_command, synth_command
+    from prover.cli.train import iterate, train
 
     cli.add_command(eval_command)
     cli.add_command(report_command)

@@ -16,14 +16,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from prover.problem import DEFAULT_HEADER, Problem
+from search.problem import DEFAULT_HEADER, Problem
 from prover.records import TrainingRecord
 from search.annotate import annotated
 from search.decompose import sibling_problem
 
-from .datasets import BenchmarkItem, DatasetError, as_tactic_block
-from .resultlog import ResultLog
-from .runner import EvalPlan, Watch, run_attempt, watching
+from benchmarks.datasets import BenchmarkItem, DatasetError, as_tactic_block
+from benchmarks.resultlog import ResultLog
+from benchmarks.runner import EvalPlan, Watch, run_attempt, watching
 
 RECORDS = "records.jsonl"
 
@@ -33,7 +33,7 @@ def load_statements(path: Path) -> list[BenchmarkItem]:
     the miniF2F/DeepSeek header), ``theorem_name`` (the Lean name when ``name`` is only an id),
     ``formal_statement_with_answer`` (preferred when present, as PutnamBench's main track),
     ``informal_prefix``, ``split`` optional. The benchmark files are statement sets too."""
-    from .datasets import read_jsonl
+    from benchmarks.datasets import read_jsonl
 
     items, seen = [], set()
     source = Path(path).stem

@@ -30,8 +30,8 @@ from typing import Callable, Literal
 
 from lean_bridge.text import find_declaration, mask_non_code, parse_file
 
-from .policy import ChatMessage, GenerationRequest
-from .problem import Problem
+from prover.policies.policy import ChatMessage, GenerationRequest
+from search.problem import Problem
 
 FENCE = "```"
 # REF §3.2, verbatim (the three backticks are part of the prompt).

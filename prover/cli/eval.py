@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .cli_common import (EXIT_NO_LEAN, EXIT_NOT_PROVED, EXIT_OK, EXIT_USAGE, fail, lean_options,
+from prover.cli.common import (EXIT_NO_LEAN, EXIT_NOT_PROVED, EXIT_OK, EXIT_USAGE, fail, lean_options,
                          repl_spec, search_settings)
 
 BENCHMARK_CHOICES = ("minif2f", "proofnet", "putnambench")
@@ -126,7 +126,7 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
     from benchmarks.datasets import DatasetError
     from benchmarks.manifest import ManifestError, check_resume, open_run, package_info, run_id
 
-    from . import prove as pv
+    from prover.drivers import prove as pv
 
     method, plan_budget, fmt = plan_parts
     try:
@@ -136,7 +136,7 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
     except (ValueError, DatasetError, OSError) as exc:  # EvalInputError included
         fail(str(exc), EXIT_USAGE)
     if ray_address is not None:  # before anything is written: a missing extra is bad input
-        from benchmarks.ray_backend import RayUnavailable, import_ray
+        from prover.drivers.ray import RayUnavailable, import_ray
 
         try:
             import_ray()
@@ -190,7 +190,7 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
                    f"before; results in {log.path}", err=True)
         sink = None
         if kind == "synth":
-            from benchmarks import synth
+            from prover.drivers import synth
 
             try:
                 sink = synth.RecordSink(out, mine, plan, package_version=package["version"])
@@ -256,7 +256,7 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
     """``_run`` with its progress display (``benchmarks.progress``) set up."""
     from benchmarks import runner
 
-    from .stack import search_stack
+    from prover.drivers.stack import search_stack
 
     def on_result(record, tally) -> None:
         if sink is not None:
@@ -270,7 +270,7 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
     if ray_address is not None:
         import dataclasses
 
-        from benchmarks.ray_backend import ray_attempts
+        from prover.drivers.ray import ray_attempts
 
         # --workers given anywhere sizes the fleet; by default there is one worker per CPU.
         workers = settings["workers"] if settings.sources.get("workers") != "default" else None
@@ -286,7 +286,7 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
     async with search_stack(spec, settings, prompt_format=prompt_format, header=header) as stack:
         open_manifest(await stack.lean.lean_version(header) if header is not None else None)
         if kind == "synth":
-            from benchmarks.synth import SynthAttempts
+            from prover.drivers.synth import SynthAttempts
 
             attempts = SynthAttempts(plan, proposer=stack.proposer, lean=stack.lean, run=run_id,
                                      watch=watch)
@@ -359,7 +359,7 @@ def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[s
     `datasets.load_dataset("json", data_files="DIR/records.jsonl")`.
     """
     from benchmarks.manifest import data_identity
-    from benchmarks.synth import load_statements
+    from prover.drivers.synth import load_statements
 
     settings, plan_parts = search_settings(locals())
 

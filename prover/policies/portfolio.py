@@ -20,8 +20,8 @@ Goal-awareness, in short:
   b), sq_nonneg (a + b), mul_pos ha hb, h₀, h₁]``; conjunctions are split (``h₀.1``).
 
 ``PortfolioPolicy`` serves the same proposals through the ``Policy`` interface (it reads
-the statement or goal back out of any prompt ``prover.prompts`` builds) and through the
-``ProofProposer`` / ``TacticProposer`` protocols of ``prover.proposer``.
+the statement or goal back out of any prompt ``prover.policies.prompts`` builds) and through the
+``ProofProposer`` / ``TacticProposer`` protocols of ``prover.policies.proposer``.
 """
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ from typing import Sequence
 
 from lean_bridge.text import mask_non_code, matching_bracket, normalize_statement, parse_file
 
-from .policy import Completion, GenerationRequest, apply_stop
-from .problem import Problem
-from .prompts import extract_last_lean4_block, tactic_indent
-from .proposer import Proposal
+from prover.policies.policy import Completion, GenerationRequest, apply_stop
+from search.problem import Problem
+from prover.policies.prompts import extract_last_lean4_block, tactic_indent
+from prover.policies.proposer import Proposal
 
 MAX_TACTICS = 40
 FIXED_HEAD = 3  # with a seed, the first few stay in place; the rest are permuted
@@ -630,7 +630,7 @@ def _dedent_state(body: str, indent: int) -> str:
 
 
 def _answers(request: GenerationRequest) -> list[str]:
-    """Best-first answers to a request, read back from the formats of ``prover.prompts``;
+    """Best-first answers to a request, read back from the formats of ``prover.policies.prompts``;
     none when the prompt holds neither a goal nor a theorem."""
     text = request.messages[-1].content if request.messages else request.prompt
     if (m := _NEXT_TACTIC_RE.search(text)) is not None:

@@ -11,7 +11,7 @@ from lean_bridge.checker import LeanChecker
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
 
-from .prove import ProveInputError, preflight
+from prover.drivers.prove import ProveInputError, preflight
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,8 @@ async def search_stack(spec: ReplSpec, settings: Any, *, prompt_format: str | No
     """Start the pool (one REPL on ``header`` first, so a missing or broken Lean is reported
     before any work: ``ReplUnavailable`` / ``ProveInputError``), build the proposer, and
     close both afterwards whatever happened."""
-    from .backends.errors import BackendUnavailable
-    from .proposer import make_proposer
+    from prover.policies.backends.errors import BackendUnavailable
+    from prover.policies.proposer import make_proposer
 
     pool = ReplPool(spec, PoolConfig(max_processes=settings["workers"],
                                      max_requests=settings["max_requests"],

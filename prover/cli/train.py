@@ -28,7 +28,7 @@ def _say(message: str) -> None:
 
 def _require_model(model: str) -> None:
     """A --model that names nothing is bad input: said before libraries load or Lean starts."""
-    from prover.backends.spec import missing_model
+    from prover.policies.backends.spec import missing_model
 
     missing = missing_model(model)
     if missing is not None:
@@ -46,7 +46,7 @@ def _common(func):
         click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
                      metavar="OUT", help="Where to save the trained model and its manifest."),
         click.option("--prompt-format", default="deepseek-v1.5", show_default=True,
-                     help="How records become prompts (prover.prompts formats)."),
+                     help="How records become prompts (prover.policies.prompts formats)."),
         click.option("--max-steps", type=click.IntRange(min=1), default=None,
                      help="Stop after N optimiser steps (overrides --epochs)."),
         click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=1.0,
@@ -75,7 +75,7 @@ def _run(train: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a trainer, mapping what went wrong to an exit code."""
     from lean_bridge.errors import ReplUnavailable
 
-    from .errors import TrainDependencyError, TrainInputError
+    from prover.train.errors import TrainDependencyError, TrainInputError
 
     try:
         return train(*args, **kwargs)
@@ -121,7 +121,7 @@ def sft(data: Path, model: str, out: Path, prompt_format: str, max_steps: int | 
         warmup_steps: int | None, batch_size: int, grad_accum: int, max_length: int,
         no_tactic_states: bool, state_loss: str) -> None:
     """Supervised fine-tuning on the records of DIR; saves safetensors to OUT."""
-    from .sft import SftOptions, train_sft
+    from prover.train.sft import SftOptions, train_sft
 
     _require_model(model)
 
@@ -178,8 +178,8 @@ def grpo(data: Path, model: str, out: Path, prompt_format: str, max_steps: int |
          max_completion_length: int, repl: str | None, workspace: Path | None,
          timeout: float | None, workers: int | None) -> None:
     """GRPO on the statements of DIR's records, reward 1/0 by Lean's verdict; saves to OUT."""
-    from .grpo import GrpoOptions, train_grpo
-    from .records import record_files
+    from prover.train.grpo import GrpoOptions, train_grpo
+    from prover.train.records import record_files
 
     _require_model(model)
     _run(record_files, data)  # no data is bad input: say so before Lean is looked for (or set up)
@@ -230,9 +230,9 @@ def iterate(statements: Path, model: str, out: Path, rounds: int, policy: str | 
     kept. Exit 0 when every round ran, 1 when a step failed, 2 for bad input (also when a
     step refused its input), 3 when a step could start no Lean REPL.
     """
-    from prover.cli_common import settings_from
-    from prover.iterate import IterateError, IteratePlan
-    from prover.iterate import iterate as run_rounds
+    from prover.cli.common import settings_from
+    from prover.drivers.iterate import IterateError, IteratePlan
+    from prover.drivers.iterate import iterate as run_rounds
 
     # Every synth would refuse a bad setting (exit 2): say so now, not after round 0 started.
     _require_model(model)
