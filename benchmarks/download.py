@@ -29,9 +29,8 @@ from typing import Any, Callable, Mapping
 
 import httpx
 
-from lean_bridge.files import atomic_write
-
 from benchmarks.datasets import BENCHMARKS, DatasetError, parse_jsonl
+from lean_bridge.files import atomic_write
 
 DEEPSEEK_COMMIT = "2c4ba9119eef74d0d611f494261b2c5bae98c69a"
 PUTNAM_COMMIT = "3c9b9268ebd132d482938b8e9d242dd71fc1ebc0"

@@ -133,9 +133,20 @@ def run_check(path: Path, *args: str) -> dict[str, Any]:
 
 def _text_tools() -> dict[str, Callable[[str, Path], dict[str, Any]]]:
     from lean_bridge.integrity import scan_integrity
-    from lean_bridge.reference import BadReference, compare_to_reference, references_from_lean
-    from lean_bridge.text import (find_identifier, find_name, find_sorry_proofs, mask_non_code,
-                                  normalize_statement, parse_file, strip_comments)
+    from lean_bridge.reference import (
+        BadReference,
+        compare_to_reference,
+        references_from_lean,
+    )
+    from lean_bridge.text import (
+        find_identifier,
+        find_name,
+        find_sorry_proofs,
+        mask_non_code,
+        normalize_statement,
+        parse_file,
+        strip_comments,
+    )
     from prover.drivers import prove as pv
 
     def references(text: str, _path: Path) -> dict[str, Any]:

@@ -24,8 +24,13 @@ class LiveProgress:
 
     def __init__(self, per_attempt: int, total: int, console: Any = None) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.per_attempt = per_attempt
         self.progress = Progress(

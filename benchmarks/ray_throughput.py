@@ -92,10 +92,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="candidates matching this fail in the fake Lean (longer attempts)")
     args = parser.parse_args(argv)
 
+    from benchmarks.datasets import load_benchmark
     from lean_bridge.process import ReplSpec
     from search import Budget
-
-    from benchmarks.datasets import load_benchmark
 
     items = load_benchmark("minif2f", data=args.data, split="valid")[:args.limit]
     fake = [sys.executable, str(FAKE_REPL), "--latency", str(args.latency)]

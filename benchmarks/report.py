@@ -18,11 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from search.export import PLOT_HINT
-
 from benchmarks.metrics import Summary, summary
-from benchmarks.published import SOURCES, Comparison, PublishedResult, comparable_rows, statement_set
+from benchmarks.published import (
+    SOURCES,
+    Comparison,
+    PublishedResult,
+    comparable_rows,
+    statement_set,
+)
 from benchmarks.rundir import load_run
+from search.export import PLOT_HINT
 
 REPORT = "report.md"
 CURVE_PNG = "pass_rate_vs_budget.png"

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-
 SAME_RUN = "another run on the same --out and shard; wait for it to finish, or use another " \
            "--out or --shard"
 

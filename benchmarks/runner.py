@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, TextIO
 
-from search import Budget, search
-
 from benchmarks.manifest import now
 from benchmarks.resultlog import ResultLog
+from search import Budget, search
 
 STATUSES = ("proved", "unproved", "timeout", "error")
 

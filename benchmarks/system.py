@@ -32,6 +32,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from search.methods import METHOD_NAMES
 from search.segments import Segment
 from search.tree import Tree
 
@@ -133,7 +134,7 @@ async def pipeline(workers: int, latency: float, checks: int) -> dict[str, Any]:
             "utilization": rate / (workers / latency), "header_imports": pool.stats.header_imports}
 
 
-SEARCH_METHODS = ("sample", "rmaxts", "bestfirst", "decompose")
+SEARCH_METHODS = METHOD_NAMES
 SEARCH_BUDGET = "2x4"
 
 
@@ -142,9 +143,9 @@ async def imports_per_method(method: str, workers: int, latency: float) -> dict[
     from lean_bridge.checker import LeanChecker
     from lean_bridge.pool import PoolConfig, ReplPool
     from lean_bridge.process import ReplSpec
-    from search.problem import Problem
     from prover.policies.proposer import make_proposer
     from search import Budget, search
+    from search.problem import Problem
 
     problems = [Problem(f"bench_{kind}_{i}", HEADER, STATEMENT.format(i=f"{kind}_{i}"))
                 for i in range(workers) for kind in ("proved", "open")]

@@ -6,7 +6,14 @@ the project calls (``checker``), Lean text utilities (``text``) and the Lean wor
 (``workspace``, ``setup``). Nothing here knows about models or search.
 """
 from .checker import LeanChecker, ProofSession, TacticStep, TheoremCheck
-from .errors import BridgeError, HeaderError, NoAvailableRepl, ReplCrashed, ReplTimeout, ReplUnavailable
+from .errors import (
+    BridgeError,
+    HeaderError,
+    NoAvailableRepl,
+    ReplCrashed,
+    ReplTimeout,
+    ReplUnavailable,
+)
 from .outcome import CheckResult, Status
 from .pool import PoolConfig, ReplPool
 from .process import ProcessLimits, ReplProcess, ReplSpec

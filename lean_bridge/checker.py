@@ -16,7 +16,13 @@ from typing import AsyncIterator, Sequence
 from .axioms import audit_axioms, parse_print_axioms
 from .errors import HeaderError, ReplCrashed, ReplTimeout
 from .integrity import THEOREM_KINDS, Finding, IntegrityOptions, parsed, scan_integrity
-from .outcome import CheckResult, Status, command_verdict, messages_verdict, tactic_finished
+from .outcome import (
+    CheckResult,
+    Status,
+    command_verdict,
+    messages_verdict,
+    tactic_finished,
+)
 from .pool import ReplPool, Worker
 from .protocol import (
     CommandRequest,

@@ -60,10 +60,21 @@ from functools import lru_cache
 
 from . import _integrity_rules as rules
 from ._scan import COMPONENT_RE, NAME_RE
+
 # `parsed`/`masked`: the memoized split and lexing of a text, shared with `reference` and
 # the checker (see `text`).
-from .text import (Declaration, Item, LeanFile, LineIndex, find_identifier, find_name,
-                   find_sorry_proofs, masked, normalize_statement, parsed)
+from .text import (
+    Declaration,
+    Item,
+    LeanFile,
+    LineIndex,
+    find_identifier,
+    find_name,
+    find_sorry_proofs,
+    masked,
+    normalize_statement,
+    parsed,
+)
 
 THEOREM_KINDS = ("theorem", "lemma")
 # Declarations whose `:= sorry` value in a reference is a slot for the prover to fill.

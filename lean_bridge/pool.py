@@ -28,8 +28,14 @@ from dataclasses import dataclass
 from typing import AsyncIterator
 
 from .errors import HeaderError, NoAvailableRepl, ReplCrashed, ReplTimeout
-from .protocol import CommandRequest, CommandResponse, ReplErrorResponse, Request, Response
 from .process import ReplProcess, ReplSpec
+from .protocol import (
+    CommandRequest,
+    CommandResponse,
+    ReplErrorResponse,
+    Request,
+    Response,
+)
 
 
 @dataclass(frozen=True)

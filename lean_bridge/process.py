@@ -25,7 +25,6 @@ from typing import Callable, Mapping
 import psutil
 
 from .errors import BridgeError, ReplCrashed, ReplTimeout, ReplUnavailable
-from .sandbox import SandboxPolicy, network_isolation_prefix, scrubbed_environment
 from .protocol import (
     ProtocolError,
     Request,
@@ -34,6 +33,7 @@ from .protocol import (
     encode_request,
     is_block_end,
 )
+from .sandbox import SandboxPolicy, network_isolation_prefix, scrubbed_environment
 
 GIB = 1024**3
 _STDERR_TAIL_BYTES = 64 * 1024

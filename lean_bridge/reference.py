@@ -44,13 +44,26 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
-from . import _integrity_rules as rules
 from typing import Mapping
 
+from . import _integrity_rules as rules
 from ._scan import NAME_RE
-from .integrity import THEOREM_KINDS, Finding, components, masked, parsed, placeholder_names
-from .text import Declaration, LeanFile, LineIndex, mask_non_code, normalize_statement, parse_file
+from .integrity import (
+    THEOREM_KINDS,
+    Finding,
+    components,
+    masked,
+    parsed,
+    placeholder_names,
+)
+from .text import (
+    Declaration,
+    LeanFile,
+    LineIndex,
+    mask_non_code,
+    normalize_statement,
+    parse_file,
+)
 
 _SORRY_BY = "  sorry"  # after a statement ending `:= by\n`
 _SORRY_TERM = " by\n  sorry"  # after a statement ending `:=`

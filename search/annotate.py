@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from lean_bridge.checker import LeanChecker
 from lean_bridge.outcome import Status
 from search.problem import Problem
+from search.protocols import LeanChecker
 
 from .segments import NO_GOALS, Segment
 from .states import resolve_states, segments_of

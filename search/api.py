@@ -12,24 +12,20 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from lean_bridge.checker import LeanChecker
+from search.budget import Budget
+from search.decompose import decompose_search
+from search.methods import LEAF_SEARCHES, SearchFunction, SearchMethod, unknown_method
 from search.problem import Problem
+from search.protocols import LeanChecker, Proposer
+from search.result import SearchResult
 
-from .bestfirst import bestfirst_search
-from .budget import Budget
-from .decompose import decompose_search
-from .result import SearchResult
-from .rmaxts import rmaxts_search
-from .sampling import sample_search
-
-METHODS = {"sample": sample_search, "rmaxts": rmaxts_search, "bestfirst": bestfirst_search,
-           "decompose": decompose_search}
+METHODS: dict[str, SearchFunction] = {**LEAF_SEARCHES, SearchMethod.DECOMPOSE.value: decompose_search}
 
 
-async def search(problem: Problem, *, method: str, proposer: Any, lean: LeanChecker,
+async def search(problem: Problem, *, method: str, proposer: Proposer, lean: LeanChecker,
                  budget: Budget, rng: random.Random, **options: Any) -> SearchResult:
     try:
         run = METHODS[method]
     except KeyError:
-        raise ValueError(f"unknown search method {method!r}; choose from {sorted(METHODS)}") from None
+        raise unknown_method(method, METHODS) from None
     return await run(problem, proposer=proposer, lean=lean, budget=budget, rng=rng, **options)

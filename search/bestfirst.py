@@ -43,14 +43,22 @@ import random
 import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, AsyncContextManager, AsyncIterator, Callable, Protocol, Sequence, runtime_checkable
+from typing import (
+    Any,
+    AsyncContextManager,
+    AsyncIterator,
+    Callable,
+    Protocol,
+    Sequence,
+    runtime_checkable,
+)
 
-from lean_bridge.checker import LeanChecker, ProofSession, TacticStep
+from lean_bridge.checker import ProofSession, TacticStep
 from lean_bridge.errors import HeaderError, ReplCrashed, ReplTimeout
 from lean_bridge.outcome import CheckResult
 from lean_bridge.reference import placeholder_for
 from search.problem import Problem
-from prover.policies.proposer import Proposal, TacticProposer
+from search.protocols import LeanChecker, Proposal, TacticProposer
 
 from .budget import Budget
 from .result import CRASHED, TIMEOUT, LeanTally, SearchResult

@@ -11,7 +11,7 @@ One decomposition of a problem:
 3. Each gap's goal, as Lean printed it for its sorry, becomes a lemma
    (``lemmas.goal_lemma``) in the variants asked for: ``with_context`` (the earlier steps
    as hypotheses, V2's form (b)), ``without_context`` (form (a)).
-4. Each lemma is searched with ``prover_method`` through ``search.api.search``, variant
+4. Each lemma is searched with ``prover_method`` through the leaf searches of ``search.methods``, variant
    by variant until one is proved; if none is and ``depth`` allows, the first variant is
    decomposed in turn (with ``depth - 1``). Lemma statements carry the problem's preamble.
 5. When every gap is proved, the lemma proofs are INLINED under their ``have``s
@@ -34,21 +34,33 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from lean_bridge.checker import LeanChecker
 from lean_bridge.outcome import CheckResult, Status
 from lean_bridge.reference import placeholder_for
 from lean_bridge.text import LineIndex, parse_file
-from search.problem import Problem
-from prover.policies.proposer import MixProposer, ProofProposer
 from prover.policies.sketch import StructuralSketcher
+from search.mix import MixProposer
+from search.problem import Problem
+from search.protocols import LeanChecker, ProofProposer
 
 from .budget import Budget
-from .lemmas import (VARIANTS, WITHOUT_CONTEXT, Gap, Lemma, fill_gaps, goal_lemma,
-                     parse_goal_text, rename_tactic, sketch_gaps, theorem_name, unique_name)
+from .lemmas import (
+    VARIANTS,
+    WITHOUT_CONTEXT,
+    Gap,
+    Lemma,
+    fill_gaps,
+    goal_lemma,
+    parse_goal_text,
+    rename_tactic,
+    sketch_gaps,
+    theorem_name,
+    unique_name,
+)
+from .methods import LEAF_SEARCHES, SearchMethod, unknown_method
 from .result import LeanTally, SearchResult
 from .verify import verify
 
-METHOD = "decompose"
+METHOD = SearchMethod.DECOMPOSE.value
 
 
 @dataclass(frozen=True)
@@ -209,8 +221,6 @@ class _Decomposition:
     async def prove(self, lemma: Lemma, method: str, rng: random.Random) -> str | None:
         """A verified proof of ``lemma`` by ``method``; each statement is searched once per
         method (sketches often share steps)."""
-        from .api import search  # here, not at the top: api imports this module
-
         key = f"{method}\n{lemma.statement}"
         if key in self.cache:
             return self.cache[key]
@@ -221,8 +231,8 @@ class _Decomposition:
                                             prover_method=self.prover_method, depth=self.depth - 1,
                                             variants=self.variants, **self.options, **self.prover_options)
         else:
-            result = await search(problem, method=method, proposer=self.proposer, lean=self.lean,
-                                  budget=self.lemma_budget, rng=rng, **self.prover_options)
+            result = await LEAF_SEARCHES[method](problem, proposer=self.proposer, lean=self.lean,
+                                                 budget=self.lemma_budget, rng=rng, **self.prover_options)
         self.generations += result.generations
         self.lean_calls += result.lean_calls
         self.tally.add(result)
@@ -252,6 +262,8 @@ async def decompose_search(problem: Problem, *, proposer: ProofProposer, lean: L
         raise ValueError(f"decomposition depth must be at least 1, got {depth}")
     if prover_method == METHOD:
         raise ValueError("the lemma prover cannot be decompose itself: use depth for recursion")
+    if prover_method not in LEAF_SEARCHES:
+        raise unknown_method(prover_method)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise ValueError(f"lemma variants must be among {VARIANTS}, got {tuple(variants)}")

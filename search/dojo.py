@@ -53,12 +53,12 @@ from functools import partial
 from types import ModuleType
 from typing import Any, AsyncIterator, Callable, Sequence
 
-from lean_bridge.checker import LeanChecker, TacticStep
+from lean_bridge.checker import TacticStep
 from lean_bridge.integrity import IntegrityOptions, scan_integrity
 from lean_bridge.outcome import CheckResult, Status
 from lean_bridge.reference import compare_to_reference
 from search.problem import Problem
-from prover.policies.proposer import TacticProposer
+from search.protocols import LeanChecker, TacticProposer
 
 from .bestfirst import SearchGraph, SessionLost, bestfirst_search_with
 from .budget import Budget

@@ -209,10 +209,10 @@ def tree_layout(graph: nx.DiGraph) -> dict[int, tuple[float, float]]:
 def _import_matplotlib():
     try:
         import matplotlib
+        from matplotlib import cm, colors
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.collections import LineCollection
         from matplotlib.figure import Figure
-        from matplotlib import cm, colors
     except ImportError as exc:
         raise ImportError(f"drawing a search tree needs matplotlib: {PLOT_HINT}") from exc
     return matplotlib, Figure, FigureCanvasAgg, LineCollection, cm, colors

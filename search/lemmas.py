@@ -23,8 +23,14 @@ from dataclasses import dataclass
 from typing import Collection, Sequence
 
 from lean_bridge.reference import placeholder_for
-from lean_bridge.text import (Declaration, find_identifier, mask_non_code, matching_bracket,
-                              normalize_statement, parse_file)
+from lean_bridge.text import (
+    Declaration,
+    find_identifier,
+    mask_non_code,
+    matching_bracket,
+    normalize_statement,
+    parse_file,
+)
 
 WITH_CONTEXT = "with_context"
 WITHOUT_CONTEXT = "without_context"

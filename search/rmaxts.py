@@ -54,10 +54,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from lean_bridge.checker import LeanChecker
 from lean_bridge.files import atomic_write
 from search.problem import Problem
-from prover.policies.proposer import ProofProposer
+from search.protocols import LeanChecker, ProofProposer
 
 from .budget import Budget
 from .result import LeanTally, SearchResult

@@ -9,9 +9,8 @@ import asyncio
 import random
 import time
 
-from lean_bridge.checker import LeanChecker
 from search.problem import Problem
-from prover.policies.proposer import ProofProposer
+from search.protocols import LeanChecker, ProofProposer
 
 from .budget import Budget
 from .result import LeanTally, SearchResult

@@ -58,7 +58,6 @@ import textwrap
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from prover.policies.prompts import tactic_state_comment
 from lean_bridge.protocol import Message, Pos, Sorry, Tactic
 from lean_bridge.text import LineIndex, mask_non_code
 
@@ -71,6 +70,15 @@ _CONTINUATION_RE = re.compile(
 _BULLET_RE = re.compile(r"[·.]\s")
 # What may separate two consecutive tactics of one sequence (for the probe's replay).
 _SEQUENCE_GAP_RE = re.compile(r"(?:\s|;|·|\.|<;>)*")
+
+
+def tactic_state_comment(state: str, indent: int) -> str:
+    """The prompt comment of DeepSeek-Prover-V1.5 (shared/reference/deepseek-prover.md §3.3): ``{I}/- tactic state:``, each goal line prefixed by I+2 spaces, ``{I}-/``,
+    trailing newline. Trailing newlines of ``state`` are dropped (REPL goals have none);
+    blank lines inside it (between goals) get the I+2 prefix too, as the rule says."""
+    pad = " " * indent
+    body = "".join(f"{pad}  {line}\n" for line in state.rstrip("\n").split("\n"))
+    return f"{pad}/- tactic state:\n{body}{pad}-/\n"
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ tactic mode (design.md §5). RMaxTS grows its tree from these; training data ann
 with them (``search.annotate``)."""
 from __future__ import annotations
 
-from lean_bridge.checker import LeanChecker
 from lean_bridge.errors import BridgeError
 from lean_bridge.outcome import CheckResult, Status
 from search.problem import Problem
+from search.protocols import LeanChecker
 
 from .segments import Segment, goals_text, proof_origin, segment, truncate
 from .verify import reference_of

@@ -25,8 +25,18 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 import numpy as np
 
 from .segments import NO_GOALS, Segment, state_comment
-from .ucb import (EXPAND_HERE, EXPLORATION, FLOOR, GAMMA, ArmStats, NodeStats, backup, select_child,
-                  start_job, with_virtual_loss)
+from .ucb import (
+    EXPAND_HERE,
+    EXPLORATION,
+    FLOOR,
+    GAMMA,
+    ArmStats,
+    NodeStats,
+    backup,
+    select_child,
+    start_job,
+    with_virtual_loss,
+)
 
 FORMAT = "rmaxts-tree/1"
 _NO_CHILDREN: Any = MappingProxyType({})

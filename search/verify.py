@@ -3,10 +3,10 @@
 candidate that edits the statement, or smuggles an axiom, is never reported as a proof."""
 from __future__ import annotations
 
-from lean_bridge.checker import LeanChecker
 from lean_bridge.outcome import CheckResult
 from lean_bridge.reference import Reference, placeholder_for
 from search.problem import Problem
+from search.protocols import LeanChecker
 
 
 def reference_of(problem: Problem) -> Reference:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from search.problem import Problem
-from prover.policies.proposer import Proposal
+from search.protocols import Proposal
 
 HYPOTHESES = (("n", "ℕ"), ("h₀", "0 < n"))
 HEADER = "import Mathlib\n"

@@ -12,7 +12,11 @@ import pytest
 
 from prover.policies.backends.errors import BackendUnavailable
 from prover.policies.backends.spec import make_policy
-from prover.policies.backends.vllm import VLLMPolicy, from_vllm_output, to_vllm_sampling_kwargs
+from prover.policies.backends.vllm import (
+    VLLMPolicy,
+    from_vllm_output,
+    to_vllm_sampling_kwargs,
+)
 from prover.policies.policy import ChatMessage, Completion, GenerationRequest
 
 

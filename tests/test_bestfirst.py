@@ -11,22 +11,32 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 import pytest
-
 from conftest import fake_repl_command
+
 from lean_bridge.checker import LeanChecker
 from lean_bridge.outcome import Status
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
-from search.problem import Problem
-from prover.policies.proposer import Proposal, TacticProposer
 from search.bestfirst import (
-    PROVED, UNVERIFIED, SearchGraph, SessionLost, TacticSession, bestfirst_search,
+    PROVED,
+    UNVERIFIED,
+    SearchGraph,
+    SessionLost,
+    TacticSession,
+    bestfirst_search,
     proof_from_tactics,
 )
 from search.budget import Budget
 from search.dojo import (
-    DOJO_ONLY, DojoSession, LeanDojoMissing, dojo_bestfirst_search, dojo_session, import_lean_dojo,
+    DOJO_ONLY,
+    DojoSession,
+    LeanDojoMissing,
+    dojo_bestfirst_search,
+    dojo_session,
+    import_lean_dojo,
 )
+from search.problem import Problem
+from search.protocols import Proposal, TacticProposer
 from search.verify import verify
 
 HEADER = "import Mathlib\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import fake_repl_command
+
 from lean_bridge.checker import LeanChecker
 from lean_bridge.outcome import Status
 from lean_bridge.pool import PoolConfig, ReplPool

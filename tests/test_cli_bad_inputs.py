@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from conftest import fake_repl_command
 
 PROVER = shutil.which("prover")

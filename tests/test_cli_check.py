@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import fake_repl_command, process_alive
 
 PROVER = shutil.which("prover")

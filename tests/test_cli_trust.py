@@ -7,10 +7,10 @@ import json
 import shlex
 
 import pytest
-from click.testing import CliRunner
-
 from cheat_cases import CHEATS, CLEAN
+from click.testing import CliRunner
 from conftest import fake_repl_command
+
 from prover.cli import cli
 
 ACCEPT_ALL = shlex.join(fake_repl_command())

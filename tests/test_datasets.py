@@ -31,7 +31,13 @@ from benchmarks.datasets import (
     category_of,
     load_benchmark,
 )
-from lean_bridge.text import find_declaration, find_sorry_proofs, parse_file, replace_proof, split_header
+from lean_bridge.text import (
+    find_declaration,
+    find_sorry_proofs,
+    parse_file,
+    replace_proof,
+    split_header,
+)
 
 TACTIC = ":= by\n"
 SORRY = "  sorry"

@@ -17,22 +17,27 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
-
 from conftest import fake_repl_command
+from synthetic_world import END
+
 from lean_bridge.checker import LeanChecker
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
 from prover.policies.policy import Completion, GenerationRequest
 from prover.policies.portfolio import parse_statement
-from search.problem import Problem
-from prover.policies.proposer import Proposal
-from prover.policies.sketch import (DECOMPOSE_INSTRUCTION, LMSketcher, StructuralSketcher, extract_sketch,
-                           structural_sketch)
+from prover.policies.sketch import (
+    DECOMPOSE_INSTRUCTION,
+    LMSketcher,
+    StructuralSketcher,
+    extract_sketch,
+    structural_sketch,
+)
 from search import Budget, search
 from search.decompose import decompose_search, lemma_problem
 from search.lemmas import Lemma
+from search.problem import Problem
+from search.protocols import Proposal
 from search.verify import verify
-from synthetic_world import END
 
 HEADER = "import Mathlib\n"
 FAILS = "scripted world: this proof fails"

@@ -10,16 +10,20 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import fake_repl_command
+
 from benchmarks.datasets import load_benchmark
 from lean_bridge.checker import LeanChecker
 from lean_bridge.integrity import scan_integrity
 from lean_bridge.outcome import Status
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
-from lean_bridge.reference import (compare_to_reference, load_references, references_for_file,
-                                   references_from_lean)
+from lean_bridge.reference import (
+    compare_to_reference,
+    load_references,
+    references_for_file,
+    references_from_lean,
+)
 from search.verify import reference_of, verify
 
 HONEST = "  exact inferInstance\n"

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import fake_repl_command
 
 from benchmarks import runner
 from benchmarks.resultlog import ResultLog, ResultLogError, read_lines
-from conftest import fake_repl_command
 from search import Budget
 
 PROVER = shutil.which("prover") or "prover"

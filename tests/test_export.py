@@ -8,8 +8,18 @@ import pytest
 
 from search.bestfirst import GraphNode, SearchGraph
 from search.export import (
-    PROOF_COLOR, draw_tree, export_graph, read_graphml, read_json, search_graph_to_networkx,
-    to_networkx, tree_layout, tree_proof_path, tree_to_networkx, write_graphml, write_json,
+    PROOF_COLOR,
+    draw_tree,
+    export_graph,
+    read_graphml,
+    read_json,
+    search_graph_to_networkx,
+    to_networkx,
+    tree_layout,
+    tree_proof_path,
+    tree_to_networkx,
+    write_graphml,
+    write_json,
 )
 from search.segments import NO_GOALS, Segment
 from search.tree import Tree

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import fake_repl_command
 from fake_counters import fake_stats, logged_imports
 

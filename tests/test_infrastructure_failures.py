@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from test_eval import PROVER, eval_cmd, first_valid, lines, run
 from test_prove import prove, write
 

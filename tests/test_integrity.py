@@ -16,8 +16,8 @@ from cheat_cases import CHEATS, CLEAN
 from lean_bridge.axioms import ALLOWED_AXIOMS, audit_axioms, parse_print_axioms
 from lean_bridge.integrity import Finding, IntegrityOptions, scan_integrity
 from lean_bridge.reference import (
-    Reference,
     BadReference,
+    Reference,
     compare_to_reference,
     load_references,
     references_from_lean,

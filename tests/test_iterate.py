@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import fake_repl_command
+
 from prover.drivers.iterate import IterateError, IteratePlan, iterate, merge_records
 
 PROVER = shutil.which("prover") or "prover"

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import fake_repl_command
 
 from benchmarks import pathological as patho
-from conftest import fake_repl_command
 
 PROVER = shutil.which("prover")
 DUP = "theorem dup (x : Nat) : x + 0 = x := by sorry\n"

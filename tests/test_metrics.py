@@ -10,10 +10,25 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.metrics import (ProblemStats, benchmark_pass_at_k, category_table, cost_curve,
-                                default_budgets, default_ks, max_k, pass_at_k, per_problem,
-                                summary)
-from benchmarks.rundir import RunDirError, load_manifest, load_results, load_run, result_files
+from benchmarks.metrics import (
+    ProblemStats,
+    benchmark_pass_at_k,
+    category_table,
+    cost_curve,
+    default_budgets,
+    default_ks,
+    max_k,
+    pass_at_k,
+    per_problem,
+    summary,
+)
+from benchmarks.rundir import (
+    RunDirError,
+    load_manifest,
+    load_results,
+    load_run,
+    result_files,
+)
 
 
 def line(problem: str, attempt: int, *, proved: bool = False, cost: int | None = None,

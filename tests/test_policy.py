@@ -5,7 +5,12 @@ import asyncio
 
 import pytest
 
-from prover.policies.policy import BatchingPolicy, Completion, GenerationRequest, apply_stop
+from prover.policies.policy import (
+    BatchingPolicy,
+    Completion,
+    GenerationRequest,
+    apply_stop,
+)
 
 
 class CountingPolicy:

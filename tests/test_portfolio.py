@@ -24,10 +24,14 @@ from prover.policies.portfolio import (
     propose_proofs,
     propose_tactics,
 )
+from prover.policies.prompts import (
+    chat_prompt,
+    deepseek_v15_prompt,
+    extract_last_lean4_block,
+    next_tactic_prompt,
+)
 from search.problem import Problem
-from prover.policies.prompts import chat_prompt, deepseek_v15_prompt, extract_last_lean4_block, \
-    next_tactic_prompt
-from prover.policies.proposer import ProofProposer, TacticProposer
+from search.protocols import ProofProposer, TacticProposer
 
 HEAD = 5  # "among the first proposals"
 

@@ -6,13 +6,30 @@ import json
 import resource
 
 import pytest
-
 from conftest import fake_repl_command, process_alive
 from fake_counters import fake_stats, logged_imports
-from lean_bridge.errors import HeaderError, NoAvailableRepl, ReplCrashed, ReplTimeout, ReplUnavailable
+
+from lean_bridge.errors import (
+    HeaderError,
+    NoAvailableRepl,
+    ReplCrashed,
+    ReplTimeout,
+    ReplUnavailable,
+)
 from lean_bridge.pool import PoolConfig, ReplPool
-from lean_bridge.process import GIB, ProcessLimits, ReplProcess, ReplSpec, ResolvedLimits
-from lean_bridge.protocol import CommandRequest, CommandResponse, ReplErrorResponse, TacticRequest
+from lean_bridge.process import (
+    GIB,
+    ProcessLimits,
+    ReplProcess,
+    ReplSpec,
+    ResolvedLimits,
+)
+from lean_bridge.protocol import (
+    CommandRequest,
+    CommandResponse,
+    ReplErrorResponse,
+    TacticRequest,
+)
 
 HEADER = "import Mathlib\nopen Real\n"
 
@@ -380,6 +397,7 @@ async def test_closing_the_pool_while_an_answer_is_read_in_the_background_leaves
 
 async def test_sandbox_scrubs_environment_gives_private_tmp_and_no_network(tmp_path, monkeypatch):
     import sys
+
     from lean_bridge.sandbox import network_isolation_prefix
 
     monkeypatch.setenv("OPENAI_API_KEY", "secret-token")

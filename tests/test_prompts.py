@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from prover.policies.policy import ChatMessage
-from search.problem import DEFAULT_HEADER, Problem
 from prover.policies.prompts import (
     PROMPT_FORMATS,
     chat_prompt,
@@ -25,6 +24,7 @@ from prover.policies.prompts import (
     tactic_indent,
     tactic_state_comment,
 )
+from search.problem import DEFAULT_HEADER, Problem
 
 # deepseek-prover.md §3.1, §3.2, §10.2 (Python literals there).
 REF_HEADER = ("import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\n"

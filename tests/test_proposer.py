@@ -9,9 +9,16 @@ import pytest
 
 from prover.policies.policy import Completion, GenerationRequest
 from prover.policies.portfolio import PortfolioPolicy, portfolio_proofs
+from prover.policies.prompts import (
+    PROMPT_FORMATS,
+    chat_prompt,
+    deepseek_v15_prompt,
+    next_tactic_prompt,
+)
+from prover.policies.proposer import LMProposer
+from search.mix import MixProposer
 from search.problem import DEFAULT_HEADER, Problem
-from prover.policies.prompts import PROMPT_FORMATS, chat_prompt, deepseek_v15_prompt, next_tactic_prompt
-from prover.policies.proposer import LMProposer, MixProposer, ProofProposer, Proposal, TacticProposer
+from search.protocols import ProofProposer, Proposal, TacticProposer
 
 STATEMENT = "theorem t (x : ℝ) (h₀ : 0 < x) : 0 < x ^ 2 := by\n"
 PROBLEM = Problem("t", DEFAULT_HEADER, STATEMENT, "/-- x squared is positive -/\n")
@@ -169,7 +176,8 @@ async def test_mix_with_portfolio_first_then_a_model():
 
 def test_make_proposer_wires_specs():
     from prover.policies.portfolio import PortfolioPolicy
-    from prover.policies.proposer import LMProposer, MixProposer, make_proposer
+    from prover.policies.proposer import LMProposer, make_proposer
+    from search.mix import MixProposer
 
     assert isinstance(make_proposer("portfolio"), PortfolioPolicy)
     mixed = make_proposer("mix:portfolio,openai:http://127.0.0.1:9/v1#m", prompt_format="deepseek-v2")

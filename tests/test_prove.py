@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
-import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-
 from conftest import fake_repl_command, process_alive
+
 from lean_bridge.text import find_declaration, replace_proof
 
 PROVER = shutil.which("prover")

@@ -19,12 +19,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import fake_repl_command
 
 from benchmarks import runner
-from prover.drivers.ray import (Fleet, LeanWorker, Member, build_proposer, hosted_parts,
-                                    plan_servers, ray_attempts, worker_count)
 from benchmarks.resultlog import read_lines
-from conftest import fake_repl_command
+from prover.drivers.ray import (
+    Fleet,
+    LeanWorker,
+    Member,
+    build_proposer,
+    hosted_parts,
+    plan_servers,
+    ray_attempts,
+    worker_count,
+)
 from search import Budget
 
 PROVER = shutil.which("prover") or "prover"

@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.published import (PUBLISHED, SOURCES, STATEMENT_SETS, comparable_rows,
-                                  statement_set)
+from benchmarks.published import (
+    PUBLISHED,
+    SOURCES,
+    STATEMENT_SETS,
+    comparable_rows,
+    statement_set,
+)
 from benchmarks.report import CATEGORIES_PNG, CURVE_PNG, format_table, write_report
 from benchmarks.rundir import RunDirError
 

@@ -12,10 +12,10 @@ import shlex
 import shutil
 
 import pytest
-
-from benchmarks.manifest import ManifestError, check_resume, open_run, run_id
 from conftest import fake_repl_command
 from test_eval import PROVER, eval_without_data, lines, minif2f, run
+
+from benchmarks.manifest import ManifestError, check_resume, open_run, run_id
 
 
 def sha256(path) -> str:

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
-
 from conftest import fake_repl_command
+from synthetic_world import ScriptedProposer, World, branching_world, chain_world
+
 from lean_bridge.checker import LeanChecker
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
@@ -29,7 +30,6 @@ from search.rmaxts import load_checkpoint, rmaxts_search
 from search.sampling import sample_search
 from search.tree import Tree
 from search.verify import verify
-from synthetic_world import ScriptedProposer, World, branching_world, chain_world
 
 GOLDEN = Path(__file__).parent / "data" / "golden_rmaxts_tree.json"
 

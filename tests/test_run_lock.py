@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import fake_repl_command
+from test_eval import PROVER, eval_cmd, first_valid, lines, minif2f, run
 
 from benchmarks.resultlog import ResultLog, read_lines
 from benchmarks.runlock import RunLocked, lock_path, writing
-from conftest import fake_repl_command
-from test_eval import PROVER, eval_cmd, first_valid, lines, minif2f, run
 
 SLOW = ("--latency", "0.15")
 

@@ -35,6 +35,7 @@ def test_all_four_methods_are_registered():
 async def test_sampling_and_rmaxts_through_the_public_api(tmp_path):
     from synthetic_world import ScriptedProposer, branching_world
     from test_rmaxts import world_checker
+
     from search.verify import verify
 
     world = branching_world()
@@ -52,10 +53,11 @@ async def test_bestfirst_through_the_public_api(tmp_path):
     import json
 
     from conftest import fake_repl_command
+    from test_bestfirst import PROBLEM, WORLD, ScriptedProposer, world_rules
+
     from lean_bridge.checker import LeanChecker
     from lean_bridge.pool import PoolConfig, ReplPool
     from lean_bridge.process import ReplSpec
-    from test_bestfirst import PROBLEM, WORLD, ScriptedProposer, world_rules
 
     script = tmp_path / "rules.json"
     script.write_text(json.dumps({"rules": world_rules()}, ensure_ascii=False))

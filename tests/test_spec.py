@@ -6,7 +6,13 @@ import sys
 
 import pytest
 
-from prover.policies.backends.spec import OPTIONS, VALID_FORMS, BackendSpec, make_policy, parse_spec
+from prover.policies.backends.spec import (
+    OPTIONS,
+    VALID_FORMS,
+    BackendSpec,
+    make_policy,
+    parse_spec,
+)
 
 
 def test_hf_path_and_hub_id():

@@ -12,15 +12,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import fake_repl_command
 
 from benchmarks.datasets import DatasetError
 from benchmarks.resultlog import read_lines
 from benchmarks.runner import EvalPlan
 from prover.drivers.synth import load_statements, records_of
-from conftest import fake_repl_command
-from search.problem import DEFAULT_HEADER, Problem
 from prover.records import TrainingRecord, content_hash
 from search import Budget
+from search.problem import DEFAULT_HEADER, Problem
 
 PROVER = shutil.which("prover") or "prover"
 

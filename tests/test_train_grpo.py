@@ -20,8 +20,8 @@ if not os.environ.get("CI"):  # in CI a missing library is an install bug: fail,
         pytest.importorskip(_name)
 
 from click.testing import CliRunner
-
 from conftest import fake_repl_command, process_alive
+
 from lean_bridge.errors import ReplUnavailable
 from lean_bridge.process import ReplSpec
 from prover.cli.train import train

@@ -20,11 +20,16 @@ if not os.environ.get("CI"):  # in CI a missing library is an install bug: fail,
 
 from click.testing import CliRunner
 
-from prover.policies.prompts import deepseek_v15_prompt, tactic_state_comment
 from prover.cli.train import train
+from prover.policies.prompts import deepseek_v15_prompt, tactic_state_comment
 from prover.train.errors import TrainInputError
 from prover.train.examples import sft_examples, tokenize_example
-from prover.train.masking import IGNORE, no_loss_spans, state_comment_spans, token_labels
+from prover.train.masking import (
+    IGNORE,
+    no_loss_spans,
+    state_comment_spans,
+    token_labels,
+)
 from prover.train.records import TrainingRecord, load_records
 from prover.train.sft import SftOptions, sft_dataset, train_sft
 

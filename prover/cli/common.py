@@ -1,6 +1,6 @@
 """What every ``prover`` command shares: exit codes, error exits, reading configuration and
-finding the Lean REPL, and the Lean options. Kept apart from ``prover.cli`` so command modules
-(``eval_cli``, ``train.cli``…) can use it without importing the whole command group."""
+finding the Lean REPL, and the Lean options. The command modules of ``prover.cli`` import it;
+it imports none of them."""
 from __future__ import annotations
 
 import shlex
@@ -10,9 +10,14 @@ from typing import Any, NoReturn
 
 import click
 
-EXIT_OK, EXIT_NOT_PROVED, EXIT_USAGE, EXIT_NO_LEAN = 0, 1, 2, 3
-# `prover prove`: FILE (or --output PATH) changed while it ran; nothing written, proofs kept.
-EXIT_CHANGED = 4
+# The one set of exit codes of every command (a contract for scripts).
+EXIT_OK = 0
+EXIT_NOT_PROVED = 1  # something was not checked/proved
+EXIT_FAILED = EXIT_NOT_PROVED  # `train`: the run itself failed (same code, the job's own failure)
+EXIT_USAGE = 2  # bad usage or input
+EXIT_NO_LEAN = 3  # no Lean REPL could be started (the message says how to fix it)
+EXIT_CHANGED = 4  # `prove`: FILE (or --output PATH) changed while it ran; nothing written
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -44,7 +49,13 @@ def repl_spec(settings, *, auto_setup: bool = True):
     A workspace that was never built is set up here, on first use, saying what it downloads.
     """
     from lean_bridge.process import GIB, ProcessLimits, ReplSpec
-    from lean_bridge.workspace import Pins, default_workspace, is_built, read_pins, workspace_spec
+    from lean_bridge.workspace import (
+        Pins,
+        default_workspace,
+        is_built,
+        read_pins,
+        workspace_spec,
+    )
 
     limits = ProcessLimits(memory_bytes=int(settings["memory_gb"] * GIB))
     if settings["repl"]:
@@ -89,10 +100,9 @@ def search_settings(flags: dict[str, Any]):
     """Settings of a searching command (prove, eval, synth) from its flags (by parameter name),
     the environment and config files; exits 2 unless the search method, budget, prompt format
     and policy spec make sense together. Returns (settings, (method, budget, prompt format))."""
+    from prover.drivers import prove as pv
     from prover.policies.backends.spec import parse_spec
     from search import Budget
-
-    from prover.drivers import prove as pv
 
     settings = settings_from({
         "repl": flags["repl"], "workspace": str(flags["workspace"]) if flags["workspace"] else None,

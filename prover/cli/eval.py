@@ -10,8 +10,17 @@ from typing import Any
 
 import click
 
-from prover.cli.common import (EXIT_NO_LEAN, EXIT_NOT_PROVED, EXIT_OK, EXIT_USAGE, fail, lean_options,
-                         repl_spec, search_settings)
+from prover.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_NO_LEAN,
+    EXIT_NOT_PROVED,
+    EXIT_OK,
+    EXIT_USAGE,
+    fail,
+    lean_options,
+    repl_spec,
+    search_settings,
+)
 
 BENCHMARK_CHOICES = ("minif2f", "proofnet", "putnambench")
 
@@ -124,8 +133,13 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
     manifest's ``data`` (``benchmarks.manifest.data_identity``)."""
     from benchmarks import runlock, runner
     from benchmarks.datasets import DatasetError
-    from benchmarks.manifest import ManifestError, check_resume, open_run, package_info, run_id
-
+    from benchmarks.manifest import (
+        ManifestError,
+        check_resume,
+        open_run,
+        package_info,
+        run_id,
+    )
     from prover.drivers import prove as pv
 
     method, plan_budget, fmt = plan_parts
@@ -207,7 +221,7 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
         except KeyboardInterrupt:
             click.echo(f"\ninterrupted: finished attempts are in {log.path}; rerun to resume",
                        err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             from lean_bridge.errors import ReplUnavailable
 
@@ -255,7 +269,6 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
                     open_manifest, progress, *, ray_address: str | None, sink):
     """``_run`` with its progress display (``benchmarks.progress``) set up."""
     from benchmarks import runner
-
     from prover.drivers.stack import search_stack
 
     def on_result(record, tally) -> None:

@@ -10,16 +10,18 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_LEAN = 0, 1, 2, 3
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+from prover.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_LEAN,
+    EXIT_OK,
+    EXIT_USAGE,
+)
+from prover.cli.common import fail as _fail
 
 
 def _say(message: str) -> None:
@@ -74,7 +76,6 @@ def _common(func):
 def _run(train: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a trainer, mapping what went wrong to an exit code."""
     from lean_bridge.errors import ReplUnavailable
-
     from prover.train.errors import TrainDependencyError, TrainInputError
 
     try:
@@ -84,7 +85,7 @@ def _run(train: Any, *args: Any, **kwargs: Any) -> Any:
     except ReplUnavailable as exc:
         _fail(str(exc), EXIT_NO_LEAN)
     except KeyboardInterrupt:
-        _fail("interrupted: nothing was saved", 130)
+        _fail("interrupted: nothing was saved", EXIT_INTERRUPTED)
     except Exception as exc:  # a failed run is reported, not a traceback for the user
         _fail(f"training failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
 
@@ -142,7 +143,7 @@ def grpo_repl_spec(repl: str | None, workspace: Path | None, timeout: float | No
     """The REPL for the reward, resolved (and its settings checked) as every Lean command
     resolves it (``--repl``, ``PROVER_REPL``, prover.toml, else the workspace's own, set up on
     first use)."""
-    from prover.cli import repl_spec, settings_from
+    from prover.cli.common import repl_spec, settings_from
 
     settings = settings_from({"repl": repl, "workspace": str(workspace) if workspace else None,
                               "timeout": timeout, "workers": workers})

@@ -40,16 +40,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from lean_bridge.text import (Declaration, LineIndex, check_fits, find_identifier, find_sorry_proofs,
-                              parsed, repeated_names)
-
 from lean_bridge.files import atomic_write
+from lean_bridge.text import (
+    Declaration,
+    LineIndex,
+    check_fits,
+    find_identifier,
+    find_sorry_proofs,
+    parsed,
+    repeated_names,
+)
+from search.methods import METHOD_NAMES
 from search.problem import Problem
 
 PROGRESS_FORMAT = "prover-progress/1"
 PROGRESS_SUFFIX = ".prover-progress.json"
 BACKUP_SUFFIX = ".bak"
-SEARCH_METHODS = ("sample", "rmaxts", "bestfirst", "decompose")
+SEARCH_METHODS = METHOD_NAMES
 TARGET_KINDS = ("theorem", "lemma")
 GAP_KINDS = ("theorem", "lemma", "example")
 # What a target's statement ends with: every policy continues a tactic block.
@@ -389,8 +396,13 @@ class RichReporter(Reporter):
 
     def __init__(self, console=None) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -486,7 +498,6 @@ async def preflight(lean: Any, header: str) -> str | None:
     Raises ``ReplUnavailable`` when no working REPL starts, ``ProveInputError`` when the
     header does not elaborate."""
     from lean_bridge.errors import HeaderError
-
     from prover.drivers.preflight import start_lean
 
     try:

@@ -10,7 +10,6 @@ from typing import Any, AsyncIterator
 from lean_bridge.checker import LeanChecker
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
-
 from prover.drivers.prove import ProveInputError, preflight
 
 

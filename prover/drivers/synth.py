@@ -16,14 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from search.problem import DEFAULT_HEADER, Problem
-from prover.records import TrainingRecord
-from search.annotate import annotated
-from search.decompose import sibling_problem
-
 from benchmarks.datasets import BenchmarkItem, DatasetError, as_tactic_block
 from benchmarks.resultlog import ResultLog
 from benchmarks.runner import EvalPlan, Watch, run_attempt, watching
+from prover.records import TrainingRecord
+from search.annotate import annotated
+from search.decompose import sibling_problem
+from search.problem import DEFAULT_HEADER, Problem
 
 RECORDS = "records.jsonl"
 

@@ -30,12 +30,16 @@ import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from lean_bridge.text import mask_non_code, matching_bracket, normalize_statement, parse_file
-
+from lean_bridge.text import (
+    mask_non_code,
+    matching_bracket,
+    normalize_statement,
+    parse_file,
+)
 from prover.policies.policy import Completion, GenerationRequest, apply_stop
-from search.problem import Problem
 from prover.policies.prompts import extract_last_lean4_block, tactic_indent
-from prover.policies.proposer import Proposal
+from search.problem import Problem
+from search.protocols import Proposal
 
 MAX_TACTICS = 40
 FIXED_HEAD = 3  # with a seed, the first few stay in place; the rest are permuted

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 from lean_bridge.text import find_declaration, mask_non_code, parse_file
-
 from prover.policies.policy import ChatMessage, GenerationRequest
 from search.problem import Problem
+from search.segments import tactic_state_comment
 
 FENCE = "```"
 # REF §3.2, verbatim (the three backticks are part of the prompt).
@@ -99,15 +99,6 @@ def tactic_indent(prefix: str, default: int = DEFAULT_INDENT) -> int:
             elif c in ")]}⟩⦄":
                 depth = max(depth - 1, 0)  # tolerate unbalanced model output
     return default if indent is None else indent
-
-
-def tactic_state_comment(state: str, indent: int) -> str:
-    """REF §3.3: ``{I}/- tactic state:``, each goal line prefixed by I+2 spaces, ``{I}-/``,
-    trailing newline. Trailing newlines of ``state`` are dropped (REPL goals have none);
-    blank lines inside it (between goals) get the I+2 prefix too, as the rule says."""
-    pad = " " * indent
-    body = "".join(f"{pad}  {line}\n" for line in state.rstrip("\n").split("\n"))
-    return f"{pad}/- tactic state:\n{body}{pad}-/\n"
 
 
 def deepseek_v15_prompt(problem: Problem, *, cot: bool = False, prefix: str = "",

@@ -1,46 +1,28 @@
-"""Proposers: what search asks for (proofs of a problem, tactics for a goal).
-
-Contract: a ``ProofProposer`` returns proof texts that continue ``problem.statement +
-prefix`` (so ``problem.statement + prefix + proposal.text`` is the proof to check); a
-``TacticProposer`` returns single tactics for a pretty-printed goal. Either may return
-fewer than ``n`` (unusable output is dropped, never padded). Search depends on these
-protocols only; which model, prompt format or portfolio stands behind them is wiring.
+"""Proposers: the application's implementations of the protocols search asks through
+(``search.protocols``: proofs of a problem, continuations, tactics for a goal). Search
+depends on those protocols only; which model, prompt format or portfolio stands behind them
+is wiring, done here.
 
 * ``LMProposer`` = any ``Policy`` + a ``PromptFormat``: it builds the request, calls the
   policy once, and post-processes by the format's output kind (``prover.policies.prompts``).
 * ``PortfolioPolicy`` (``prover.policies.portfolio``) implements both protocols directly.
-* ``MixProposer`` asks several in order (e.g. the portfolio, then a model).
+* ``search.mix.MixProposer`` asks several in order (e.g. the portfolio, then a model).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any
 
 from prover.policies.policy import Completion, GenerationRequest, Policy
+from prover.policies.prompts import (
+    PromptFormat,
+    PromptParts,
+    extract_last_lean4_block,
+    proof_from_full_file,
+)
+from search.mix import MixProposer
 from search.problem import Problem
-from prover.policies.prompts import PromptFormat, PromptParts, extract_last_lean4_block, proof_from_full_file
-
-
-@dataclass(frozen=True)
-class Proposal:
-    text: str
-    logprob: float | None  # cumulative log-probability when the backend knows it
-    tokens: int
-
-
-@runtime_checkable
-class ProofProposer(Protocol):
-    async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
-                             tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
-        ...
-
-
-@runtime_checkable
-class TacticProposer(Protocol):
-    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
-                              ) -> list[Proposal]:
-        ...
+from search.protocols import Proposal
 
 
 @dataclass
@@ -108,48 +90,7 @@ class LMProposer:
         return out
 
 
-class MixProposer:
-    """Several proposers asked in order, each for what is still missing, until ``n``
-    distinct texts are collected (first occurrence wins). One pass: when duplicates
-    leave it short, it returns fewer than ``n`` rather than asking again."""
-
-    def __init__(self, proposers: Sequence[object]) -> None:
-        self.proposers = list(proposers)
-
-    @staticmethod
-    def _merge(out: list[Proposal], seen: set[str], got: list[Proposal], n: int) -> None:
-        for p in got:
-            if len(out) < n and p.text not in seen:
-                seen.add(p.text)
-                out.append(p)
-
-    async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
-                             tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
-        out: list[Proposal] = []
-        seen: set[str] = set()
-        for p in self.proposers:
-            if len(out) >= n:
-                break
-            got = await p.propose_proofs(problem, n - len(out), prefix=prefix,  # type: ignore[attr-defined]
-                                         tactic_state=tactic_state, seed=seed,
-                                         temperature=temperature)
-            self._merge(out, seen, got, n)
-        return out
-
-    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
-                              ) -> list[Proposal]:
-        out: list[Proposal] = []
-        seen: set[str] = set()
-        for p in self.proposers:
-            if len(out) >= n:
-                break
-            got = await p.propose_tactics(goal, n - len(out), seed=seed)  # type: ignore[attr-defined]
-            self._merge(out, seen, got, n)
-        return out
-
-
-__all__ = ["LMProposer", "MixProposer", "ProofProposer", "Proposal", "TacticProposer"]
+__all__ = ["LMProposer", "make_proposer"]
 
 
 def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: float = 0.005,

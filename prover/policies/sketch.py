@@ -25,12 +25,17 @@ import re
 from dataclasses import dataclass, field
 
 from lean_bridge.text import find_identifier, mask_non_code, normalize_statement
-
 from prover.policies.policy import ChatMessage, GenerationRequest, Policy
 from prover.policies.portfolio import parse_statement
+from prover.policies.prompts import (
+    FENCE,
+    V2_PREAMBLE,
+    chat_prompt,
+    proof_from_full_file,
+    sorry_file,
+)
 from search.problem import Problem
-from prover.policies.prompts import FENCE, V2_PREAMBLE, chat_prompt, proof_from_full_file, sorry_file
-from prover.policies.proposer import Proposal
+from search.protocols import Proposal
 
 # Our wording (REF §10.3 describes the shape; the V3 prompt itself is unpublished).
 DECOMPOSE_INSTRUCTION = (

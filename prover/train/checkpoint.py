@@ -17,9 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from prover.policies.backends.spec import missing_model
 from lean_bridge.files import atomic_write
-
+from prover.policies.backends.spec import missing_model
 from prover.train.errors import TrainInputError, require
 
 MANIFEST = "train_manifest.json"

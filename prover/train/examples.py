@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from prover.policies.prompts import FENCE, PromptParts, get_format
-
 from prover.train.masking import IGNORE, Span, StateLoss, no_loss_spans, token_labels
 from prover.train.records import TrainingRecord
 

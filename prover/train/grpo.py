@@ -30,9 +30,15 @@ from typing import Any, Callable
 
 from lean_bridge.errors import HeaderError
 from lean_bridge.process import ReplSpec
-
-from prover.train.checkpoint import (checkpointing_args, load_base, log_last_step_callback, lora_config,
-                         loss_history, versions, write_manifest)
+from prover.train.checkpoint import (
+    checkpointing_args,
+    load_base,
+    log_last_step_callback,
+    lora_config,
+    loss_history,
+    versions,
+    write_manifest,
+)
 from prover.train.errors import TrainInputError, require
 from prover.train.examples import grpo_prompts, training_format
 from prover.train.options import TrainerOptions

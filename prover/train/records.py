@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 from prover.records import TrainingRecord
-
 from prover.train.errors import TrainInputError
 
 RECORD_GLOB = "records*.jsonl"

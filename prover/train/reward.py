@@ -31,10 +31,9 @@ from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
 from lean_bridge.reference import Reference, placeholder_for
 from lean_bridge.text import parse_file
-from search.problem import Problem
 from prover.policies.prompts import PromptFormat, proof_from_full_file
-
 from prover.train.examples import training_format
+from search.problem import Problem
 
 T = TypeVar("T")
 

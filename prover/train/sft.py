@@ -25,10 +25,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from prover.train.checkpoint import (checkpointing_args, load_base, log_last_step_callback, lora_config,
-                         loss_history, versions, write_manifest)
+from prover.train.checkpoint import (
+    checkpointing_args,
+    load_base,
+    log_last_step_callback,
+    lora_config,
+    loss_history,
+    versions,
+    write_manifest,
+)
 from prover.train.errors import TrainInputError, require
-from prover.train.examples import ExampleStats, SftExample, sft_examples, tokenize_example, training_format
+from prover.train.examples import (
+    ExampleStats,
+    SftExample,
+    sft_examples,
+    tokenize_example,
+    training_format,
+)
 from prover.train.masking import STATE_LOSS_POLICIES, StateLoss
 from prover.train.options import TrainerOptions
 from prover.train.records import load_records

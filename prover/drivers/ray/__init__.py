@@ -39,10 +39,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 
-from prover.policies.backends.spec import BackendSpec, parse_spec
-from prover.drivers.prove import ProveInputError
-
 from benchmarks.runner import EvalInputError, EvalPlan, result_line, run_attempt
+from prover.drivers.prove import ProveInputError
+from prover.policies.backends.spec import BackendSpec, parse_spec
 
 INSTALL_HINT = "pip install 'lean-prover[ray]'"
 GPU_KINDS = ("hf", "vllm")  # policies hosted on generation servers (one engine per GPU)

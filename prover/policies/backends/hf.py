@@ -37,7 +37,12 @@ from typing import Any, Sequence
 
 from prover.policies.backends.errors import BackendUnavailable
 from prover.policies.backends.spec import missing_model
-from prover.policies.policy import ChatMessage, Completion, GenerationRequest, apply_stop
+from prover.policies.policy import (
+    ChatMessage,
+    Completion,
+    GenerationRequest,
+    apply_stop,
+)
 
 DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
