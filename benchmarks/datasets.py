@@ -19,21 +19,16 @@ Variants: ``revised=True`` swaps in other upstreams' statements for flagged mini
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
+from benchmarks.catalog import BENCHMARKS, SPLITS, DatasetError, parse_jsonl, read_jsonl
+from benchmarks.download import download_benchmark
 from search.problem import Problem
 
-BENCHMARKS = ("minif2f", "proofnet", "putnambench")
-SPLITS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "minif2f": ("valid", "test"),
-    "proofnet": ("valid", "test"),
-    "putnambench": ("test",),
-})
 REVISIONS_FILE = "minif2f_revisions.jsonl"
 # Which revision of a flagged miniF2F problem `revised=True` uses, best first. Goedel-Prover-V2's
 # test set is Kimina-Prover's rectified set plus a few more fixes, written for the DeepSeek
@@ -56,11 +51,6 @@ _MINIF2F_CATEGORIES = (
 )
 _PUTNAM_YEAR = re.compile(r"putnam_(\d{4})_")
 _TACTIC_BLOCK = ":= by\n"
-
-
-class DatasetError(ValueError):
-    """A benchmark cannot be loaded: unknown name or split, missing or malformed file,
-    or a download that failed. The message says which and what to do."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +177,7 @@ def data_file(benchmark: str, data: Path | None, cache_dir: Path | None = None,
     ``data`` is None and the cache has none); DatasetError when there is none."""
     if data is None:
         if download is None:
-            from benchmarks.download import download_benchmark as download
+            download = download_benchmark
         return Path(download(benchmark, cache_dir))
     path = Path(data)
     if path.is_dir():
@@ -196,33 +186,6 @@ def data_file(benchmark: str, data: Path | None, cache_dir: Path | None = None,
         raise DatasetError(f"{benchmark}: data file {path} does not exist")
     return path
 
-
-def read_jsonl(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(``file:line``, object) for each non-blank line of the file ``path``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"cannot read {path}: {exc}") from exc
-    return parse_jsonl(text, str(path))
-
-
-def parse_jsonl(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:
-    """(``source:line``, object) for each non-blank line of ``text``. Lines end at ``\n``
-    only: JSON text may hold U+2028 and friends unescaped, which ``str.splitlines`` would
-    break at."""
-    out = []
-    for number, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        where = f"{source}:{number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
-        if not isinstance(obj, dict):
-            raise DatasetError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-        out.append((where, obj))
-    return out
 
 def _require(where: str, record: Mapping[str, Any], fields: tuple[str, ...]) -> None:
     missing = [f for f in fields if not isinstance(record.get(f), str)]

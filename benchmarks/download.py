@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 
 import httpx
 
-from benchmarks.datasets import BENCHMARKS, DatasetError, parse_jsonl
+from benchmarks.catalog import BENCHMARKS, DatasetError, parse_jsonl
 from lean_bridge.files import atomic_write
 
 DEEPSEEK_COMMIT = "2c4ba9119eef74d0d611f494261b2c5bae98c69a"

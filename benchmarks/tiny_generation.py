@@ -89,7 +89,7 @@ async def _measure(policy, requests) -> tuple[int, float]:
 async def main_async(args: argparse.Namespace) -> dict:
     import torch
 
-    from prover.policies.backends.spec import make_policy
+    from prover.policies.backends.factory import make_policy
     from prover.policies.policy import GenerationRequest
 
     lines = lean_lines(Path(args.shared))

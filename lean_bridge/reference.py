@@ -39,7 +39,6 @@ and line. ``references_for_file`` picks the records of a benchmark that a candid
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,6 +46,7 @@ from pathlib import Path
 from typing import Mapping
 
 from . import _integrity_rules as rules
+from .jsonl import jsonl_objects
 from ._scan import NAME_RE
 from .integrity import (
     THEOREM_KINDS,
@@ -123,17 +123,8 @@ def load_references(path: Path | str) -> dict[str, Reference]:
 
 def _from_jsonl(content: str, path: Path) -> dict[str, Reference]:
     refs: dict[str, Reference] = {}
-    # Split on "\n" only: JSON strings may hold a raw U+2028, which str.splitlines breaks on.
-    for lineno, line in enumerate(content.split("\n"), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadReference(f"{where}: bad JSON ({exc.msg}, column {exc.colno})") from exc
-        if not isinstance(record, dict):
-            raise BadReference(f"{where}: expected a JSON object, got {type(record).__name__}")
+    for where, record in jsonl_objects(content, str(path), error=BadReference, invalid="bad JSON",
+                                       chain=True):
         missing = [k for k in ("name", "header", "formal_statement")
                    if not isinstance(record.get(k), str)]
         if missing:

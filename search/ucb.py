@@ -44,7 +44,6 @@ removes its virtual loss (``running -= 1`` on the same arms ``start_job`` raised
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, NamedTuple, Sequence
 
 GAMMA = 0.99  # §7.8: configs/RMaxTS.py `gamma`

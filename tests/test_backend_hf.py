@@ -18,8 +18,8 @@ if not os.environ.get("CI"):  # in CI a missing library is an install bug: fail,
     pytest.importorskip("tokenizers")
 
 from benchmarks.tiny_generation import build_tiny_model, lean_lines
+from prover.policies.backends.factory import make_policy
 from prover.policies.backends.hf import HFPolicy
-from prover.policies.backends.spec import make_policy
 from prover.policies.policy import ChatMessage, GenerationRequest, Policy
 
 

@@ -22,8 +22,8 @@ if not os.environ.get("CI"):
     pytest.importorskip("httpx")  # in CI a missing httpx is an install bug: fail, don't skip
 
 from prover.policies.backends.errors import BackendError
+from prover.policies.backends.factory import make_policy
 from prover.policies.backends.openai import OpenAIPolicy, completions_body, parse_reply
-from prover.policies.backends.spec import make_policy
 from prover.policies.policy import ChatMessage, Completion, GenerationRequest
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from prover.policies.backends.errors import BackendUnavailable
-from prover.policies.backends.spec import make_policy
+from prover.policies.backends.factory import make_policy
 from prover.policies.backends.vllm import (
     VLLMPolicy,
     from_vllm_output,

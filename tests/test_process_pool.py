@@ -28,7 +28,6 @@ from lean_bridge.protocol import (
     CommandRequest,
     CommandResponse,
     ReplErrorResponse,
-    TacticRequest,
 )
 
 HEADER = "import Mathlib\nopen Real\n"

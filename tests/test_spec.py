@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
+from prover.policies.backends.factory import make_policy
 from prover.policies.backends.spec import (
     OPTIONS,
     VALID_FORMS,
     BackendSpec,
-    make_policy,
     parse_spec,
 )
 

@@ -11,8 +11,6 @@ import pytest
 
 from lean_bridge.errors import ReplUnavailable
 from lean_bridge.workspace import (
-    DEFAULT_LEAN,
-    DEFAULT_MATHLIB,
     Pins,
     patch_repl_flush,
     read_pins,

@@ -104,7 +104,8 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
     ``policy_for(part)`` may supply a part's policy instead (e.g. one hosted elsewhere); it
     returns None for the parts it does not host.
     """
-    from prover.policies.backends.spec import BackendSpec, make_policy, parse_spec
+    from prover.policies.backends.factory import make_policy
+    from prover.policies.backends.spec import BackendSpec, parse_spec
     from prover.policies.policy import BatchingPolicy
     from prover.policies.portfolio import PortfolioPolicy
     from prover.policies.prompts import get_format

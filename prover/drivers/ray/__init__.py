@@ -139,7 +139,7 @@ class PolicyServer:
         # Built on first use, not in __init__: a backend that cannot load then reaches the
         # driver as its own exception, and a restarted actor rebuilds it on its next call.
         if self.policy is None:
-            from prover.policies.backends.spec import make_policy
+            from prover.policies.backends.factory import make_policy
             from prover.policies.policy import BatchingPolicy
 
             self.policy = BatchingPolicy(make_policy(self.spec), window=self.batch_window)

@@ -30,10 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
-
-if TYPE_CHECKING:
-    from prover.policies.policy import Policy
+from typing import Any, Mapping
 
 VALID_FORMS = """valid backend specs:
   hf:PATH_OR_ID[?OPTIONS]      transformers model (local directory or hub id)
@@ -219,32 +216,3 @@ def validate_spec(spec: str) -> BackendSpec:
         if why is not None:
             raise ValueError(f"bad backend spec {spec!r}: {why}")
     return parsed
-
-
-def make_policy(spec: str | BackendSpec, **overrides: Any) -> Policy:
-    """Build the policy a spec names; ``overrides`` win over the spec's options.
-
-    Heavy libraries are imported here, by the chosen backend only. A missing library raises
-    ``prover.policies.backends.errors.BackendUnavailable`` saying what to install.
-    """
-    parsed = parse_spec(spec) if isinstance(spec, str) else spec
-    options = {**parsed.options, **overrides}
-    if parsed.kind == "hf":
-        from prover.policies.backends.hf import HFPolicy
-
-        return HFPolicy(parsed.target, **options)
-    if parsed.kind == "vllm":
-        from prover.policies.backends.vllm import VLLMPolicy
-
-        return VLLMPolicy(parsed.target, **options)
-    if parsed.kind == "openai":
-        from prover.policies.backends.openai import OpenAIPolicy
-
-        return OpenAIPolicy(parsed.target, parsed.model, **options)
-    if parsed.kind == "portfolio":
-        from prover.policies.portfolio import PortfolioPolicy
-
-        return PortfolioPolicy(**options)
-    if parsed.kind == "mix":
-        raise ValueError("mix: is a proposer, use make_proposer")
-    raise ValueError(f"unknown backend kind {parsed.kind!r}\n{VALID_FORMS}")
