@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from benchmarks import app
+
 MB = 1_000_000
 FAKE_REPL = Path(__file__).resolve().parents[1] / "lean_bridge" / "fake_repl.py"
 HEADER = "import Mathlib\n\n"
@@ -110,7 +112,7 @@ SHAPES: dict[str, Callable[[int], str]] = {
 
 def run_check(path: Path, *args: str) -> dict[str, Any]:
     """``prover check --json PATH`` in this process; what it printed, summarised."""
-    from prover.cli import cli
+    cli = app.part("cli")
 
     out = io.StringIO()
     repl = f"{sys.executable} {FAKE_REPL}"
@@ -147,7 +149,7 @@ def _text_tools() -> dict[str, Callable[[str, Path], dict[str, Any]]]:
         parse_file,
         strip_comments,
     )
-    from prover.drivers import prove as pv
+    pv = app.part("prove")  # the application's file driver (benchmarks/app.py)
 
     def references(text: str, _path: Path) -> dict[str, Any]:
         try:

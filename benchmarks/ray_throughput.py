@@ -23,21 +23,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import runner
+from benchmarks import app, runner
 
 FAKE_REPL = Path(__file__).resolve().parents[1] / "lean_bridge" / "fake_repl.py"
 
 
 def _settings(workers: int) -> dict[str, Any]:
-    from prover.config import load_settings
-
+    load_settings = app.part("load_settings")
     flags = {"policy": "portfolio", "workers": workers, "timeout": 60.0}
     return dict(load_settings(flags, environ={}, files=[]).values)
 
 
 async def _local(plan, items, spec, settings, directory: Path) -> dict[str, float]:
-    from prover.drivers.stack import search_stack
-
+    search_stack = app.part("search_stack")
     started = time.monotonic()
     async with search_stack(spec, settings, prompt_format=None,
                             header=items[0].problem.header) as stack:
@@ -52,8 +50,8 @@ async def _local(plan, items, spec, settings, directory: Path) -> dict[str, floa
 async def _ray(plan, items, spec, settings, directory: Path, workers: int) -> dict[str, float]:
     import dataclasses
 
-    from prover.drivers.ray import connect, ray_attempts
-
+    ray_driver = app.part("ray")
+    connect, ray_attempts = ray_driver.connect, ray_driver.ray_attempts
     started = time.monotonic()
     connect("local", num_cpus=workers)
     connected = time.monotonic()

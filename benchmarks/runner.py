@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence, TextIO
 from benchmarks.manifest import now
 from benchmarks.resultlog import ResultLog
 from search import Budget, search
+from search.watched import WatchedProposer
 
 STATUSES = ("proved", "unproved", "timeout", "error")
 
@@ -149,7 +150,6 @@ async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any,
     no verdict (``unjudged``); a wall-clock overrun is a ``timeout`` line. ``on_generations``
     hears the generations asked so far, as they are asked (a progress display)."""
     from lean_bridge.errors import ReplUnavailable
-    from prover.drivers.prove import WatchedProposer
 
     asked = [0]
 

@@ -30,8 +30,9 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from benchmarks import app
 from search.methods import METHOD_NAMES
 from search.segments import Segment
 from search.tree import Tree
@@ -138,12 +139,13 @@ SEARCH_METHODS = METHOD_NAMES
 SEARCH_BUDGET = "2x4"
 
 
-async def imports_per_method(method: str, workers: int, latency: float) -> dict[str, int]:
-    """(e) for one method: header imports and processes as the fake REPLs counted them."""
+async def imports_per_method(method: str, workers: int, latency: float,
+                             make_proposer: Callable[[str], Any]) -> dict[str, int]:
+    """(e) for one method: header imports and processes as the fake REPLs counted them, with
+    the proposer ``make_proposer("portfolio")`` builds (the application's, given by the caller)."""
     from lean_bridge.checker import LeanChecker
     from lean_bridge.pool import PoolConfig, ReplPool
     from lean_bridge.process import ReplSpec
-    from prover.policies.proposer import make_proposer
     from search import Budget, search
     from search.problem import Problem
 
@@ -179,10 +181,15 @@ async def imports_per_method(method: str, workers: int, latency: float) -> dict[
             "processes": len(counted), "header_imports": sum(r["header_imports"] for r in counted.values())}
 
 
-def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks: int = 400) -> dict[str, Any]:
+def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks: int = 400,
+        make_proposer: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """Every figure of the benchmark. ``make_proposer`` builds the proposer of (e) from a policy
+    spec; without one the installed application's is used (benchmarks/app.py)."""
+    if make_proposer is None:
+        make_proposer = app.part("make_proposer")
     best, median, tree, expansions = overhead_us(nodes)
     piped = asyncio.run(pipeline(workers, latency, checks))
-    per_method = {m: asyncio.run(imports_per_method(m, workers, latency)) for m in SEARCH_METHODS}
+    per_method = {m: asyncio.run(imports_per_method(m, workers, latency, make_proposer)) for m in SEARCH_METHODS}
     return {
         "rmaxts_overhead_us_per_expansion": best,
         "rmaxts_overhead_us_median": median,

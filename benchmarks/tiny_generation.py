@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import app
+
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
@@ -89,8 +91,8 @@ async def _measure(policy, requests) -> tuple[int, float]:
 async def main_async(args: argparse.Namespace) -> dict:
     import torch
 
-    from prover.policies.backends.factory import make_policy
-    from prover.policies.policy import GenerationRequest
+    make_policy = app.part("make_policy")
+    GenerationRequest = app.part("generation_request")
 
     lines = lean_lines(Path(args.shared))
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,8 +28,10 @@ def bench_system(nodes: int, workers: int, latency: float, checks: int, as_json:
     target is met, 1 when one is missed.
     """
     from benchmarks.system import run, target_text, verdicts
+    from prover.policies.proposer import make_proposer
 
-    report = run(nodes=nodes, workers=workers, latency=latency, checks=checks)
+    report = run(nodes=nodes, workers=workers, latency=latency, checks=checks,
+                 make_proposer=make_proposer)
     met = verdicts(report)
     if as_json:
         click.echo(json.dumps({**report, "targets_met": met}, indent=2))

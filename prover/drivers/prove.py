@@ -52,6 +52,7 @@ from lean_bridge.text import (
 )
 from search.methods import METHOD_NAMES
 from search.problem import Problem
+from search.watched import WatchedProposer
 
 PROGRESS_FORMAT = "prover-progress/1"
 PROGRESS_SUFFIX = ".prover-progress.json"
@@ -445,24 +446,6 @@ def make_reporter(quiet: bool = False) -> Reporter:
     if sys.stderr.isatty():
         return RichReporter()
     return PlainReporter(sys.stderr)
-
-
-class WatchedProposer:
-    """A proposer that tells the reporter how much of the budget has been asked for."""
-
-    def __init__(self, inner: Any, on_ask: Callable[[int, int | None], None]) -> None:
-        self.inner = inner
-        self.on_ask = on_ask
-
-    async def propose_proofs(self, problem: Problem, n: int, **kwargs: Any):
-        prefix = kwargs.get("prefix") or ""
-        depth = sum(1 for line in prefix.splitlines() if line.strip())
-        self.on_ask(n, depth)
-        return await self.inner.propose_proofs(problem, n, **kwargs)
-
-    async def propose_tactics(self, goal: str, n: int, **kwargs: Any):
-        self.on_ask(n, None)
-        return await self.inner.propose_tactics(goal, n, **kwargs)
 
 
 # -- the run -------------------------------------------------------------------------------------

@@ -1,0 +1,32 @@
+"""A proposer wrapper that reports how much of the budget has been asked for, as it is asked:
+progress displays (``prover prove``, the eval runner) count generations without the search
+knowing about them."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from search.problem import Problem
+from search.protocols import Proposal
+
+
+class WatchedProposer:
+    """A proposer that tells the reporter how much of the budget has been asked for."""
+
+    def __init__(self, inner: Any, on_ask: Callable[[int, int | None], None]) -> None:
+        self.inner = inner
+        self.on_ask = on_ask
+
+    async def propose_proofs(self, problem: Problem, n: int, **kwargs: Any) -> list[Proposal]:
+        prefix = kwargs.get("prefix") or ""
+        depth = sum(1 for line in prefix.splitlines() if line.strip())
+        self.on_ask(n, depth)
+        result: list[Proposal] = await self.inner.propose_proofs(problem, n, **kwargs)
+        return result
+
+    async def propose_tactics(self, goal: str, n: int, **kwargs: Any) -> list[Proposal]:
+        self.on_ask(n, None)
+        result: list[Proposal] = await self.inner.propose_tactics(goal, n, **kwargs)
+        return result
+
+
+__all__ = ["WatchedProposer"]
