@@ -4,7 +4,7 @@ Every command must grow at most linearly with its input, in bytes and in declara
 script generates each input shape itself, at each size, and runs on it:
 
 * ``check``: the ``prover check --json`` command, in this process (so its printing counts),
-  against the fake REPL (``lean_bridge/fake_repl.py``; its own time is in the wall time, its
+  against the fake REPL (``lean_fake``; its own time is in the wall time, its
   memory is not ours and is left out);
 * the text utilities: ``parse_file``, ``mask_non_code``, ``strip_comments``,
   ``normalize_statement``, ``find_identifier``, ``find_name``, ``find_sorry_proofs``,
@@ -34,6 +34,7 @@ import io
 import json
 import os
 import resource
+import shlex
 import signal
 import sys
 import tempfile
@@ -41,10 +42,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import lean_fake
 from benchmarks import app
 
 MB = 1_000_000
-FAKE_REPL = Path(__file__).resolve().parents[1] / "lean_bridge" / "fake_repl.py"
 HEADER = "import Mathlib\n\n"
 
 
@@ -115,7 +116,7 @@ def run_check(path: Path, *args: str) -> dict[str, Any]:
     cli = app.part("cli")
 
     out = io.StringIO()
-    repl = f"{sys.executable} {FAKE_REPL}"
+    repl = shlex.join(lean_fake.command())
     code: Any = 0
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         try:

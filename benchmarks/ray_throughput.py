@@ -17,15 +17,13 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import lean_fake
 from benchmarks import app, runner
-
-FAKE_REPL = Path(__file__).resolve().parents[1] / "lean_bridge" / "fake_repl.py"
 
 
 def _settings(workers: int) -> dict[str, Any]:
@@ -95,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     from search import Budget
 
     items = load_benchmark("minif2f", data=args.data, split="valid")[:args.limit]
-    fake = [sys.executable, str(FAKE_REPL), "--latency", str(args.latency)]
+    fake = [*lean_fake.command("--latency", str(args.latency))]
     if args.fail:
         fake += ["--error-on", args.fail]
     spec = ReplSpec(tuple(fake))

@@ -25,13 +25,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any, Callable
 
+import lean_fake
 from benchmarks import app
 from search.methods import METHOD_NAMES
 from search.segments import Segment
@@ -39,7 +39,6 @@ from search.tree import Tree
 
 HEADER = "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nopen Real Nat\n\n"
 STATEMENT = "theorem bench_{i} (x y : ℝ) (h₀ : 0 < x) (h₁ : x * y = 1) : 0 < y := by\n"
-FAKE_REPL = Path(__file__).resolve().parents[1] / "lean_bridge" / "fake_repl.py"
 
 
 def _goal(rng: random.Random) -> str:
@@ -108,7 +107,7 @@ async def pipeline(workers: int, latency: float, checks: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "rules.json"
         rules.write_text(json.dumps({"rules": [{"on": "cmd", "match": r"theorem bench_", "sleep": latency}]}))
-        spec = ReplSpec((sys.executable, str(FAKE_REPL), "--script", str(rules)))
+        spec = ReplSpec(lean_fake.command("--script", str(rules)))
         pool = ReplPool(spec, PoolConfig(max_processes=workers))
         checker = LeanChecker(pool, timeout=60)
         body = lambda i: STATEMENT.format(i=i) + "  nlinarith [h₀, h₁]\n"  # noqa: E731
@@ -158,7 +157,7 @@ async def imports_per_method(method: str, workers: int, latency: float,
              "messages": [{"severity": "error", "data": "unsolved goals"}]},
             {"on": "cmd", "match": r"theorem bench_", "sleep": latency},
         ]}))
-        spec = ReplSpec((sys.executable, str(FAKE_REPL), "--script", str(rules), "--stats", str(stats)))
+        spec = ReplSpec(lean_fake.command("--script", str(rules), "--stats", str(stats)))
         pool = ReplPool(spec, PoolConfig(max_processes=workers))
         lean = LeanChecker(pool, timeout=60)
         proposer = make_proposer("portfolio")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import lean_fake
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,14 +43,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-FAKE_REPL = REPO_ROOT / "lean_bridge" / "fake_repl.py"
+FAKE_REPL = Path(lean_fake.command()[1])  # the package directory, runnable by path
 
 
 def fake_repl_command(*args: str) -> tuple[str, ...]:
-    """The fake REPL as a command line; run as a script so it does not import the package."""
-    import sys
-
-    return (sys.executable, str(FAKE_REPL), *args)
+    """The fake REPL as a command line (``lean_fake.command``): run by path, so the child
+    imports no project package."""
+    return lean_fake.command(*args)
 
 
 def process_alive(pid: int) -> bool:

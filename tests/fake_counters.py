@@ -1,5 +1,5 @@
 """Reading what the fake REPL recorded: its ``--log`` (one request per line) and its
-``--stats`` (one line of counters per request, per process; see ``lean_bridge/fake_repl.py``)."""
+``--stats`` (one line of counters per request, per process; see the ``lean_fake`` package)."""
 from __future__ import annotations
 
 import json

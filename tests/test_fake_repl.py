@@ -1,4 +1,4 @@
-"""The fake Lean REPL (``lean_bridge/fake_repl.py``) behaves like the real one on the wire.
+"""The fake Lean REPL (the ``lean_fake`` package) behaves like the real one on the wire.
 
 Every test spawns the fake as a real subprocess on real pipes, exactly as the bridge will spawn
 Lean, and reads its stdout with a deadline so that a framing bug fails a test instead of hanging
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
+import lean_fake
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FAKE = REPO_ROOT / "lean_bridge" / "fake_repl.py"
 READ_TIMEOUT = 5.0
 
 
@@ -37,8 +38,7 @@ class Fake:
     """A running fake REPL with a deadline-bounded block reader."""
 
     def __init__(self, *args: str, cwd=None, env=None, preexec_fn=None, by_path=False):
-        cmd = [sys.executable, str(FAKE)] if by_path else [sys.executable, "-m",
-                                                            "lean_bridge.fake_repl"]
+        cmd = [*lean_fake.command()] if by_path else [sys.executable, "-m", "lean_fake"]
         self.proc = subprocess.Popen(
             cmd + list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, cwd=cwd, env=_env(env), preexec_fn=preexec_fn)
@@ -130,8 +130,7 @@ def fake():
 
 def run_fake(*args: str, input: bytes, cwd=None, env=None, timeout: float = 10.0,
              by_path: bool = False):
-    cmd = [sys.executable, str(FAKE)] if by_path else [sys.executable, "-m",
-                                                        "lean_bridge.fake_repl"]
+    cmd = [*lean_fake.command()] if by_path else [sys.executable, "-m", "lean_fake"]
     return subprocess.run(cmd + list(args), input=input, capture_output=True, cwd=cwd,
                           env=_env(env), timeout=timeout)
 
@@ -570,7 +569,7 @@ def test_replay_all_transcripts_frames_like_the_repl(shared):
 
     def replay(out: Path):
         inp = out.with_name(out.name.replace(".expected.out", ".in"))
-        return subprocess.run([sys.executable, str(FAKE), "--replay", str(out)],
+        return subprocess.run(lean_fake.command("--replay", str(out)),
                               input=inp.read_bytes(), capture_output=True, timeout=30)
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -12,10 +12,10 @@ derived from the raw JSON of each ``.expected.out`` file, independently of the b
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
+import lean_fake
 from lean_bridge.outcome import Status, command_verdict, step_verdict
 from lean_bridge.process import ReplProcess, ReplSpec
 from lean_bridge.protocol import (
@@ -171,8 +171,7 @@ async def test_client_reads_real_bytes_through_a_pipe(shared, name):
     expected = [decode_response_block(b) for b in
                 split_blocks((base.parent / (base.name + ".expected.out")).read_bytes())]
     requests = request_blocks((base.parent / (base.name + ".in")).read_text())
-    spec = ReplSpec((sys.executable, "-m", "lean_bridge.fake_repl", "--replay",
-                     str(base.parent / (base.name + ".expected.out"))))
+    spec = ReplSpec(lean_fake.command("--replay", str(base.parent / (base.name + ".expected.out"))))
     process = await ReplProcess(spec).start()
     try:
         got = [await process.request(r, timeout=10) for r in requests]

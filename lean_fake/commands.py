@@ -1,0 +1,300 @@
+"""Command and file requests: what the fake's "elaborator" answers for a piece of Lean source.
+
+Nothing is type-checked. The reader (`lean_fake.reader`) finds the commands; here they become
+the REPL's messages, sorries, root goals and tactics, in the REPL's order of proof-state ids.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import re
+import time
+
+from lean_fake.reader import (
+    _IDENT,
+    ASCII_WS,
+    DECL_KWS,
+    IMPORT_RE,
+    PROOF_KWS,
+    SORRY_RE,
+    Positions,
+    Segment,
+    _goal_text,
+    _squash,
+    _top_level,
+    analyze,
+)
+from lean_fake.state import Env, ReplState
+
+DEFAULT_AXIOMS = ["propext", "Classical.choice", "Quot.sound"]
+
+
+class _Messages:
+    """A command's messages, each with its sort key (segment, phase, start)."""
+
+    def __init__(self, pos: Positions, segments: list[Segment]):
+        self.pos = pos
+        self.messages: list[tuple[tuple, dict]] = []  # (sort key, message)
+        self.starts = [s.start for s in segments]  # in text order
+
+    def seg_of(self, index: int) -> int:
+        # The last segment starting at or before `index`, by bisection: a file of many
+        # declarations must not cost the fake time quadratic in them.
+        return bisect.bisect_right(self.starts, index) - 1
+
+    def add(self, severity, data, start, end, phase=0, seg=None):
+        key = (self.seg_of(start) if seg is None else seg, phase, start)
+        self.messages.append((key, {"severity": severity, "pos": self.pos(start),
+                                    "endPos": self.pos(end), "data": data}))
+
+
+class Commands(ReplState):
+    """The ``cmd`` and ``path`` requests, on top of the REPL's bookkeeping."""
+
+    def command(self, text: str, req: dict, rule, match):
+        env_id = req.get("env")
+        if env_id is not None and env_id >= len(self.envs):
+            return {"message": "Unknown environment."}
+        if rule is not None and rule["message"] is not None:
+            return {"message": rule["message"]}
+        parent = self.envs[env_id] if env_id is not None else None
+        pos = Positions(text)
+        masked, segments = analyze(text)
+        out = _Messages(pos, segments)
+
+        new = Env(parent=parent, imports=parent.imports if parent else ())
+        self._read_header(masked, segments, parent, new, out)
+        sorry_at, loose_sorries = self._sorries_by_declaration(masked, segments, out)
+        rule_errors = rule is not None and any(
+            (msg.get("severity", "error") == "error") for msg in (rule["messages"] or []))
+        sorry_items, root_items, tactic_items = self._declarations(
+            text, masked, segments, req, new, sorry_at, rule_errors, out)
+        for s in loose_sorries:
+            sorry_items.append((s, "⊢ True"))
+
+        sorry_items.sort(key=lambda item: item[0])
+        if rule is not None:
+            sorry_items, tactic_items = self._apply_rule(
+                rule, match, text, pos, sorry_items, tactic_items, out)
+        sorries, tactics = self._number_items(pos, sorry_items, root_items, tactic_items)
+
+        self.envs.append(new)
+        response: dict = {"env": len(self.envs) - 1}
+        messages = out.messages
+        if messages:
+            messages.sort(key=lambda item: item[0])
+            response["messages"] = [m for _k, m in messages]
+        if sorries:
+            response["sorries"] = sorries
+        if tactics:
+            response["tactics"] = tactics
+        return response
+
+    # -- the steps of a command ----------------------------------------------------------------
+    def _read_header(self, masked: str, segments: list[Segment], parent, new: Env,
+                     out: _Messages) -> None:
+        """The `import` lines: a fresh env's header, an error anywhere else."""
+        add = out.add
+        has_import = False
+        seen_other = False
+        for seg in segments:
+            if seg.kw == "import":
+                has_import = True
+                m = IMPORT_RE.match(masked, seg.kw_end, seg.end)
+                mod_end = m.end() if m else seg.kw_end
+                if parent is not None or seen_other:
+                    # Only a fresh env parses a header; later `import`s reach the command
+                    # elaborator, which rejects them.
+                    add("error", "invalid 'import' command, it must be used in the beginning "
+                        "of the file", seg.kw_start, mod_end)
+                elif m:
+                    new.imports.append(m.group(1))
+            else:
+                seen_other = True
+        if has_import and parent is None:
+            self.header_imports += 1
+            if self.args.import_delay:
+                time.sleep(self.args.import_delay)
+
+    @staticmethod
+    def _sorries_by_declaration(masked: str, segments: list[Segment], out: _Messages):
+        """Sorries, by declaration: ({segment: [index]}, [index outside any declaration])."""
+        sorry_at: dict[int, list[int]] = {}
+        loose_sorries: list[int] = []
+        for m in SORRY_RE.finditer(masked):
+            k = out.seg_of(m.start())
+            if k >= 0 and segments[k].kw in DECL_KWS:
+                sorry_at.setdefault(k, []).append(m.start())
+            else:
+                loose_sorries.append(m.start())
+        return sorry_at, loose_sorries
+
+    def _declarations(self, text: str, masked: str, segments: list[Segment], req: dict,
+                      new: Env, sorry_at, rule_errors, out: _Messages):
+        """Each command in turn: (sorry items, root-goal items, tactic items)."""
+        add = out.add
+        sorry_items: list[tuple[int, str]] = []  # (index, goal)
+        root_items: list[tuple[int, str]] = []
+        tactic_items: list[dict] = []
+        for k, seg in enumerate(segments):
+            if seg.kw in DECL_KWS:
+                if seg.full_name and (new.declared(seg.full_name)):
+                    add("error", self._redeclared(seg.full_name), *seg.name_span)
+                    continue
+                if seg.full_name:
+                    new.names.add(seg.full_name)
+                goal = seg.goal or "⊢ True"
+                sorries = sorry_at.get(k, [])
+                for s in sorries:
+                    sorry_items.append((s, self._local_goal(text, masked, s, seg) or goal))
+                if sorries:
+                    if seg.full_name:
+                        new.sorry_names.add(seg.full_name)
+                    add("warning", f"declaration uses {self._sorry_word()}", *seg.name_span,
+                        phase=1, seg=k)
+                elif (self.version[:2] == (4, 19) and seg.by_span and not rule_errors):
+                    add("info", "Goals accomplished!", seg.start, seg.decl_end, phase=1, seg=k)
+                if req.get("rootGoals") and seg.proof_start is not None and seg.kw in PROOF_KWS:
+                    root_items.append((seg.proof_start, goal))
+                if req.get("allTactics") and seg.by_span:
+                    tactic_items.extend(self._tactics(text, masked, seg, goal))
+            elif seg.kw == "#print":
+                self._print_axioms(text, masked, seg, new, out)
+            elif seg.kw == "#eval":
+                if re.match(r"\s+Lean\.versionString(?![\w'!?.])", masked[seg.kw_end:seg.end]):
+                    # #eval of a String shows it quoted, as `repr` would.
+                    add("info", json.dumps(self.args.version.lstrip("v"), ensure_ascii=False),
+                        seg.kw_start, seg.kw_end)
+        return sorry_items, root_items, tactic_items
+
+    def _print_axioms(self, text: str, masked: str, seg: Segment, new: Env,
+                      out: _Messages) -> None:
+        m = re.match(r"\s+axioms\s+(" + _IDENT + ")", masked[seg.kw_end:seg.end])
+        if m:
+            name = m.group(1)
+            # Real Lean answers each `#print axioms` command on its own, so a rule
+            # with `axioms` is matched against this command's own text, not the whole
+            # request (one request may audit several theorems).
+            own = next((r for r in self.rules if r["axioms"] is not None
+                        and r.match("cmd", text[seg.kw_start:seg.end])), None)
+            axioms = None
+            if own is not None:
+                axioms = list(own["axioms"])
+            if axioms is None:
+                axioms = list(DEFAULT_AXIOMS)
+                if new.uses_sorry(name) or any(
+                        new.uses_sorry(".".join(p)) for p in _suffixes(name)):
+                    axioms.insert(1, "sorryAx")
+            data = (f"'{name}' depends on axioms: [{', '.join(axioms)}]" if axioms
+                    else f"'{name}' does not depend on any axioms")
+            out.add("info", data, seg.kw_start, seg.kw_end + m.end(1))
+
+    def _apply_rule(self, rule, match, text, pos, sorry_items, tactic_items, out: _Messages):
+        """The rule's messages, sorries and tactics: (sorry items, tactic items)."""
+        for msg in rule["messages"] or []:
+            start, end = self._rule_span(pos, text, match, msg)
+            out.add(msg.get("severity", "error"), msg.get("data", ""), start, end)
+        if rule["sorries"] is not None:
+            # The rule's sorries, in its order, at the `sorry` tokens found (then at the
+            # match) so that positions stay plausible.
+            spots = [s for s, _g in sorry_items]
+            sorry_items = [(spots[i] if i < len(spots) else match.start(),
+                            spec.get("goal", "⊢ True"))
+                           for i, spec in enumerate(rule["sorries"])]
+        if rule["tactics"] is not None:
+            tactic_items = []
+            for spec in rule["tactics"]:
+                start, end = self._rule_span(pos, text, match, spec)
+                tactic_items.append({"tactic": spec.get("tactic", ""),
+                                     "goals": spec.get("goals", "no goals"),
+                                     "start": start, "end": end})
+        return sorry_items, tactic_items
+
+    def _number_items(self, pos, sorry_items, root_items, tactic_items):
+        """Proof-state ids in the REPL's order: sorries, then root goals, then tactics."""
+        sorries = []
+        for start, goal in sorry_items:
+            if self.args.sorry_goal is not None:
+                goal = self.args.sorry_goal
+            sorries.append({"proofState": self._new_state([goal]), "pos": pos(start),
+                            "goal": goal, "endPos": pos(start + len("sorry"))})
+        for start, goal in root_items:
+            sorries.append({"proofState": self._new_state([goal]), "pos": pos(start),
+                            "goal": goal, "endPos": pos(start)})
+        tactics = []
+        for item in tactic_items:
+            goals = item["goals"]
+            entry = {"tactic": item["tactic"], "goals": goals, "pos": pos(item["start"]),
+                     "endPos": pos(item["end"]),
+                     "proofState": self._new_state([] if goals == "no goals" else [goals])}
+            if self.version >= (4, 14, 0):
+                entry["usedConstants"] = []
+            tactics.append(entry)
+        return sorries, tactics
+
+    @staticmethod
+    def _rule_span(pos, text, match, spec):
+        if spec.get("line") is not None:
+            # Explicit positions are Lean positions (1-based line, code-point column).
+            line, col = spec["line"], spec.get("column", 0)
+            start = sum(len(l) + 1 for l in text.split("\n")[:line - 1]) + col
+            if spec.get("endLine") is not None:
+                end = (sum(len(l) + 1 for l in text.split("\n")[:spec["endLine"] - 1])
+                       + spec.get("endColumn", 0))
+            else:
+                end = start
+            return start, end
+        return match.start(), match.end()
+
+    @staticmethod
+    def _local_goal(text, masked, index, seg):
+        # `have h : T := by sorry` on one line: the sorry's goal is T (with the declaration's
+        # hypotheses), as in the `have_by_sorry` transcript.
+        line_start = masked.rfind("\n", 0, index) + 1
+        m = re.search(r"\bhave\b[^:\n]*?:(?!=)(?P<t>[^\n]*?):=\s*(?:by\s+)?$",
+                      masked[line_start:index])
+        if not m:
+            return None
+        target = _squash(text[line_start + m.start("t"):line_start + m.end("t")])
+        return "".join(h + "\n" for h in _merge_hyp_lines(seg.hyps)) + "⊢ " + target
+
+    @staticmethod
+    def _tactics(text, masked, seg, goal):
+        """Best effort `allTactics`: every non-blank line of the `by` block (split at top-level
+        `;`, bullets dropped), each with the declaration's goal."""
+        items = []
+        start = seg.by_span[1]
+        end = seg.decl_end
+        line_start = start
+        while line_start < end:
+            line_end = masked.find("\n", line_start, end)
+            line_end = end if line_end < 0 else line_end
+            piece_start = line_start
+            cuts = [i for i, ch in _top_level(masked, line_start, line_end)
+                    if ch == ";" and masked[i - 1:i] != "<"]
+            for cut in cuts + [line_end]:
+                a, b = piece_start, cut
+                while a < b and masked[a] in ASCII_WS + "·.":
+                    if masked[a] in "·." and masked[a + 1:a + 2] not in (" ", "\t"):
+                        break
+                    a += 1
+                while b > a and masked[b - 1] in ASCII_WS:
+                    b -= 1
+                if b > a:
+                    items.append({"tactic": text[a:b], "goals": goal, "start": a, "end": b})
+                piece_start = cut + 1
+            line_start = line_end + 1
+        return items
+
+
+
+def _merge_hyp_lines(hyps: list[str]) -> list[str]:
+    pairs = [tuple(h.split(" : ", 1)) for h in hyps]  # each hyp is "names : type"
+    text = _goal_text(pairs, "")  # type: ignore[arg-type]
+    return text.split("\n")[:-1]
+
+
+def _suffixes(name: str):
+    parts = name.split(".")
+    return [parts[i:] for i in range(1, len(parts))]
+
