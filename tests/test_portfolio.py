@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lean_bridge.goals import extract_last_lean4_block
 from prover.policies.policy import GenerationRequest, Policy
 from prover.policies.portfolio import (
     MAX_TACTICS,
@@ -24,12 +25,7 @@ from prover.policies.portfolio import (
     propose_proofs,
     propose_tactics,
 )
-from prover.policies.prompts import (
-    chat_prompt,
-    deepseek_v15_prompt,
-    extract_last_lean4_block,
-    next_tactic_prompt,
-)
+from prover.policies.prompts import chat_prompt, deepseek_v15_prompt, next_tactic_prompt
 from search.problem import Problem
 from search.protocols import ProofProposer, TacticProposer
 

@@ -30,14 +30,21 @@ import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from lean_bridge.text import (
-    mask_non_code,
-    matching_bracket,
-    normalize_statement,
-    parse_file,
+from lean_bridge.goals import (
+    THEOREM_KINDS,
+    binder_pairs,
+    closing_bracket,
+    extract_last_lean4_block,
+    find_top,
+    first_goal,
+    split_top,
+    statement_goal,
+    strip_parens,
+    top_level,
 )
+from lean_bridge.text import mask_non_code, normalize_statement, parse_file
 from prover.policies.policy import Completion, GenerationRequest, apply_stop
-from prover.policies.prompts import extract_last_lean4_block, tactic_indent
+from prover.policies.prompts import tactic_indent
 from search.problem import Problem
 from search.protocols import Proposal
 
@@ -45,8 +52,6 @@ MAX_TACTICS = 40
 FIXED_HEAD = 3  # with a seed, the first few stay in place; the rest are permuted
 MAX_HINTS = 10  # nlinarith multiplies hint pairs: more hints cost quadratically
 
-_OPEN, _CLOSE = "([{⟨⦃", ")]}⟩⦄"
-_THEOREM_KINDS = ("theorem", "lemma", "example")
 
 
 @dataclass(frozen=True)
@@ -58,60 +63,12 @@ class GoalInfo:
     target: str
 
 
-# -- reading text at bracket depth 0 -----------------------------------------------------------
-
-def _depth0(text: str) -> list[bool]:
-    """For each character, whether it is outside every bracket. A binder keyword (∀, ∃,
-    fun, λ) at depth 0 takes the rest of its scope, so everything after it counts as
-    nested: ``a ∧ ∀ x, P → Q`` has no top-level ``→``."""
-    out, depth, binder = [], 0, False
-    for i, c in enumerate(text):
-        if c in _OPEN:
-            out.append(False)
-            depth += 1
-            continue
-        if c in _CLOSE:
-            depth = max(depth - 1, 0)
-            out.append(False)
-            continue
-        if depth == 0 and not binder and (c in "∀∃λ" or (text.startswith("fun ", i) and (
-                i == 0 or not text[i - 1].isalnum()))):
-            binder = True
-        out.append(depth == 0 and not binder)
-    return out
-
-
-def _split_top(text: str, op: str) -> list[str]:
-    """``text`` split at the top-level occurrences of ``op``, parts stripped."""
-    top = _depth0(text)
-    parts, start = [], 0
-    for m in re.finditer(re.escape(op), text):
-        if top[m.start()]:
-            parts.append(text[start:m.start()].strip())
-            start = m.end()
-    parts.append(text[start:].strip())
-    return parts
-
-
-def _strip_parens(text: str) -> str:
-    text = text.strip()
-    while text.startswith("(") and text.endswith(")") and _closing(text, 0) == len(text) - 1:
-        text = text[1:-1].strip()
-    return text
-
-
-def _closing(text: str, i: int) -> int:
-    """Index of the bracket closing the one at ``i`` (``len(text)`` when unclosed)."""
-    end = matching_bracket(text, i)
-    return len(text) if end is None else end - 1
-
-
 # Relation tokens, longest first; `:=`, `=>`, `<-`, `->` are not relations.
 _RELATION_RE = re.compile(r"≤|≥|<=|>=|≠|!=|∣|≡|(?<![:=<>!])=(?![=>])|(?<![<-])<(?![-=])|(?<![-=>])>(?!=)")
 
 
 def _relation(text: str) -> str | None:
-    top = _depth0(text)
+    top = top_level(text)
     for m in _RELATION_RE.finditer(text):
         if top[m.start()]:
             return {"<=": "≤", ">=": "≥", "!=": "≠"}.get(m.group(), m.group())
@@ -120,14 +77,14 @@ def _relation(text: str) -> str | None:
 
 def _shape(target: str) -> str:
     """forall | imp | not | iff | or | and | exists | dvd | mod | ineq | ne | eq | other."""
-    t = _strip_parens(target)
+    t = strip_parens(target)
     if t.startswith("∀"):
         return "forall"
     if t.startswith("∃"):
         return "exists"
     # Lean precedence, loosest first: ↔ (20), → (25), ∨ (30), ∧ (35); ¬ binds tightest.
     for op, shape in (("↔", "iff"), ("→", "imp"), ("∨", "or"), ("∧", "and")):
-        if len(_split_top(t, op)) > 1:
+        if len(split_top(t, op)) > 1:
             return shape
     if t.startswith("¬"):
         return "not"
@@ -173,78 +130,25 @@ def _classify(pairs: list[tuple[str, str]]) -> GoalInfo:
     return GoalInfo(hyps, tuple(p for p in pairs if not _is_prop(*p)), "")
 
 
-def _binder_pairs(group: str, mask: str | None = None) -> list[tuple[str, str]]:
-    """``x y : ℝ`` -> [(x, ℝ), (y, ℝ)]; a default value (``:= …``) is dropped. ``mask``
-    (the group with comments blanked) locates the colon and the names."""
-    mask = group if mask is None else mask
-    top = _depth0(mask)
-    colon = next((i for i, c in enumerate(mask) if c == ":" and top[i]
-                  and not mask.startswith(":=", i)), None)
-    if colon is None:
-        return [(n, "") for n in mask.split()]
-    type_ = _split_top(group[colon + 1:], ":=")[0]
-    return [(n, normalize_statement(type_)) for n in mask[:colon].split()]
-
-
 def parse_statement(statement: str) -> GoalInfo:
-    """Binders and conclusion of the last theorem/lemma/example in ``statement``.
+    """Binders and conclusion of the last theorem/lemma/example in ``statement``
+    (``lean_bridge.goals.statement_goal``), binders classified.
 
     Instance binders (``[Fintype α]``) are skipped. Text with no declaration is taken as a
     bare target."""
-    parsed = parse_file(statement)
-    decls = [d for d in parsed.declarations if d.kind in _THEOREM_KINDS] or \
-        list(parsed.declarations)
-    if not decls:
-        return GoalInfo((), (), normalize_statement(statement))
-    d = decls[-1]
-    start = d.name_start + len(d.name) if d.name and d.name_start is not None \
-        else d.keyword_start + len(d.kind)
-    stop = d.body_start - 2 if d.body_kind == ":=" else d.body_start
-    sig = mask_non_code(statement[start:stop])
-    raw = statement[start:stop]
-    pairs: list[tuple[str, str]] = []
-    i = 0
-    while True:
-        while i < len(sig) and sig[i].isspace():
-            i += 1
-        if i >= len(sig) or sig[i] not in "({[⦃":
-            break
-        j = _closing(sig, i)
-        if sig[i] != "[":
-            pairs += _binder_pairs(raw[i + 1:j], sig[i + 1:j])
-        i = j + 1
-    target = raw[i + 1:] if i < len(sig) and sig[i] == ":" else raw[i:]
-    info = _classify(pairs)
-    return replace(info, target=normalize_statement(target))
+    goal = statement_goal(statement)
+    return replace(_classify(list(goal.pairs)), target=goal.target)
 
 
 def parse_goal(goal: str) -> GoalInfo:
-    """The FIRST goal of a pretty-printed state (``x y : ℝ``/``h₀ : 0 < x``/``⊢ t``).
+    """The FIRST goal of a pretty-printed state (``x y : ℝ``/``h₀ : 0 < x``/``⊢ t``), read by
+    ``lean_bridge.goals.first_goal``, hypotheses classified and types normalised.
 
     ``case tag`` lines are skipped; indented lines continue the previous entry (Lean's
     pretty printer wraps long types); ``no goals`` gives an empty target."""
-    pairs: list[tuple[str, str]] = []
-    target: list[str] = []
-    entries: list[list[str]] = []
-    for line in goal.split("\n"):
-        if target:
-            if not line.strip():  # blank line: the next goal starts
-                break
-            target.append(line.strip())
-        elif line.startswith("⊢"):
-            target.append(line[1:].strip())
-        elif not line.strip() or line.startswith("case "):
-            continue
-        elif line[0].isspace() and entries:
-            entries[-1].append(line.strip())
-        else:
-            entries.append([line.strip()])
-    for entry in entries:
-        names, sep, type_ = " ".join(entry).partition(" : ")
-        if sep:
-            type_ = type_.split(" := ", 1)[0]  # `x : ℝ := 5` (a let) keeps its type
-            pairs += [(n, normalize_statement(type_)) for n in names.split()]
-    return replace(_classify(pairs), target=normalize_statement(" ".join(target)))
+    first = first_goal(goal)
+    pairs = [(n, normalize_statement(type_)) for n, type_ in first.pairs]
+    return replace(_classify(pairs), target=normalize_statement(first.target))
 
 
 # -- hints ------------------------------------------------------------------------------------
@@ -279,7 +183,7 @@ def _domain(info: GoalInfo) -> str:
 
 
 def _comparison(type_: str) -> bool:
-    t = _strip_parens(type_)
+    t = strip_parens(type_)
     return _shape(t) in ("ineq", "eq", "ne", "mod") and not t.startswith("¬")
 
 
@@ -290,7 +194,7 @@ def _hyp_terms(info: GoalInfo) -> list[tuple[str, str]]:
     for name, type_ in info.hypotheses:
         if not _usable(name):
             continue
-        parts = _split_top(_strip_parens(type_), "∧")
+        parts = split_top(strip_parens(type_), "∧")
         if len(parts) == 1:
             if _comparison(type_):
                 terms.append((name, type_))
@@ -323,7 +227,7 @@ def _square_hints(info: GoalInfo) -> list[str]:
 def _nlinarith_hints(info: GoalInfo) -> list[str]:
     terms = _hyp_terms(info)
     positive = [(m.group(1) or m.group(2), term) for term, type_ in terms
-                if (m := _POS_RE.match(_strip_parens(type_)))]
+                if (m := _POS_RE.match(strip_parens(type_)))]
     products = [f"mul_pos {ha} {hb}" for i, (_, ha) in enumerate(positive[:3])
                 for _, hb in positive[i + 1:3]]
     hints = _square_hints(info)[:4] + products[:3]
@@ -352,8 +256,9 @@ def _open_binder(t: str, taken: set[str]
     """For ``∀ …, body`` or ``∃ …, body``: the names ``intro``/``obtain`` should bind, in
     order, the new hypotheses and variables, and the body. A binder predicate
     (``∀ x > 0, …``) binds the variable and then a fresh hypothesis."""
-    comma = _first_top_comma(t, 1)  # the first comma outside brackets ends the binders
-    head, body = t[1:comma].strip(), _strip_parens(t[comma + 1:])
+    comma = find_top(t, ",", 1)  # the first comma outside brackets ends the binders
+    comma = len(t) if comma is None else comma
+    head, body = t[1:comma].strip(), strip_parens(t[comma + 1:])
     names: list[str] = []
     hyps: list[tuple[str, str]] = []
     vars_: list[tuple[str, str]] = []
@@ -365,13 +270,13 @@ def _open_binder(t: str, taken: set[str]
     if head.startswith(("(", "{", "⦃")):
         i = 0
         while i < len(head) and head[i] in "({⦃":
-            j = _closing(head, i)
-            pairs += _binder_pairs(head[i + 1:j])
+            j = closing_bracket(head, i)
+            pairs += binder_pairs(head[i + 1:j])
             i = j + 1
             while i < len(head) and head[i] == " ":
                 i += 1
     else:
-        pairs = _binder_pairs(head)
+        pairs = binder_pairs(head)
     for n, ty in pairs:
         names.append(n)
         (hyps if ty and _is_prop(n, ty) else vars_).append((n, ty))
@@ -383,7 +288,7 @@ def _intro(info: GoalInfo) -> tuple[list[str], GoalInfo] | None:
     taken = {n for n, _ in info.hypotheses + info.variables}
     names: list[str] = []
     hyps, vars_ = list(info.hypotheses), list(info.variables)
-    t = _strip_parens(info.target)
+    t = strip_parens(info.target)
     for _ in range(8):
         shape = _shape(t)
         if shape == "forall":
@@ -392,15 +297,15 @@ def _intro(info: GoalInfo) -> tuple[list[str], GoalInfo] | None:
             hyps += new_hyps
             vars_ += new_vars
         elif shape == "imp":
-            first, *rest = _split_top(t, "→")
+            first, *rest = split_top(t, "→")
             h = _fresh_hyp(taken)
             names.append(h)
             hyps.append((h, first))
-            t = _strip_parens(" → ".join(rest))
+            t = strip_parens(" → ".join(rest))
         elif shape == "not":
             h = _fresh_hyp(taken)
             names.append(h)
-            hyps.append((h, _strip_parens(t[1:])))
+            hyps.append((h, strip_parens(t[1:])))
             t = "False"
         else:
             break
@@ -414,7 +319,7 @@ def _obtain(info: GoalInfo) -> tuple[str, GoalInfo] | None:
     after it: nlinarith and friends cannot look inside an ∃."""
     taken = {n for n, _ in info.hypotheses + info.variables}
     for name, type_ in info.hypotheses:
-        t = _strip_parens(type_)
+        t = strip_parens(type_)
         if not _usable(name) or not t.startswith("∃") or t.startswith("∃!"):
             continue
         names, hyps, vars_, body = _open_binder(t, taken)
@@ -424,18 +329,6 @@ def _obtain(info: GoalInfo) -> tuple[str, GoalInfo] | None:
                          info.target)
         return f"obtain ⟨{', '.join(names + [h])}⟩ := {name}", inner
     return None
-
-
-def _first_top_comma(text: str, start: int) -> int:
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] in _OPEN:
-            depth += 1
-        elif text[i] in _CLOSE:
-            depth -= 1
-        elif text[i] == "," and depth == 0:
-            return i
-    return len(text)
 
 
 def _closers(info: GoalInfo, depth: int = 0) -> list[tuple[str, bool]]:
@@ -466,7 +359,7 @@ def _closers(info: GoalInfo, depth: int = 0) -> list[tuple[str, bool]]:
         add(head, closing=False)
         add(*(f"{head} <;> {t}" for t, closing in _closers(inner, depth + 1)[:8] if closing))
     if shape in ("and", "iff") and depth < 2:
-        parts = _split_top(_strip_parens(info.target), "∧" if shape == "and" else "↔")
+        parts = split_top(strip_parens(info.target), "∧" if shape == "and" else "↔")
         best = [[t for t, c in _closers(replace(info, target=p), depth + 1) if c
                  and " <;> " not in t] for p in parts]
         if shape == "and":
@@ -493,7 +386,7 @@ def _closers(info: GoalInfo, depth: int = 0) -> list[tuple[str, bool]]:
             add("ring_nf", "ring_nf <;> omega")
     elif domain == "real":
         if shape in ("ineq", "ne"):
-            if re.match(r"^0 [<≤]|[>≥] 0$|≠ 0$", _strip_parens(info.target)):
+            if re.match(r"^0 [<≤]|[>≥] 0$|≠ 0$", strip_parens(info.target)):
                 add("positivity")
             add(nl, "positivity", li, nl_hyps, "nlinarith", "norm_num",
                 f"norm_num{simp_hyps} <;> {nl}", f"field_simp <;> {nl}", "simp_all <;> nlinarith")
@@ -522,7 +415,7 @@ def _closers(info: GoalInfo, depth: int = 0) -> list[tuple[str, bool]]:
 
 def _defines_var(type_: str, info: GoalInfo) -> bool:
     """``x = e`` or ``e = x`` with x a variable: ``subst`` can eliminate it."""
-    sides = _split_top(_strip_parens(type_), "=")
+    sides = split_top(strip_parens(type_), "=")
     names = {n for n, _ in info.variables}
     return len(sides) == 2 and (sides[0] in names or sides[1] in names)
 
@@ -530,7 +423,7 @@ def _defines_var(type_: str, info: GoalInfo) -> bool:
 def _bounded_vars(info: GoalInfo) -> list[str]:
     """Variables bounded above by a hypothesis, and below by one or by being in ℕ:
     ``interval_cases`` can split them into finitely many cases."""
-    parts = [p for _, t in info.hypotheses for p in _split_top(_strip_parens(t), "∧")]
+    parts = [p for _, t in info.hypotheses for p in split_top(strip_parens(t), "∧")]
     types = dict(info.variables)
     found = []
     for v in _numeric_vars(info):
@@ -649,7 +542,7 @@ def _answers(request: GenerationRequest) -> list[str]:
         indent = len(s.group(1))
         state = _dedent_state(s.group(2), indent)
         code = code[:s.start()]
-    decls = [d for d in parse_file(code).declarations if d.kind in _THEOREM_KINDS]
+    decls = [d for d in parse_file(code).declarations if d.kind in THEOREM_KINDS]
     if not decls:
         return []
     d = decls[-1]
@@ -661,7 +554,7 @@ def _answers(request: GenerationRequest) -> list[str]:
 def _file_answers(code: str) -> list[str]:
     """A chat prompt holds the whole file with a ``sorry`` proof; answer whole files, in a
     ``lean4`` block as chat models do."""
-    decls = [d for d in parse_file(code).declarations if d.kind in _THEOREM_KINDS]
+    decls = [d for d in parse_file(code).declarations if d.kind in THEOREM_KINDS]
     if not decls:
         return []
     head = code[:decls[-1].body_start]
