@@ -16,6 +16,8 @@ Rules, mirroring Lean's tokenizer where it matters:
   ``h'``, ``x''``, ``f ⁻¹' s`` are code) and the literal closes on the spot (``'a'``,
   ``'\\n'``, ``'\\x41'``, ``'\\u{1F600}'``); otherwise it is code (``f '' s``, ``∑' n``).
 * ``«…»`` is one identifier; its contents are code, never a comment or string start.
+* Brackets: the one set of Lean's bracket pairs (``OPENERS``/``CLOSERS``), matched on a mask
+  by ``matching_bracket``; ``lean_bridge.goals`` is their public home.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from typing import NamedTuple
 # `'`, `!`, `?` and subscripts; Python's isalnum() covers Lean's "letter-like" ranges
 # (Greek, ℕ/ℝ, 𝓤, …) and subscripts ₀-₉/ₐ/ᵢ. λ, Π, Σ are binders in Lean, never names.
 _NOT_IDENT = frozenset("λΠΣ")
+# Lean's bracket pairs, position for position: ( [ { ⟨ ⦃ ⟦ ⌊ ⌈ ⁅ and their closers.
+OPENERS, CLOSERS = "([{⟨⦃⟦⌊⌈⁅", ")]}⟩⦄⟧⌋⌉⁆"
 
 
 def is_ident_char(c: str) -> bool:
@@ -148,3 +152,19 @@ def strip_comments(text: str, replacement: str = " ") -> str:
         pos = sp.end
     out.append(text[pos:])
     return "".join(out)
+
+
+def matching_bracket(mask: str, i: int, stop: int | None = None) -> int | None:
+    """Offset just past the bracket closing the one at ``mask[i]`` (any of Lean's bracket
+    pairs, nesting counted), or None when it is not closed before ``stop``. ``mask`` should
+    have comments and strings blanked (``mask_non_code``) when they may hold brackets."""
+    depth = 0
+    for j in range(i, len(mask) if stop is None else stop):
+        c = mask[j]
+        if c in OPENERS:
+            depth += 1
+        elif c in CLOSERS:
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return None

@@ -39,8 +39,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Iterator
 
-from ._scan import COMPONENT_RE, NAME_RE, Span, mask_spans, scan, strip_comments
-from ._scan import mask_non_code as mask_non_code
+from lean_bridge._scan import (
+    CLOSERS,
+    COMPONENT_RE,
+    NAME_RE,
+    OPENERS,
+    Span,
+    mask_spans,
+    matching_bracket,
+    scan,
+    strip_comments,
+)
+from lean_bridge._scan import mask_non_code as mask_non_code
+from lean_bridge.positions import LineIndex as LineIndex
+from lean_bridge.positions import line_col_to_offset as line_col_to_offset
+from lean_bridge.positions import offset_to_line_col as offset_to_line_col
 
 DECLARATION_KEYWORDS = frozenset({
     "theorem", "lemma", "def", "abbrev", "example", "instance", "structure", "class",
@@ -75,9 +88,8 @@ _SET_OPTION_IN_RE = re.compile(r"set_option\s+\S+\s+(?:\"[^\"]*\"|\S+)\s+in(?![\
 _IN_RE = re.compile(r"(?<![\w'!?.])in(?![\w'!?])")
 _PRIORITY_RE = re.compile(r"\(\s*priority\s*:=")
 _BODY_TOKEN_RE = re.compile(
-    r":=|[()\[\]{}⟨⟩⦃⦄⟦⟧⌊⌋⌈⌉⁅⁆]|\|"
+    r":=|[" + re.escape(OPENERS + CLOSERS) + r"]|\|"
     r"|(?<![\w'!?.])(?:where|let|have|letI|haveI)(?![\w'!?])")
-_OPENERS, _CLOSERS = "([{⟨⦃⟦⌊⌈⁅", ")]}⟩⦄⟧⌋⌉⁆"
 # A proof that is only a gap, ignoring layout (comments are blank in the mask).
 _SORRY_PROOF_RE = re.compile(r"\s*(?:by\s+)?sorry\s*")
 _WS = " \t\r\n"
@@ -134,45 +146,6 @@ class LeanFile:
     items: tuple[Item, ...]
 
 
-# -- positions -------------------------------------------------------------------------------
-
-class LineIndex:
-    """Line starts of a text, for O(log n) offset <-> (line, column) conversion."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-
-    @property
-    def line_count(self) -> int:
-        return len(self.line_starts)
-
-    def offset_to_line_col(self, offset: int) -> tuple[int, int]:
-        """(1-based line, 0-based column); ``len(text)`` is allowed (end of file)."""
-        if not 0 <= offset <= len(self.text):
-            raise ValueError(f"offset {offset} outside 0..{len(self.text)}")
-        line = bisect.bisect_right(self.line_starts, offset)
-        return line, offset - self.line_starts[line - 1]
-
-    def line_col_to_offset(self, line: int, column: int) -> int:
-        """Inverse of ``offset_to_line_col``; the column may point at the line's end."""
-        if not 1 <= line <= len(self.line_starts):
-            raise ValueError(f"line {line} outside 1..{len(self.line_starts)}")
-        start = self.line_starts[line - 1]
-        stop = self.line_starts[line] - 1 if line < len(self.line_starts) else len(self.text)
-        if not 0 <= column <= stop - start:
-            raise ValueError(f"column {column} outside 0..{stop - start} on line {line}")
-        return start + column
-
-
-def offset_to_line_col(text: str, offset: int) -> tuple[int, int]:
-    return LineIndex(text).offset_to_line_col(offset)
-
-
-def line_col_to_offset(text: str, line: int, column: int) -> int:
-    return LineIndex(text).line_col_to_offset(line, column)
-
-
 # -- identifiers -----------------------------------------------------------------------------
 
 def _name_tokens(mask: str) -> Iterator[tuple[re.Match[str], bool]]:
@@ -212,22 +185,6 @@ def _skip_ws(mask: str, i: int, stop: int) -> int:
     while i < stop and mask[i] in _WS:
         i += 1
     return i
-
-
-def matching_bracket(mask: str, i: int, stop: int | None = None) -> int | None:
-    """Offset just past the bracket closing the one at ``mask[i]`` (any of Lean's bracket
-    pairs, nesting counted), or None when it is not closed before ``stop``. ``mask`` should
-    have comments and strings blanked (``mask_non_code``) when they may hold brackets."""
-    depth = 0
-    for j in range(i, len(mask) if stop is None else stop):
-        c = mask[j]
-        if c in _OPENERS:
-            depth += 1
-        elif c in _CLOSERS:
-            depth -= 1
-            if depth == 0:
-                return j + 1
-    return None
 
 
 def _matching_bracket(mask: str, i: int, stop: int) -> int:
@@ -315,9 +272,9 @@ def _body(mask: str, kind: str, i: int, end: int) -> tuple[int, str]:
     line_start, seen = mask.rfind("\n", 0, i) + 1, i  # kept up to date token by token
     for m in _BODY_TOKEN_RE.finditer(mask, i, end):
         tok = m.group()
-        if tok in _OPENERS:
+        if tok in OPENERS:
             depth += 1
-        elif tok in _CLOSERS:
+        elif tok in CLOSERS:
             depth = max(depth - 1, 0)  # tolerate unbalanced model output
         elif depth:
             continue
@@ -479,26 +436,6 @@ def find_sorry_proofs(text: str, kinds: tuple[str, ...] = SORRY_KINDS) -> list[D
             and _SORRY_PROOF_RE.fullmatch(mask, d.body_start, d.end)]
 
 
-def find_declaration(text: str, name: str) -> Declaration | None:
-    """The first declaration named exactly ``name``; failing that, the only one whose name
-    and ``name`` agree up to a namespace prefix (``bar`` vs ``Foo.bar``, either way round).
-    None when absent or ambiguous."""
-    decls = [d for d in parsed(text).declarations if d.name is not None]
-    for d in decls:
-        if d.name == name:
-            return d
-    close = [d for d in decls if d.name.endswith("." + name) or name.endswith("." + d.name)]
-    return close[0] if len(close) == 1 else None
-
-
-def extract_statement(text: str, name: str) -> str:
-    """``find_declaration(text, name).statement(text)``; ValueError when there is none."""
-    decl = find_declaration(text, name)
-    if decl is None:
-        raise ValueError(f"no declaration named {name!r}")
-    return decl.statement(text)
-
-
 @dataclass(frozen=True)
 class RepeatedName:
     """A name declared more than once (Lean refuses every declaration after the first), with
@@ -552,8 +489,8 @@ def normalize_statement(s: str) -> str:
 
 
 __all__ = [
-    "Declaration", "Item", "LeanFile", "LineIndex", "RepeatedName", "check_fits", "extract_statement",
-    "find_declaration", "find_identifier", "find_name", "find_sorry_proofs", "line_col_to_offset",
-    "mask_non_code", "masked", "matching_bracket", "normalize_statement", "offset_to_line_col",
-    "parse_file", "parsed", "repeated_names", "replace_proof", "split_header",
+    "Declaration", "Item", "LeanFile", "LineIndex", "RepeatedName", "check_fits", "find_identifier",
+    "find_name", "find_sorry_proofs", "line_col_to_offset", "mask_non_code", "masked",
+    "normalize_statement", "offset_to_line_col", "parse_file", "parsed", "repeated_names",
+    "replace_proof", "split_header",
 ]

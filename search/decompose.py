@@ -2,8 +2,9 @@
 
 One decomposition of a problem:
 
-1. A sketcher (``prover.policies.sketch``; any ``ProofProposer``) proposes proofs made of ``have
-   name : P := by sorry`` steps and a closing step (which may be a ``sorry`` too).
+1. A sketcher (any ``ProofProposer``: the rule of ``search.structural``, the model sketchers
+   of ``prover.policies.sketch``) proposes proofs made of ``have name : P := by sorry``
+   steps and a closing step (which may be a ``sorry`` too).
 2. Lean checks each sketch with the full verdict, the problem as reference (so a sketch
    that edits the statement is rejected like any candidate). It must be incomplete with
    exactly the sorries of its gaps (``lemmas.sketch_gaps``), no error; a sketch that is
@@ -34,13 +35,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from lean_bridge.goals import parse_goal_text, theorem_name
 from lean_bridge.outcome import CheckResult, Status
 from lean_bridge.reference import placeholder_for
 from lean_bridge.text import LineIndex, parse_file
-from prover.policies.sketch import StructuralSketcher
 from search.mix import MixProposer
 from search.problem import Problem
 from search.protocols import LeanChecker, ProofProposer
+from search.structural import StructuralSketcher
 
 from .budget import Budget
 from .lemmas import (
@@ -50,10 +52,8 @@ from .lemmas import (
     Lemma,
     fill_gaps,
     goal_lemma,
-    parse_goal_text,
     rename_tactic,
     sketch_gaps,
-    theorem_name,
     unique_name,
 )
 from .methods import LEAF_SEARCHES, SearchMethod, unknown_method

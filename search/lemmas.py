@@ -7,7 +7,8 @@ the original binders only (``"without_context"``, form (a)).
 
 Two sources of a lemma:
 
-* the sorry's goal as Lean prints it (``parse_goal_text`` then ``goal_lemma``): exact, since
+* the sorry's goal as Lean prints it (``lean_bridge.goals.parse_goal_text`` then
+  ``goal_lemma``): exact, since
   Lean has already elaborated the context; what decomposition uses;
 * the source text (``have_steps`` then ``text_lemmas``): the theorem's binders plus the
   earlier ``have``s in scope, read from the text alone; approximate (variables a tactic
@@ -22,109 +23,34 @@ import re
 from dataclasses import dataclass
 from typing import Collection, Sequence
 
-from lean_bridge.reference import placeholder_for
-from lean_bridge.text import (
-    Declaration,
-    find_identifier,
-    mask_non_code,
+from lean_bridge.goals import (
+    CLOSERS,
+    OPENERS,
+    Goal,
     matching_bracket,
-    normalize_statement,
-    parse_file,
+    parse_goal_text,
+    signature_binders,
+    theorem_name,
 )
+from lean_bridge.text import find_identifier, mask_non_code, normalize_statement
 
 WITH_CONTEXT = "with_context"
 WITHOUT_CONTEXT = "without_context"
 VARIANTS = (WITH_CONTEXT, WITHOUT_CONTEXT)
 
-_OPEN, _CLOSE = "([{⟨⦃⟦", ")]}⟩⦄⟧"
 _IDENT_RE = re.compile(r"(?![λΠΣ])[^\W\d](?:(?![λΠΣ])[\w'!?])*")
 _TOKEN_RE = re.compile(r"[^\W\d][\w'!?✝]*")  # names as goals print them (`x✝¹` is one)
-_HYP_RE = re.compile(r"([^\s:]+(?: [^\s:]+)*) :(?:\s+(.*))?\Z", re.S)
 _HAVE_RE = re.compile(r"(?<![\w'!?.])have(?![\w'!?])")
 _BY_END_RE = re.compile(r"(?<![\w'!?.])by\s*\Z")
-_THEOREM_KINDS = ("theorem", "lemma", "example")
 
 
 # -- goals as Lean prints them ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Hypothesis:
-    names: tuple[str, ...]  # as printed: `a b : ℝ` has two; `x✝`, `inst✝¹` are inaccessible
-    type: str  # on one line
-    value: str | None = None  # a `let` hypothesis' value (`x : ℕ := 5`)
-
-
-@dataclass(frozen=True)
-class GoalText:
-    hypotheses: tuple[Hypothesis, ...]
-    target: str  # on one line
-    case: str | None = None
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(n for h in self.hypotheses for n in h.names)
-
-
-def parse_goal_text(goal: str) -> GoalText:
-    """One goal as Lean prints it: an optional ``case tag`` line, hypothesis lines
-    ``names : type``, then ``⊢ target``. A line that starts with whitespace continues the
-    entry above it (the pretty printer wraps long types, and may put the type, or the
-    target after a lone ``⊢``, on the next lines). ValueError for anything else, including
-    several goals (separated by a blank line)."""
-    case = None
-    entries: list[list[str]] = []
-    target: list[str] | None = None
-    for line in goal.strip("\n").split("\n"):
-        line = line.rstrip()
-        if not line.strip():
-            raise ValueError("a blank line in a goal: several goals, expected one")
-        if line[0] in " \t":
-            if target is None and not entries:
-                raise ValueError(f"a continuation line with nothing to continue: {line!r}")
-            (target if target is not None else entries[-1]).append(line.strip())
-        elif target is not None:
-            raise ValueError(f"text after the target: {line!r}")
-        elif line.startswith("⊢"):
-            target = [line[1:].strip()]
-        elif line.startswith("case ") and case is None and not entries:
-            case = line[5:].strip()
-        else:
-            entries.append([line.strip()])
-    if target is None or not " ".join(target).strip():
-        raise ValueError("no `⊢ target` in the goal")
-    return GoalText(tuple(_hypothesis(e) for e in entries), " ".join(p for p in target if p), case)
-
-
-def _hypothesis(entry: list[str]) -> Hypothesis:
-    text = " ".join(p for p in entry if p)
-    m = _HYP_RE.match(text)
-    if m is None or not (m.group(2) or "").strip():
-        raise ValueError(f"not a hypothesis line: {text!r}")
-    type_, value = m.group(2).strip(), None
-    cut = _top_level_find(mask_non_code(type_), ":=")
-    if cut is not None:  # a `let`: the type, then its value
-        type_, value = type_[:cut].strip(), type_[cut + 2:].strip()
-    return Hypothesis(tuple(m.group(1).split()), type_, value)
-
-
-def _top_level_find(mask: str, token: str, start: int = 0) -> int | None:
-    depth = 0
-    for i in range(start, len(mask)):
-        c = mask[i]
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth = max(depth - 1, 0)
-        elif depth == 0 and mask.startswith(token, i):
-            return i
-    return None
-
 
 def _is_instance(name: str) -> bool:
     return "✝" in name and name.startswith("inst")
 
 
-def inaccessible_renames(goal: GoalText) -> dict[str, str]:
+def inaccessible_renames(goal: Goal) -> dict[str, str]:
     """A fresh identifier for each inaccessible hypothesis (``x✝`` -> ``x_1``) except
     instances, which become anonymous ``[C]`` binders and need no name."""
     taken = set(_TOKEN_RE.findall(" ".join(
@@ -140,7 +66,7 @@ def inaccessible_renames(goal: GoalText) -> dict[str, str]:
     return out
 
 
-def rename_tactic(goal: GoalText) -> str | None:
+def rename_tactic(goal: Goal) -> str | None:
     """``rename_i …`` giving the goal's inaccessible hypotheses the names their lemma uses,
     so a lemma proof that mentions them works when inlined; None when none needs a name.
     ``rename_i`` names the last n inaccessible hypotheses in order, so all are listed
@@ -176,7 +102,7 @@ def render_theorem(name: str, binders: Sequence[str], target: str) -> str:
     return f"{head} : {target}{tail}:= by\n"
 
 
-def goal_lemma(goal: GoalText | str, name: str, *, have: str = "", variant: str = WITH_CONTEXT,
+def goal_lemma(goal: Goal | str, name: str, *, have: str = "", variant: str = WITH_CONTEXT,
                drop: Collection[str] = ()) -> Lemma:
     """The goal as a theorem: each hypothesis a binder (``(a b : ℝ)``; ``[C]`` for an
     instance), inaccessible names renamed (``inaccessible_renames``), ``let`` values
@@ -229,9 +155,9 @@ def _assign_of(mask: str, i: int, column: int) -> int | None:
     depth = 0
     for j in range(i, len(mask)):
         c = mask[j]
-        if c in _OPEN:
+        if c in OPENERS:
             depth += 1
-        elif c in _CLOSE:
+        elif c in CLOSERS:
             depth = max(depth - 1, 0)
         elif depth == 0 and mask.startswith(":=", j):
             return j
@@ -292,37 +218,6 @@ def _in_scope(earlier: HaveStep, later: HaveStep, lines: list[tuple[int, int]]) 
     if ended is None:
         return False  # `later` is inside `earlier`'s own proof (or on its line)
     return all(ind >= earlier.column for _s, ind in after[ended:])
-
-
-def _declaration(statement: str) -> tuple[str, Declaration]:
-    text = statement + placeholder_for(statement)
-    decls = [d for d in parse_file(text).declarations if d.kind in _THEOREM_KINDS]
-    if not decls:
-        raise ValueError("no theorem in the statement")
-    return text, decls[-1]
-
-
-def signature_binders(statement: str) -> str:
-    """The binders of the last theorem in ``statement`` (everything between its name and
-    the colon before its type), comments dropped, whitespace collapsed."""
-    text, d = _declaration(statement)
-    start = d.name_start + len(d.name) if d.name and d.name_start is not None \
-        else d.keyword_start + len(d.kind)
-    mask = mask_non_code(text)
-    colon = start
-    while True:
-        colon = _top_level_find(mask[:d.body_start], ":", colon)
-        if colon is None or not mask.startswith(":=", colon):
-            break
-        colon += 2
-    if colon is None:
-        raise ValueError("no type in the statement")
-    return normalize_statement(text[start:colon])
-
-
-def theorem_name(statement: str) -> str:
-    """The name of the last theorem in ``statement`` ("example" when anonymous)."""
-    return _declaration(statement)[1].name or "example"
 
 
 def _as_hypothesis(step: HaveStep) -> str:
@@ -439,8 +334,7 @@ def fill_gaps(sketch: str, fills: Sequence[tuple[Gap, str, str | None]]) -> str:
 
 
 __all__ = [
-    "Gap", "GoalText", "HaveStep", "Hypothesis", "Lemma", "VARIANTS", "WITHOUT_CONTEXT",
-    "WITH_CONTEXT", "fill_gaps", "goal_lemma", "have_steps", "inaccessible_renames",
-    "parse_goal_text", "rename_tactic", "render_theorem", "signature_binders", "sketch_gaps",
-    "text_lemmas", "theorem_name", "unique_name",
+    "Gap", "HaveStep", "Lemma", "VARIANTS", "WITHOUT_CONTEXT", "WITH_CONTEXT", "fill_gaps",
+    "goal_lemma", "have_steps", "inaccessible_renames", "rename_tactic", "render_theorem",
+    "sketch_gaps", "text_lemmas", "unique_name",
 ]

@@ -31,8 +31,8 @@ from benchmarks.datasets import (
     category_of,
     load_benchmark,
 )
+from lean_bridge.goals import find_declaration
 from lean_bridge.text import (
-    find_declaration,
     find_sorry_proofs,
     parse_file,
     replace_proof,

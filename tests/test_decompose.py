@@ -23,8 +23,8 @@ from synthetic_world import END
 from lean_bridge.checker import LeanChecker
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
+from prover.policies.goal_info import parse_statement
 from prover.policies.policy import Completion, GenerationRequest
-from prover.policies.portfolio import parse_statement
 from prover.policies.sketch import (
     DECOMPOSE_INSTRUCTION,
     LMSketcher,

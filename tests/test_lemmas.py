@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from lean_bridge.goals import parse_goal_text, signature_binders, theorem_name
 from lean_bridge.text import mask_non_code, parse_file
 from search.lemmas import (
     WITH_CONTEXT,
@@ -16,12 +17,9 @@ from search.lemmas import (
     goal_lemma,
     have_steps,
     inaccessible_renames,
-    parse_goal_text,
     rename_tactic,
-    signature_binders,
     sketch_gaps,
     text_lemmas,
-    theorem_name,
 )
 
 

@@ -12,24 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from lean_bridge.goals import extract_last_lean4_block
+from prover.policies.closers import MAX_TACTICS, portfolio_tactics
+from prover.policies.goal_info import GoalInfo, parse_goal, parse_statement
 from prover.policies.policy import GenerationRequest, Policy
 from prover.policies.portfolio import (
-    MAX_TACTICS,
-    GoalInfo,
     PortfolioPolicy,
-    parse_goal,
-    parse_statement,
     portfolio_proofs,
-    portfolio_tactics,
     propose_proofs,
     propose_tactics,
 )
-from prover.policies.prompts import (
-    chat_prompt,
-    deepseek_v15_prompt,
-    extract_last_lean4_block,
-    next_tactic_prompt,
-)
+from prover.policies.prompts import chat_prompt, deepseek_v15_prompt, next_tactic_prompt
 from search.problem import Problem
 from search.protocols import ProofProposer, TacticProposer
 

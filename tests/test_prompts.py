@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from lean_bridge.goals import extract_last_lean4_block
 from prover.policies.policy import ChatMessage
 from prover.policies.prompts import (
     PROMPT_FORMATS,
     chat_prompt,
     deepseek_v15_prompt,
-    extract_last_lean4_block,
     extract_tactic,
     extract_v15,
     get_format,

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import fake_repl_command, process_alive
 
-from lean_bridge.text import find_declaration, replace_proof
+from lean_bridge.goals import find_declaration
+from lean_bridge.text import replace_proof
 
 PROVER = shutil.which("prover")
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from lean_bridge.goals import find_declaration
 from lean_bridge.protocol import Message, Pos, Sorry, Tactic
-from lean_bridge.text import LineIndex, find_declaration, mask_non_code
+from lean_bridge.text import LineIndex, mask_non_code
 from search.segments import (
     NO_GOALS,
     Probe,

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from lean_bridge.goals import extract_statement, find_declaration
 from lean_bridge.text import (
     Declaration,
     LineIndex,
-    extract_statement,
-    find_declaration,
     find_identifier,
     find_name,
     find_sorry_proofs,

@@ -4,9 +4,11 @@ Contract: from a theorem statement or a pretty-printed goal, propose whole proof
 single tactics, best first, without a model, a GPU or Lean. Everything is a pure function
 of the text (plus an optional seed); the same input gives the same list on any machine.
 Nothing here knows whether a proposal works: Lean decides. The orderings are heuristics
-(our choices, not measurements), written down in ``_closers`` so they can be tuned.
+(our choices, not measurements), written down in ``prover.policies.closers`` so they can
+be tuned. This module renders the table's tactics as proofs and reads prompts back.
 
-Goal-awareness, in short:
+Goal-awareness, in short (``prover.policies.goal_info`` reads and classifies the goal,
+``prover.policies.closers`` orders the tactics):
 
 * hypotheses and variables are read from binders (``(x y : ℝ) (h₀ : 0 < x)``) or goal
   lines (``x y : ℝ``, ``h₀ : 0 < x``, ``⊢ …``); a binder is a hypothesis when its type is
@@ -27,536 +29,18 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, replace
 from typing import Sequence
 
-from lean_bridge.text import (
-    mask_non_code,
-    matching_bracket,
-    normalize_statement,
-    parse_file,
-)
+from lean_bridge.goals import THEOREM_KINDS, extract_last_lean4_block
+from lean_bridge.text import mask_non_code, parse_file
+from prover.policies.closers import portfolio_tactics, ranked_tactics
+from prover.policies.goal_info import GoalInfo, parse_goal, parse_statement
 from prover.policies.policy import Completion, GenerationRequest, apply_stop
-from prover.policies.prompts import extract_last_lean4_block, tactic_indent
+from prover.policies.prompts import tactic_indent
 from search.problem import Problem
 from search.protocols import Proposal
 
-MAX_TACTICS = 40
 FIXED_HEAD = 3  # with a seed, the first few stay in place; the rest are permuted
-MAX_HINTS = 10  # nlinarith multiplies hint pairs: more hints cost quadratically
-
-_OPEN, _CLOSE = "([{⟨⦃", ")]}⟩⦄"
-_THEOREM_KINDS = ("theorem", "lemma", "example")
-
-
-@dataclass(frozen=True)
-class GoalInfo:
-    """A goal as names and types: ``(name, type)`` pairs, types whitespace-normalised."""
-
-    hypotheses: tuple[tuple[str, str], ...]
-    variables: tuple[tuple[str, str], ...]
-    target: str
-
-
-# -- reading text at bracket depth 0 -----------------------------------------------------------
-
-def _depth0(text: str) -> list[bool]:
-    """For each character, whether it is outside every bracket. A binder keyword (∀, ∃,
-    fun, λ) at depth 0 takes the rest of its scope, so everything after it counts as
-    nested: ``a ∧ ∀ x, P → Q`` has no top-level ``→``."""
-    out, depth, binder = [], 0, False
-    for i, c in enumerate(text):
-        if c in _OPEN:
-            out.append(False)
-            depth += 1
-            continue
-        if c in _CLOSE:
-            depth = max(depth - 1, 0)
-            out.append(False)
-            continue
-        if depth == 0 and not binder and (c in "∀∃λ" or (text.startswith("fun ", i) and (
-                i == 0 or not text[i - 1].isalnum()))):
-            binder = True
-        out.append(depth == 0 and not binder)
-    return out
-
-
-def _split_top(text: str, op: str) -> list[str]:
-    """``text`` split at the top-level occurrences of ``op``, parts stripped."""
-    top = _depth0(text)
-    parts, start = [], 0
-    for m in re.finditer(re.escape(op), text):
-        if top[m.start()]:
-            parts.append(text[start:m.start()].strip())
-            start = m.end()
-    parts.append(text[start:].strip())
-    return parts
-
-
-def _strip_parens(text: str) -> str:
-    text = text.strip()
-    while text.startswith("(") and text.endswith(")") and _closing(text, 0) == len(text) - 1:
-        text = text[1:-1].strip()
-    return text
-
-
-def _closing(text: str, i: int) -> int:
-    """Index of the bracket closing the one at ``i`` (``len(text)`` when unclosed)."""
-    end = matching_bracket(text, i)
-    return len(text) if end is None else end - 1
-
-
-# Relation tokens, longest first; `:=`, `=>`, `<-`, `->` are not relations.
-_RELATION_RE = re.compile(r"≤|≥|<=|>=|≠|!=|∣|≡|(?<![:=<>!])=(?![=>])|(?<![<-])<(?![-=])|(?<![-=>])>(?!=)")
-
-
-def _relation(text: str) -> str | None:
-    top = _depth0(text)
-    for m in _RELATION_RE.finditer(text):
-        if top[m.start()]:
-            return {"<=": "≤", ">=": "≥", "!=": "≠"}.get(m.group(), m.group())
-    return None
-
-
-def _shape(target: str) -> str:
-    """forall | imp | not | iff | or | and | exists | dvd | mod | ineq | ne | eq | other."""
-    t = _strip_parens(target)
-    if t.startswith("∀"):
-        return "forall"
-    if t.startswith("∃"):
-        return "exists"
-    # Lean precedence, loosest first: ↔ (20), → (25), ∨ (30), ∧ (35); ¬ binds tightest.
-    for op, shape in (("↔", "iff"), ("→", "imp"), ("∨", "or"), ("∧", "and")):
-        if len(_split_top(t, op)) > 1:
-            return shape
-    if t.startswith("¬"):
-        return "not"
-    rel = _relation(t)
-    if rel == "∣":
-        return "dvd"
-    if rel == "≡" or (rel == "=" and "%" in t):
-        return "mod"
-    if rel in ("<", "≤", ">", "≥"):
-        return "ineq"
-    if rel == "≠":
-        return "ne"
-    if rel == "=":
-        return "eq"
-    return "other"
-
-
-# -- hypotheses vs variables ------------------------------------------------------------------
-
-_PROP_MARK_RE = re.compile(r"[=≠<>≤≥∣∧∨¬↔∀∃∈∉⊆⊂≡]|\bTrue\b|\bFalse\b")
-_PREDICATE_RE = re.compile(
-    r"^(?:Nat\.Prime|Prime|Even|Odd|IsLeast|IsGreatest|IsLUB|IsGLB|Irrational|Squarefree"
-    r"|Nat\.Coprime|IsCoprime|Continuous\w*|Differentiable\w*|StrictMono\w*|StrictAnti\w*"
-    r"|Monotone\w*|Antitone\w*|Function\.\w+|Set\.\w+On|Finite|Set\.Finite|Infinite"
-    r"|Tendsto|Filter\.Tendsto|HasDerivAt|Summable|IsUnit)\b")
-_SORT_RE = re.compile(
-    r"^(?:ℝ|ℕ|ℤ|ℚ|ℂ|Real|Nat|Int|Rat|Complex|Prop|Type|Sort|Set|Finset|List|Multiset|Fin"
-    r"|Polynomial|Matrix|ZMod|Option|Bool|EReal|ENNReal|NNReal)\b")
-_NUMERIC = {"ℝ": "real", "Real": "real", "ℚ": "rat", "Rat": "rat", "ℤ": "int", "Int": "int",
-            "ℕ": "nat", "Nat": "nat", "ℂ": "complex", "Complex": "complex"}
-
-
-def _is_prop(name: str, type_: str) -> bool:
-    if _PROP_MARK_RE.search(type_) or _PREDICATE_RE.match(type_):
-        return True
-    # `h₁ : IsFoo x` with an unknown predicate: trust the naming convention, unless the
-    # type is plainly a sort or a function between sorts (`f : ℝ → ℝ`).
-    return name.startswith("h") and not _SORT_RE.match(type_)
-
-
-def _classify(pairs: list[tuple[str, str]]) -> GoalInfo:
-    hyps = tuple(p for p in pairs if _is_prop(*p))
-    return GoalInfo(hyps, tuple(p for p in pairs if not _is_prop(*p)), "")
-
-
-def _binder_pairs(group: str, mask: str | None = None) -> list[tuple[str, str]]:
-    """``x y : ℝ`` -> [(x, ℝ), (y, ℝ)]; a default value (``:= …``) is dropped. ``mask``
-    (the group with comments blanked) locates the colon and the names."""
-    mask = group if mask is None else mask
-    top = _depth0(mask)
-    colon = next((i for i, c in enumerate(mask) if c == ":" and top[i]
-                  and not mask.startswith(":=", i)), None)
-    if colon is None:
-        return [(n, "") for n in mask.split()]
-    type_ = _split_top(group[colon + 1:], ":=")[0]
-    return [(n, normalize_statement(type_)) for n in mask[:colon].split()]
-
-
-def parse_statement(statement: str) -> GoalInfo:
-    """Binders and conclusion of the last theorem/lemma/example in ``statement``.
-
-    Instance binders (``[Fintype α]``) are skipped. Text with no declaration is taken as a
-    bare target."""
-    parsed = parse_file(statement)
-    decls = [d for d in parsed.declarations if d.kind in _THEOREM_KINDS] or \
-        list(parsed.declarations)
-    if not decls:
-        return GoalInfo((), (), normalize_statement(statement))
-    d = decls[-1]
-    start = d.name_start + len(d.name) if d.name and d.name_start is not None \
-        else d.keyword_start + len(d.kind)
-    stop = d.body_start - 2 if d.body_kind == ":=" else d.body_start
-    sig = mask_non_code(statement[start:stop])
-    raw = statement[start:stop]
-    pairs: list[tuple[str, str]] = []
-    i = 0
-    while True:
-        while i < len(sig) and sig[i].isspace():
-            i += 1
-        if i >= len(sig) or sig[i] not in "({[⦃":
-            break
-        j = _closing(sig, i)
-        if sig[i] != "[":
-            pairs += _binder_pairs(raw[i + 1:j], sig[i + 1:j])
-        i = j + 1
-    target = raw[i + 1:] if i < len(sig) and sig[i] == ":" else raw[i:]
-    info = _classify(pairs)
-    return replace(info, target=normalize_statement(target))
-
-
-def parse_goal(goal: str) -> GoalInfo:
-    """The FIRST goal of a pretty-printed state (``x y : ℝ``/``h₀ : 0 < x``/``⊢ t``).
-
-    ``case tag`` lines are skipped; indented lines continue the previous entry (Lean's
-    pretty printer wraps long types); ``no goals`` gives an empty target."""
-    pairs: list[tuple[str, str]] = []
-    target: list[str] = []
-    entries: list[list[str]] = []
-    for line in goal.split("\n"):
-        if target:
-            if not line.strip():  # blank line: the next goal starts
-                break
-            target.append(line.strip())
-        elif line.startswith("⊢"):
-            target.append(line[1:].strip())
-        elif not line.strip() or line.startswith("case "):
-            continue
-        elif line[0].isspace() and entries:
-            entries[-1].append(line.strip())
-        else:
-            entries.append([line.strip()])
-    for entry in entries:
-        names, sep, type_ = " ".join(entry).partition(" : ")
-        if sep:
-            type_ = type_.split(" := ", 1)[0]  # `x : ℝ := 5` (a let) keeps its type
-            pairs += [(n, normalize_statement(type_)) for n in names.split()]
-    return replace(_classify(pairs), target=normalize_statement(" ".join(target)))
-
-
-# -- hints ------------------------------------------------------------------------------------
-
-def _usable(name: str) -> bool:
-    return "✝" not in name and name != "_"
-
-
-def _mentions(text: str, name: str) -> bool:
-    return re.search(rf"(?<![\w.']){re.escape(name)}(?![\w'])", text) is not None
-
-
-def _domain(info: GoalInfo) -> str:
-    """nat | int | real | complex | other: the numbers the TARGET is about. Its own
-    variables and notation decide (``n = 312`` is about ℕ even when a hypothesis mentions
-    ℝ); only a target that says nothing (``False``) falls back to the whole context."""
-    mentioned = [t for n, t in info.variables if t and _mentions(info.target, n)]
-    text = info.target
-    if not mentioned and not re.search(r"\d|ℕ|ℤ|ℚ|ℝ|ℂ", text):
-        mentioned = [t for _, t in info.variables if t]
-        text += " " + " ".join(t for _, t in info.hypotheses)
-    kinds = {_NUMERIC.get(t.split()[0]) for t in mentioned}
-    if "complex" in kinds or re.search(r"ℂ|Complex", text):
-        return "complex"
-    if kinds & {"real", "rat"} or re.search(r"ℝ|ℚ|Real|√|π|\bexp\b|\blog", text):
-        return "real"
-    if "int" in kinds or re.search(r"ℤ|\bInt\b", text):
-        return "int"
-    if "nat" in kinds or re.search(r"\d|ℕ|\bNat\b", text):
-        return "nat"
-    return "other"
-
-
-def _comparison(type_: str) -> bool:
-    t = _strip_parens(type_)
-    return _shape(t) in ("ineq", "eq", "ne", "mod") and not t.startswith("¬")
-
-
-def _hyp_terms(info: GoalInfo) -> list[tuple[str, str]]:
-    """(proof term, its type) for every comparison among the hypotheses, conjunctions
-    split into ``h.1``, ``h.2.1``, … (linarith does not look inside ∧)."""
-    terms = []
-    for name, type_ in info.hypotheses:
-        if not _usable(name):
-            continue
-        parts = _split_top(_strip_parens(type_), "∧")
-        if len(parts) == 1:
-            if _comparison(type_):
-                terms.append((name, type_))
-            continue
-        for k, part in enumerate(parts):
-            if _comparison(part):
-                terms.append((name + ".2" * k + (".1" if k < len(parts) - 1 else ""), part))
-    return terms
-
-
-_POS_RE = re.compile(r"^(?:0 < (\S+)|(\S+) > 0)$")
-
-
-def _numeric_vars(info: GoalInfo) -> list[str]:
-    return [n for n, t in info.variables
-            if _usable(n) and t in ("ℝ", "ℚ", "ℤ", "ℕ", "Real", "Rat", "Int", "Nat")]
-
-
-def _square_hints(info: GoalInfo) -> list[str]:
-    vs = _numeric_vars(info)[:3]
-    if len(vs) == 1:
-        return [f"sq_nonneg ({vs[0]} - 1)", f"sq_nonneg ({vs[0]} + 1)"]
-    hints = []
-    for i, a in enumerate(vs):
-        for b in vs[i + 1:]:
-            hints += [f"sq_nonneg ({a} - {b})", f"sq_nonneg ({a} + {b})"]
-    return hints
-
-
-def _nlinarith_hints(info: GoalInfo) -> list[str]:
-    terms = _hyp_terms(info)
-    positive = [(m.group(1) or m.group(2), term) for term, type_ in terms
-                if (m := _POS_RE.match(_strip_parens(type_)))]
-    products = [f"mul_pos {ha} {hb}" for i, (_, ha) in enumerate(positive[:3])
-                for _, hb in positive[i + 1:3]]
-    hints = _square_hints(info)[:4] + products[:3]
-    hints += dict.fromkeys(t for t, _ in terms)  # a shadowed name appears twice
-    return hints[:MAX_HINTS]
-
-
-def _hint_list(hints: Sequence[str]) -> str:
-    return f" [{', '.join(hints)}]" if hints else ""
-
-
-# -- the portfolio ----------------------------------------------------------------------------
-
-def _fresh_hyp(taken: set[str]) -> str:
-    """The first of h₀, h₁, … not in ``taken`` (which it then joins)."""
-    sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-    k = 0
-    while (name := "h" + str(k).translate(sub)) in taken:
-        k += 1
-    taken.add(name)
-    return name
-
-
-def _open_binder(t: str, taken: set[str]
-                 ) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]], str]:
-    """For ``∀ …, body`` or ``∃ …, body``: the names ``intro``/``obtain`` should bind, in
-    order, the new hypotheses and variables, and the body. A binder predicate
-    (``∀ x > 0, …``) binds the variable and then a fresh hypothesis."""
-    comma = _first_top_comma(t, 1)  # the first comma outside brackets ends the binders
-    head, body = t[1:comma].strip(), _strip_parens(t[comma + 1:])
-    names: list[str] = []
-    hyps: list[tuple[str, str]] = []
-    vars_: list[tuple[str, str]] = []
-    if (m := re.match(r"^(\S+)\s*([<>≤≥≠∈∉⊆])\s*(.+)$", head)) and not head.startswith("("):
-        h = _fresh_hyp(taken)
-        return [m.group(1), h], [(h, f"{m.group(1)} {m.group(2)} {m.group(3)}")], \
-            [(m.group(1), "")], body
-    pairs: list[tuple[str, str]] = []
-    if head.startswith(("(", "{", "⦃")):
-        i = 0
-        while i < len(head) and head[i] in "({⦃":
-            j = _closing(head, i)
-            pairs += _binder_pairs(head[i + 1:j])
-            i = j + 1
-            while i < len(head) and head[i] == " ":
-                i += 1
-    else:
-        pairs = _binder_pairs(head)
-    for n, ty in pairs:
-        names.append(n)
-        (hyps if ty and _is_prop(n, ty) else vars_).append((n, ty))
-    return names, hyps, vars_, body
-
-
-def _intro(info: GoalInfo) -> tuple[list[str], GoalInfo] | None:
-    """Names ``intro`` should take for a ∀/→/¬ target, and the goal after it."""
-    taken = {n for n, _ in info.hypotheses + info.variables}
-    names: list[str] = []
-    hyps, vars_ = list(info.hypotheses), list(info.variables)
-    t = _strip_parens(info.target)
-    for _ in range(8):
-        shape = _shape(t)
-        if shape == "forall":
-            new_names, new_hyps, new_vars, t = _open_binder(t, taken)
-            names += new_names
-            hyps += new_hyps
-            vars_ += new_vars
-        elif shape == "imp":
-            first, *rest = _split_top(t, "→")
-            h = _fresh_hyp(taken)
-            names.append(h)
-            hyps.append((h, first))
-            t = _strip_parens(" → ".join(rest))
-        elif shape == "not":
-            h = _fresh_hyp(taken)
-            names.append(h)
-            hyps.append((h, _strip_parens(t[1:])))
-            t = "False"
-        else:
-            break
-    if not names:
-        return None
-    return names, GoalInfo(tuple(hyps), tuple(vars_), t)
-
-
-def _obtain(info: GoalInfo) -> tuple[str, GoalInfo] | None:
-    """``obtain ⟨x, h⟩ := hᵢ`` for the first ∃ hypothesis (``∃!`` excepted), and the goal
-    after it: nlinarith and friends cannot look inside an ∃."""
-    taken = {n for n, _ in info.hypotheses + info.variables}
-    for name, type_ in info.hypotheses:
-        t = _strip_parens(type_)
-        if not _usable(name) or not t.startswith("∃") or t.startswith("∃!"):
-            continue
-        names, hyps, vars_, body = _open_binder(t, taken)
-        h = _fresh_hyp(taken)
-        rest = tuple(p for p in info.hypotheses if p[0] != name)
-        inner = GoalInfo(rest + tuple(hyps) + ((h, body),), info.variables + tuple(vars_),
-                         info.target)
-        return f"obtain ⟨{', '.join(names + [h])}⟩ := {name}", inner
-    return None
-
-
-def _first_top_comma(text: str, start: int) -> int:
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] in _OPEN:
-            depth += 1
-        elif text[i] in _CLOSE:
-            depth -= 1
-        elif text[i] == "," and depth == 0:
-            return i
-    return len(text)
-
-
-def _closers(info: GoalInfo, depth: int = 0) -> list[tuple[str, bool]]:
-    """(tactic, whether it is meant to close the goal), best first, before dedup."""
-    shape, domain = _shape(info.target), _domain(info)
-    terms = _hyp_terms(info)
-    named = [n for n, _ in info.hypotheses if _usable(n)]
-    nl = "nlinarith" + _hint_list(_nlinarith_hints(info))
-    hyp_terms = list(dict.fromkeys(t for t, _ in terms))
-    nl_hyps = "nlinarith" + _hint_list(hyp_terms)
-    li = "linarith" + _hint_list([t for t in hyp_terms if "." in t])  # split conjunctions
-    simp_hyps = _hint_list(list(dict.fromkeys(named)))
-    out: list[tuple[str, bool]] = []
-
-    def add(*tactics: str, closing: bool = True) -> None:
-        out.extend((t, closing) for t in tactics)
-
-    intro_moves: list[tuple[str, bool]] = []
-    if shape in ("forall", "imp", "not") and depth < 2 and (intro := _intro(info)):
-        names, inner = intro
-        head = "intro " + " ".join(names)
-        intro_moves = [(head, False)] + [(f"{head} <;> {t}", True) for t, closing
-                                         in _closers(inner, depth + 1)[:12] if closing]
-    if shape != "not":  # `¬ 3 ∣ 7` is for norm_num/decide before it is for intro
-        out.extend(intro_moves)
-    if depth < 2 and (obtain := _obtain(info)):
-        head, inner = obtain
-        add(head, closing=False)
-        add(*(f"{head} <;> {t}" for t, closing in _closers(inner, depth + 1)[:8] if closing))
-    if shape in ("and", "iff") and depth < 2:
-        parts = _split_top(_strip_parens(info.target), "∧" if shape == "and" else "↔")
-        best = [[t for t, c in _closers(replace(info, target=p), depth + 1) if c
-                 and " <;> " not in t] for p in parts]
-        if shape == "and":
-            add("constructor", closing=False)
-            for k in range(2):
-                if all(len(b) > k for b in best):
-                    add("exact ⟨" + ", ".join(f"by {b[k]}" for b in best) + "⟩")
-            add(*(f"constructor <;> {t}" for t in dict.fromkeys(b for bs in best for b in bs[:4])))
-        else:
-            add("constructor", closing=False)
-            add(*(f"constructor <;> intro h <;> {t}" for t in
-                  ("linarith", "nlinarith", "omega", "simp_all", "norm_num at *", "aesop")))
-    if shape in ("dvd", "mod") and domain in ("nat", "int"):
-        add("norm_num", "decide", "omega", "simp", "norm_num [Nat.dvd_iff_mod_eq_zero]",
-            "simp [Nat.pow_mod, Nat.mul_mod, Nat.add_mod]", f"norm_num{simp_hyps} <;> omega")
-    if domain in ("nat", "int"):
-        add("omega", "norm_num", "decide", "simp", "rfl", f"norm_num{simp_hyps} <;> omega",
-            "linarith", nl, "simp_all", "simp_all <;> omega")
-        for var in _bounded_vars(info):
-            add(f"interval_cases {var} <;> omega", f"interval_cases {var} <;> simp_all")
-        if shape == "ineq":
-            add("positivity")
-        if shape == "eq":
-            add("ring_nf", "ring_nf <;> omega")
-    elif domain == "real":
-        if shape in ("ineq", "ne"):
-            if re.match(r"^0 [<≤]|[>≥] 0$|≠ 0$", _strip_parens(info.target)):
-                add("positivity")
-            add(nl, "positivity", li, nl_hyps, "nlinarith", "norm_num",
-                f"norm_num{simp_hyps} <;> {nl}", f"field_simp <;> {nl}", "simp_all <;> nlinarith")
-        elif shape == "eq":
-            if terms or named:
-                add(li, "linarith", nl_hyps)
-            add("ring_nf", "field_simp", "field_simp <;> ring_nf", "norm_num", "ring")
-            add(*(f"subst {n} <;> {t}" for n, ty in info.hypotheses
-                  if _usable(n) and _defines_var(ty, info) for t in ("ring_nf", "field_simp",
-                                                                    "norm_num")))
-            add(nl, f"norm_num{simp_hyps} <;> linarith", f"field_simp <;> {nl}")
-        add("norm_num", "linarith", "nlinarith", f"norm_num{simp_hyps}", "simp_all", nl)
-    elif domain == "complex":
-        add("ring_nf", "ring", "simp", "norm_num", "field_simp", "field_simp <;> ring_nf",
-            "simp [Complex.ext_iff]", f"norm_num{simp_hyps}",
-            *(f"subst {n} <;> ring_nf" for n, ty in info.hypotheses
-              if _usable(n) and _defines_var(ty, info)))
-    if shape == "not":
-        out.extend(intro_moves)
-    # The generic tail, for every goal: cheap decision procedures, then the heavy ones.
-    add("norm_num", "simp", "linarith", "nlinarith", "positivity", "omega", "decide",
-        "field_simp", "ring_nf", f"norm_num{simp_hyps}", f"simp{simp_hyps}", "simp_all",
-        "tauto", "aesop", f"norm_num{simp_hyps} <;> linarith", f"field_simp <;> {nl}")
-    return out
-
-
-def _defines_var(type_: str, info: GoalInfo) -> bool:
-    """``x = e`` or ``e = x`` with x a variable: ``subst`` can eliminate it."""
-    sides = _split_top(_strip_parens(type_), "=")
-    names = {n for n, _ in info.variables}
-    return len(sides) == 2 and (sides[0] in names or sides[1] in names)
-
-
-def _bounded_vars(info: GoalInfo) -> list[str]:
-    """Variables bounded above by a hypothesis, and below by one or by being in ℕ:
-    ``interval_cases`` can split them into finitely many cases."""
-    parts = [p for _, t in info.hypotheses for p in _split_top(_strip_parens(t), "∧")]
-    types = dict(info.variables)
-    found = []
-    for v in _numeric_vars(info):
-        x = re.escape(v)
-        upper = any(re.fullmatch(rf"{x} [<≤] \S+|\S+ [>≥] {x}", p) for p in parts)
-        lower = types[v] in ("ℕ", "Nat") or any(
-            re.fullmatch(rf"\S+ [<≤] {x}|{x} [>≥] \S+", p) for p in parts)
-        if upper and lower:
-            found.append(v)
-    return found[:2]
-
-
-def _ranked(info: GoalInfo, closing_only: bool) -> list[str]:
-    if not info.target:
-        return []  # `no goals`: nothing left to prove
-    seen: dict[str, None] = {}
-    for tactic, closing in _closers(info):
-        if closing or not closing_only:
-            seen.setdefault(tactic, None)
-    return list(seen)[:MAX_TACTICS]
-
-
-def portfolio_tactics(info: GoalInfo) -> list[str]:
-    """Single tactics for ``info``, best first: deterministic, deduplicated, at most
-    ``MAX_TACTICS``. Includes opening moves (``intro …``, ``constructor``)."""
-    return _ranked(info, closing_only=False)
 
 
 def _proof_block(statement: str, tactic: str, indent: int = 2) -> str:
@@ -572,14 +56,14 @@ def portfolio_proofs(problem: Problem) -> list[str]:
     """Whole proofs continuing ``problem.statement``: ``"  tac\\n"`` after ``:= by\\n``,
     ``" by\\n  tac\\n"`` after ``:=``. Only tactics meant to close the goal."""
     info = parse_statement(problem.statement)
-    return [_proof_block(problem.statement, t) for t in _ranked(info, closing_only=True)]
+    return [_proof_block(problem.statement, t) for t in ranked_tactics(info, closing_only=True)]
 
 
 def _continuations(statement: str, prefix: str, info: GoalInfo, indent: int | None) -> list[str]:
     """Closing tactics rendered to continue ``statement + prefix``. With no prefix they are
     whole proofs; after a prefix they are lines at ``indent`` (from the tactic-state
     comment, else ``tactic_indent(prefix)``), on a fresh line."""
-    tactics = _ranked(info, closing_only=True)
+    tactics = ranked_tactics(info, closing_only=True)
     body = prefix if prefix.strip() not in ("", "by") else ""
     if not body:
         return [_proof_block(statement + prefix, t, 2 if indent is None else indent)
@@ -649,7 +133,7 @@ def _answers(request: GenerationRequest) -> list[str]:
         indent = len(s.group(1))
         state = _dedent_state(s.group(2), indent)
         code = code[:s.start()]
-    decls = [d for d in parse_file(code).declarations if d.kind in _THEOREM_KINDS]
+    decls = [d for d in parse_file(code).declarations if d.kind in THEOREM_KINDS]
     if not decls:
         return []
     d = decls[-1]
@@ -661,12 +145,12 @@ def _answers(request: GenerationRequest) -> list[str]:
 def _file_answers(code: str) -> list[str]:
     """A chat prompt holds the whole file with a ``sorry`` proof; answer whole files, in a
     ``lean4`` block as chat models do."""
-    decls = [d for d in parse_file(code).declarations if d.kind in _THEOREM_KINDS]
+    decls = [d for d in parse_file(code).declarations if d.kind in THEOREM_KINDS]
     if not decls:
         return []
     head = code[:decls[-1].body_start]
     return [f"```lean4\n{head} by\n  {t}\n```"
-            for t in _ranked(parse_statement(code), closing_only=True)]
+            for t in ranked_tactics(parse_statement(code), closing_only=True)]
 
 
 class PortfolioPolicy:
@@ -712,7 +196,4 @@ class PortfolioPolicy:
                 for t, score in propose_tactics(goal, n, seed=seed)]
 
 
-__all__ = [
-    "GoalInfo", "MAX_TACTICS", "PortfolioPolicy", "parse_goal", "parse_statement",
-    "portfolio_proofs", "portfolio_tactics", "propose_proofs", "propose_tactics",
-]
+__all__ = ["PortfolioPolicy", "portfolio_proofs", "propose_proofs", "propose_tactics"]

@@ -20,7 +20,7 @@ Where each string comes from (``REF`` = shared/reference/deepseek-prover.md):
 
 Output kinds: ``"continuation"`` (text that continues ``statement + prefix``), ``"file"``
 (a whole Lean file in a fenced block; recover the proof with ``extract_last_lean4_block``
-then ``proof_from_full_file``), ``"tactic"`` (one tactic).
+of ``lean_bridge.goals``, then ``proof_from_full_file``), ``"tactic"`` (one tactic).
 """
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Literal
 
-from lean_bridge.text import find_declaration, mask_non_code, parse_file
+from lean_bridge.goals import FENCE, extract_last_lean4_block, find_declaration
+from lean_bridge.text import mask_non_code, parse_file
 from prover.policies.policy import ChatMessage, GenerationRequest
 from search.problem import Problem
 from search.segments import tactic_state_comment
 
-FENCE = "```"
 # REF §3.2, verbatim (the three backticks are part of the prompt).
 V15_NON_COT = "Complete the following Lean 4 code:\n\n```lean4\n"
 V15_COT = ("Complete the following Lean 4 code with explanatory comments preceding each line "
@@ -147,28 +147,6 @@ def chat_prompt(problem: Problem, *, cot: bool, style: ChatStyle = "deepseek_v2"
     if cot:
         content += V2_COT_PARAGRAPH
     return (ChatMessage("user", content),)
-
-
-# An opening fence: ```lean4 or ```lean, then only spaces up to the end of the line.
-_OPEN_RE = re.compile(r"```lean4?[ \t]*\r?\n")
-
-
-def extract_last_lean4_block(text: str) -> str | None:
-    """The content of the LAST ```lean4 (or ```lean) fenced block, None when there is none.
-
-    REF §10.2: V2's CoT output holds a ``sorry`` sketch block before the final proof, so
-    the last block is the answer. Blocks are read left to right, each opening matched with
-    the next fence, so a closing fence is never taken for an opening one. A final block
-    that is never closed (generation cut by ``max_tokens`` or a stop string) counts, up to
-    the end of the text: Lean, not this function, decides whether it is complete."""
-    last, pos = None, 0
-    while (m := _OPEN_RE.search(text, pos)) is not None:
-        close = text.find(FENCE, m.end())
-        last = text[m.end():] if close < 0 else text[m.end():close]
-        if close < 0:
-            break
-        pos = close + len(FENCE)
-    return last
 
 
 def _declared_name(statement: str) -> str | None:
@@ -300,7 +278,7 @@ def get_format(name: str) -> PromptFormat:
 
 __all__ = [
     "PROMPT_FORMATS", "PromptFormat", "PromptParts", "chat_prompt", "deepseek_v15_prompt",
-    "extract_last_lean4_block", "extract_tactic", "extract_v15", "get_format",
+    "extract_tactic", "extract_v15", "get_format",
     "next_tactic_prompt", "proof_from_full_file", "sorry_file", "tactic_indent",
     "tactic_state_comment",
 ]

@@ -13,13 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lean_bridge.goals import extract_last_lean4_block
 from prover.policies.policy import Completion, GenerationRequest, Policy
-from prover.policies.prompts import (
-    PromptFormat,
-    PromptParts,
-    extract_last_lean4_block,
-    proof_from_full_file,
-)
+from prover.policies.prompts import PromptFormat, PromptParts, proof_from_full_file
 from search.mix import MixProposer
 from search.problem import Problem
 from search.protocols import Proposal

@@ -16,17 +16,16 @@ to fill. Two here:
   block without one, a complete proof, is taken when there is no sketch).
 * ``StructuralSketcher``: no model. It splits a conjunction target into one ``have`` per
   conjunct and an ``↔`` into its two directions, closed by an anonymous constructor. Our
-  own rule; useful with the automation portfolio, which may close each part separately
-  where it cannot close the whole.
+  own rule, in ``search.structural`` (decomposition uses it without any model); re-exported
+  here with the model sketchers.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from lean_bridge.text import find_identifier, mask_non_code, normalize_statement
+from lean_bridge.goals import lean4_blocks
+from lean_bridge.text import find_identifier
 from prover.policies.policy import ChatMessage, GenerationRequest, Policy
-from prover.policies.portfolio import parse_statement
 from prover.policies.prompts import (
     FENCE,
     V2_PREAMBLE,
@@ -36,6 +35,9 @@ from prover.policies.prompts import (
 )
 from search.problem import Problem
 from search.protocols import Proposal
+from search.structural import StructuralSketcher as StructuralSketcher
+from search.structural import structural_sketch as structural_sketch
+from search.structural import structural_steps as structural_steps
 
 # Our wording (REF §10.3 describes the shape; the V3 prompt itself is unpublished).
 DECOMPOSE_INSTRUCTION = (
@@ -45,9 +47,6 @@ DECOMPOSE_INSTRUCTION = (
     "code block containing the whole theorem.")
 SKETCH_STYLES = ("decompose", "deepseek-v2-cot")
 
-_OPEN_RE = re.compile(r"```lean4?[ \t]*\r?\n")
-
-
 def sketch_messages(problem: Problem, style: str = "decompose") -> tuple[ChatMessage, ...]:
     """The chat that asks for a sketch of ``problem`` (module docstring for the sources)."""
     if style == "deepseek-v2-cot":
@@ -56,18 +55,6 @@ def sketch_messages(problem: Problem, style: str = "decompose") -> tuple[ChatMes
         return (ChatMessage("user", V2_PREAMBLE + sorry_file(problem) + "\n" + FENCE
                             + DECOMPOSE_INSTRUCTION),)
     raise ValueError(f"unknown sketch style {style!r}; known: {', '.join(SKETCH_STYLES)}")
-
-
-def lean4_blocks(text: str) -> list[str]:
-    """Every fenced ``lean4``/``lean`` block, in order; an unclosed last one runs to the end."""
-    blocks, pos = [], 0
-    while (m := _OPEN_RE.search(text, pos)) is not None:
-        close = text.find(FENCE, m.end())
-        blocks.append(text[m.end():] if close < 0 else text[m.end():close])
-        if close < 0:
-            break
-        pos = close + len(FENCE)
-    return blocks
 
 
 def extract_sketch(problem: Problem, answer: str) -> str | None:
@@ -113,98 +100,7 @@ class LMSketcher:
         return out
 
 
-# -- the structural sketcher ----------------------------------------------------------------------
-
-_OPENERS, _CLOSERS = "([{⟨⦃⟦", ")]}⟩⦄⟧"
-_FUN_RE = re.compile(r"(?<![\w'.])fun(?![\w'!?])")
-
-
-def _split_top(text: str, op: str) -> list[str]:
-    """``text`` cut at ``op`` outside brackets and before any binder (``∀ ∃ λ fun``, whose
-    body runs to the end), parts stripped."""
-    parts, depth, start = [], 0, 0
-    for i, c in enumerate(text):
-        if c in _OPENERS:
-            depth += 1
-        elif c in _CLOSERS:
-            depth = max(depth - 1, 0)
-        elif depth == 0 and (c in "∀∃λ" or _FUN_RE.match(text, i)):
-            break
-        elif depth == 0 and text.startswith(op, i):
-            parts.append(text[start:i].strip())
-            start = i + len(op)
-    parts.append(text[start:].strip())
-    return parts
-
-
-def _strip_parens(text: str) -> str:
-    while text.startswith("(") and text.endswith(")"):
-        depth = 0
-        for i, c in enumerate(text):
-            depth += c in _OPENERS
-            depth -= c in _CLOSERS
-            if depth == 0 and i < len(text) - 1:
-                return text
-        text = text[1:-1].strip()
-    return text
-
-
-def structural_steps(target: str) -> tuple[list[tuple[str, str]], str] | None:
-    """``([(name, statement), …], closing tactic)`` for a target that splits: ``A ↔ B``
-    into its two directions, ``A ∧ B ∧ …`` into its conjuncts; None otherwise. Lean's
-    precedence, loosest first: ``↔``, ``→``, ``∨``, ``∧``."""
-    t = _strip_parens(normalize_statement(target))
-    iff = _split_top(t, "↔")
-    if len(iff) == 2 and all(iff):
-        a, b = iff
-        steps = [("h_mp", f"{a} → {b}"), ("h_mpr", f"{b} → {a}")]
-    elif len(iff) > 2 or len(_split_top(t, "→")) > 1 or len(_split_top(t, "∨")) > 1:
-        return None
-    else:
-        parts = _split_top(t, "∧")
-        if len(parts) < 2 or not all(parts):
-            return None
-        steps = [(f"h_part{k}", _strip_parens(p)) for k, p in enumerate(parts, start=1)]
-    return steps, "exact ⟨" + ", ".join(n for n, _ in steps) + "⟩"
-
-
-def structural_sketch(problem: Problem) -> str | None:
-    """The structural split of ``problem`` as a sketch continuing its statement, names
-    made fresh against the statement's; None when the target does not split."""
-    found = structural_steps(parse_statement(problem.statement).target)
-    if found is None:
-        return None
-    steps, close = found
-    words = set(re.findall(r"[\w'.]+", mask_non_code(problem.statement)))
-    renames = {}
-    for name, _ in steps:
-        fresh = name
-        while fresh in words:
-            fresh += "'"
-        renames[name] = fresh
-    for old, new in renames.items():
-        close = re.sub(rf"(?<![\w']){re.escape(old)}(?![\w'])", new, close)
-    body = "".join(f"  have {renames[n]} : {s} := by sorry\n" for n, s in steps) + f"  {close}\n"
-    code = mask_non_code(problem.statement).rstrip()
-    if code.endswith(":="):
-        return " by\n" + body
-    return body if problem.statement.endswith("\n") else "\n" + body
-
-
-class StructuralSketcher:
-    """``structural_sketch`` as a ``ProofProposer``: at most one sketch, whatever ``n``."""
-
-    async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
-                             tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
-        del seed, temperature  # deterministic
-        if prefix or tactic_state is not None or n < 1:
-            return []
-        sketch = structural_sketch(problem)
-        return [] if sketch is None else [Proposal(sketch, None, len(sketch.split()))]
-
-
 __all__ = [
     "DECOMPOSE_INSTRUCTION", "LMSketcher", "SKETCH_STYLES", "StructuralSketcher",
-    "extract_sketch", "lean4_blocks", "sketch_messages", "structural_sketch", "structural_steps",
+    "extract_sketch", "sketch_messages", "structural_sketch", "structural_steps",
 ]
