@@ -20,21 +20,19 @@ from .outcome import (
     CheckResult,
     Status,
     command_verdict,
+    failure_of,
     messages_verdict,
-    tactic_finished,
 )
 from .pool import ReplPool, Worker
 from .protocol import (
     CommandRequest,
     CommandResponse,
     Message,
-    ProofStepResponse,
-    ReplErrorResponse,
     Sorry,
     Tactic,
-    TacticRequest,
 )
 from .reference import Reference, compare_to_reference
+from .tactic_mode import ProofSession, StepStatus, TacticStep
 from .text import Declaration, LineIndex, RepeatedName
 from .text import repeated_names as text_repeated_names
 
@@ -66,18 +64,6 @@ class TheoremCheck:
 def repeated_names(checks: Sequence[TheoremCheck]) -> list[RepeatedName]:
     """The names that more than one row of a file check declares, in order of first line."""
     return text_repeated_names((c.name, c.line) for c in checks if c.line)
-
-
-@dataclass(frozen=True)
-class TacticStep:
-    """The outcome of one tactic in tactic mode."""
-
-    status: str  # "completed" | "open" | "error"
-    proof_state: int | None
-    goals: tuple[str, ...]
-    messages: tuple[Message, ...] = ()
-    error: str | None = None
-    failure: Status | None = None  # TIMEOUT or CRASHED when Lean gave no answer at all
 
 
 class LeanChecker:
@@ -154,7 +140,7 @@ class LeanChecker:
                         lean = await self._lean_phase(held, body, theorems, pending, owners,
                                                       header, all_tactics)
             except (ReplTimeout, ReplCrashed, HeaderError) as exc:
-                failure = _failure(exc, time.monotonic() - started)
+                failure = failure_of(exc, time.monotonic() - started)
                 lean = {k: failure for k in pending}
         for k, reasons in static.gaps.items():
             # An honest `sorry` is a gap, not a cheat: Lean reports it (with its goal), and
@@ -196,7 +182,7 @@ class LeanChecker:
                 timeout=self.timeout,
             )
         except (ReplTimeout, ReplCrashed) as exc:
-            failure = _failure(exc, time.monotonic() - started)
+            failure = failure_of(exc, time.monotonic() - started)
             return {k: failure for k in pending}
         elapsed = time.monotonic() - started
         if not isinstance(response, CommandResponse):
@@ -286,57 +272,6 @@ class LeanChecker:
             session = ProofSession(self, worker, header, statement, reference)
             await session.open()
             yield session
-
-
-class ProofSession:
-    def __init__(self, checker: LeanChecker, worker: Worker, header: str, statement: str,
-                 reference: Reference | None = None) -> None:
-        self.checker = checker
-        self.worker = worker
-        self.header = header
-        self.statement = statement
-        self.reference = reference
-        self.root: TacticStep | None = None
-
-    async def open(self) -> TacticStep:
-        cmd = _with_sorry_proof(self.statement)
-        response = await self.worker.request(
-            CommandRequest(cmd=cmd, env=self.worker.header_env), timeout=self.checker.timeout
-        )
-        if isinstance(response, ReplErrorResponse):
-            raise ValueError(f"cannot open a proof state: {response.message}")
-        assert isinstance(response, CommandResponse)
-        if response.errors or len(response.sorries) != 1 or response.sorries[0].proof_state is None:
-            detail = "; ".join(m.data for m in response.errors) or f"{len(response.sorries)} sorries"
-            raise ValueError(f"the statement does not give one proof state: {detail}")
-        sorry = response.sorries[0]
-        self.root = TacticStep("open", sorry.proof_state, (sorry.goal,))
-        return self.root
-
-    async def run_tactic(self, proof_state: int, tactic: str) -> TacticStep:
-        """Run one tactic on ``proof_state``; timeouts and crashes come back as "error" steps."""
-        try:
-            response = await self.worker.request(
-                TacticRequest(tactic=tactic, proof_state=proof_state), timeout=self.checker.timeout
-            )
-        except (ReplTimeout, ReplCrashed) as exc:
-            return TacticStep("error", None, (), error=str(exc), failure=_failure(exc, 0.0).status)
-        if isinstance(response, ReplErrorResponse):
-            return TacticStep("error", None, (), error=response.message)
-        if not isinstance(response, ProofStepResponse):
-            return TacticStep("error", None, (), error="unexpected response to a tactic")
-        if response.errors or response.sorries:
-            error = "; ".join(m.data for m in response.errors) or "the tactic left a sorry"
-            return TacticStep("error", response.proof_state, response.goals, response.messages, error)
-        status = "completed" if tactic_finished(response) else "open"
-        return TacticStep(status, response.proof_state, response.goals, response.messages)
-
-    async def recheck(self, proof: str) -> CheckResult:
-        """Re-check ``statement + proof`` in command mode: the only way tactic mode says proved.
-
-        It runs on the session's own worker: the pool may have no other to lend.
-        """
-        return await self.checker.check_on(self.worker, self.statement + proof, reference=self.reference)
 
 
 @dataclass
@@ -469,19 +404,6 @@ def _combine(checks: list[TheoremCheck]) -> CheckResult:
     return checks[-1].result
 
 
-def _failure(exc: Exception, seconds: float) -> CheckResult:
-    status = Status.TIMEOUT if isinstance(exc, ReplTimeout) else (
-        Status.CRASHED if isinstance(exc, ReplCrashed) else Status.ERROR)
-    return CheckResult(status, seconds=seconds, reasons=(str(exc),))
-
-
-def _with_sorry_proof(statement: str) -> str:
-    stripped = statement.rstrip()
-    if stripped.endswith("by"):
-        return stripped + "\n  sorry"
-    return stripped + " by\n  sorry"
-
-
 def _parse_version(response: object) -> str | None:
     if not isinstance(response, CommandResponse):
         return None
@@ -509,3 +431,7 @@ def _line_span(index: LineIndex, decl: Declaration) -> tuple[int, int]:
     last, _ = index.offset_to_line_col(max(decl.start, decl.end - 1))
     return first, last
 
+
+# The tactic-mode names stay importable from here, where callers have always found them.
+__all__ = ["LeanChecker", "ProofSession", "StepStatus", "TacticStep", "TheoremCheck",
+           "repeated_names"]

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ReplCrashed, ReplTimeout
 from .protocol import (
     CommandResponse,
     Message,
@@ -126,3 +127,10 @@ def step_verdict(step: ProofStepResponse) -> Verdict:
     if tactic_finished(step):
         return Verdict(Status.PROVED)
     return Verdict(Status.INCOMPLETE, (step.proof_status or f"{len(step.goals)} goals open",))
+
+
+def failure_of(exc: Exception, seconds: float) -> CheckResult:
+    """The result of a request Lean never answered: a timeout, a crash, or another error."""
+    status = Status.TIMEOUT if isinstance(exc, ReplTimeout) else (
+        Status.CRASHED if isinstance(exc, ReplCrashed) else Status.ERROR)
+    return CheckResult(status, seconds=seconds, reasons=(str(exc),))

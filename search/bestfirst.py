@@ -41,152 +41,37 @@ import itertools
 import math
 import random
 import time
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict, dataclass, field
-from typing import (
-    Any,
-    AsyncContextManager,
-    AsyncIterator,
-    Callable,
-    Protocol,
-    Sequence,
-    runtime_checkable,
-)
+from contextlib import AsyncExitStack
+from typing import Any, Sequence
 
-from lean_bridge.checker import ProofSession, TacticStep
-from lean_bridge.errors import HeaderError, ReplCrashed, ReplTimeout
-from lean_bridge.outcome import CheckResult
 from lean_bridge.reference import placeholder_for
+from lean_bridge.tactic_mode import StepStatus, TacticStep
 from search.problem import Problem
 from search.protocols import LeanChecker, Proposal, TacticProposer
 
 from .budget import Budget
-from .result import CRASHED, TIMEOUT, LeanTally, SearchResult
+from .graph import (
+    EXPANDED,
+    GRAPH_FORMAT,
+    OPEN,
+    PROVED,
+    STALE,
+    UNVERIFIED,
+    GraphNode,
+    NodeStatus,
+    SearchGraph,
+)
+from .result import LeanTally, SearchResult
 from .segments import goals_text
-from .verify import reference_of
+from .tactic_session import (
+    ReplTacticSession,
+    SessionFactory,
+    SessionLost,
+    TacticSession,
+    repl_session,
+)
 
-GRAPH_FORMAT = "bestfirst-graph/1"
 _PLACEHOLDER_TAIL = "  sorry"  # what every ``placeholder_for`` answer ends with
-
-# Node statuses in a ``SearchGraph``.
-OPEN = "open"  # reached, never expanded (frontier, or at max_depth)
-EXPANDED = "expanded"
-PROVED = "proved"  # completed in tactic mode AND the command-mode re-check said proved
-UNVERIFIED = "unverified"  # completed in tactic mode, refused by the re-check
-STALE = "stale"  # its state could not be rebuilt after a lost session
-
-
-class SessionLost(Exception):
-    """The session's Lean process is gone (crash, timeout, could not start): every proof-state
-    handle it gave out is void. Raised by ``run_tactic`` (and by opening a session).
-
-    ``status`` is ``"crashed"`` or ``"timeout"`` when the loss is news (the request that lost
-    it crashed or timed out), None when it only repeats an earlier loss or Lean refused the
-    statement; the search counts it (``LeanTally``) like a candidate check's status."""
-
-    def __init__(self, message: str, status: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@runtime_checkable
-class TacticSession(Protocol):
-    """What the best-first loop needs from a tactic-mode Lean connection.
-
-    ``root``: the problem's root state (``status == "open"``, ``goals`` as Lean prints them,
-    ``proof_state`` an opaque handle to pass back). ``run_tactic`` answers a ``TacticStep``
-    with status ``"completed"`` / ``"open"`` / ``"error"`` and never raises for a Lean error;
-    it raises ``SessionLost`` when the session cannot go on. ``recheck(proof)`` judges
-    ``problem.statement + proof`` and is the only source of "proved".
-    """
-
-    root: TacticStep | None
-
-    async def run_tactic(self, state: Any, tactic: str) -> TacticStep: ...
-
-    async def recheck(self, proof: str) -> CheckResult: ...
-
-
-SessionFactory = Callable[[], AsyncContextManager[TacticSession]]
-
-
-# -- the search graph ---------------------------------------------------------------------------
-
-@dataclass
-class GraphNode:
-    """One tactic state reached by the search.
-
-    id: index in ``SearchGraph.nodes`` (the root is 0). parent: the parent's id (None for the
-    root). tactic: the tactic that led here from the parent (None for the root). goals: Lean's
-    goal list (``()`` once completed). logprob: cumulative log-probability of the tactic path
-    (the priority). step_logprob: the last tactic's own (0.0 for the root). depth: tactics from
-    the root. status: see the module constants. order: position in the expansion order (None
-    if never expanded).
-    """
-
-    id: int
-    parent: int | None
-    tactic: str | None
-    goals: tuple[str, ...]
-    logprob: float
-    step_logprob: float
-    depth: int
-    status: str = OPEN
-    order: int | None = None
-
-    @property
-    def goal_text(self) -> str:
-        return goals_text(self.goals)
-
-
-@dataclass
-class SearchGraph:
-    """The nodes of one best-first attempt, for export (``search.export``) and inspection."""
-
-    problem: str
-    attempt: int
-    nodes: list[GraphNode] = field(default_factory=list)
-    proof_node: int | None = None
-    expansions: int = 0
-    duplicates: int = 0
-
-    def path_to(self, node: int) -> list[int]:
-        """Node ids from the root to ``node``, both included."""
-        path = [node]
-        while self.nodes[path[-1]].parent is not None:
-            path.append(self.nodes[path[-1]].parent)  # type: ignore[arg-type]
-        return path[::-1]
-
-    def tactics_to(self, node: int) -> list[str]:
-        return [self.nodes[i].tactic for i in self.path_to(node)[1:]]  # type: ignore[misc]
-
-    def proof_path(self) -> list[int] | None:
-        return None if self.proof_node is None else self.path_to(self.proof_node)
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "nodes": len(self.nodes),
-            "max_depth": max((n.depth for n in self.nodes), default=0),
-            "expansions": self.expansions,
-            "duplicates": self.duplicates,
-            "frontier": sum(n.status == OPEN for n in self.nodes),
-            "unverified": sum(n.status == UNVERIFIED for n in self.nodes),
-            "stale": sum(n.status == STALE for n in self.nodes),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"format": GRAPH_FORMAT, "problem": self.problem, "attempt": self.attempt,
-                "proof_node": self.proof_node, "expansions": self.expansions,
-                "duplicates": self.duplicates,
-                "nodes": [dict(asdict(n), goals=list(n.goals)) for n in self.nodes]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SearchGraph":
-        if data.get("format") != GRAPH_FORMAT:
-            raise ValueError(f"not a {GRAPH_FORMAT} graph: format={data.get('format')!r}")
-        nodes = [GraphNode(**dict(n, goals=tuple(n["goals"]))) for n in data["nodes"]]
-        return cls(data["problem"], int(data["attempt"]), nodes, data["proof_node"],
-                   int(data["expansions"]), int(data["duplicates"]))
 
 
 # -- proof text ---------------------------------------------------------------------------------
@@ -205,45 +90,6 @@ def proof_from_tactics(statement: str, tactics: Sequence[str]) -> str:
         for line in tactic.strip("\n").split("\n"):
             lines.append(("  " + line).rstrip() + "\n")
     return opener[: -len(_PLACEHOLDER_TAIL)] + "".join(lines)
-
-
-# -- the REPL session ---------------------------------------------------------------------------
-
-class ReplTacticSession:
-    """``ProofSession`` as a ``TacticSession``: a broken worker (crash, timeout) is ``SessionLost``."""
-
-    def __init__(self, inner: ProofSession) -> None:
-        self.inner = inner
-        self.root = inner.root
-
-    async def run_tactic(self, state: Any, tactic: str) -> TacticStep:
-        if self.inner.worker.broken:
-            raise SessionLost("the REPL process of this session is gone")
-        step = await self.inner.run_tactic(state, tactic)
-        if self.inner.worker.broken:
-            failure = step.failure.value if step.failure is not None else CRASHED
-            raise SessionLost(step.error or "the REPL process broke", failure)
-        return step
-
-    async def recheck(self, proof: str) -> CheckResult:
-        return await self.inner.recheck(proof)
-
-
-@asynccontextmanager
-async def repl_session(lean: LeanChecker, problem: Problem) -> AsyncIterator[ReplTacticSession]:
-    """A tactic session on ``problem`` over the REPL pool, re-checking against its statement."""
-    opened = False
-    try:
-        async with lean.proof_session(problem.header, problem.statement,
-                                      reference_of(problem)) as inner:
-            opened = True
-            yield ReplTacticSession(inner)
-    except (ValueError, ReplCrashed, ReplTimeout, HeaderError) as exc:
-        if opened:
-            raise
-        status = CRASHED if isinstance(exc, ReplCrashed) else \
-            TIMEOUT if isinstance(exc, ReplTimeout) else None
-        raise SessionLost(f"cannot open a proof session: {exc}", status) from exc
 
 
 # -- the search ---------------------------------------------------------------------------------
@@ -350,7 +196,7 @@ class _Attempt:
         self._stack, self.session = stack, session
         self.epoch += 1
         root = session.root
-        if root is None or root.status != "open" or root.proof_state is None:
+        if root is None or root.status is not StepStatus.OPEN or root.proof_state is None:
             self._log("session_open_failed", error=f"no open root state: {root!r}")
             raise _AttemptOver
         self.lean_calls += 1  # opening the root state is one Lean command
@@ -394,7 +240,7 @@ class _Attempt:
             node = self.graph.nodes[child]
             self.replays += 1
             step = await self._run(self.handles[parent][1], node.tactic or "")
-            if step.status != "open" or goals_text(step.goals) != node.goal_text:
+            if step.status is not StepStatus.OPEN or goals_text(step.goals) != node.goal_text:
                 self._log("replay_failed", node=child, status=step.status)
                 for i in path[path.index(child):]:
                     self.graph.nodes[i].status = STALE
@@ -477,9 +323,9 @@ class _Attempt:
                 continue
             goals = tuple(step.goals)
             entry = {"node": node.id, "tactic": tactic, "logprob": logprob}
-            if step.status == "error":
+            if step.status is StepStatus.ERROR:
                 self._log("tactic", **entry, status="error", error=(step.error or "")[:500])
-            elif step.status == "completed":
+            elif step.status is StepStatus.COMPLETED:
                 child = self._add(node, tactic, (), logprob, UNVERIFIED)
                 proof = proof_from_tactics(self.problem.statement,
                                            self.graph.tactics_to(child.id))
@@ -507,7 +353,8 @@ class _Attempt:
 
 
 __all__ = [
-    "EXPANDED", "GRAPH_FORMAT", "GraphNode", "OPEN", "PROVED", "ReplTacticSession", "STALE",
+    "EXPANDED", "GRAPH_FORMAT", "GraphNode", "NodeStatus", "OPEN", "PROVED", "ReplTacticSession",
+    "STALE",
     "SearchGraph", "SessionFactory", "SessionLost", "TacticSession", "UNVERIFIED",
     "bestfirst_search", "bestfirst_search_with", "proof_from_tactics", "repl_session",
 ]

@@ -53,10 +53,10 @@ from functools import partial
 from types import ModuleType
 from typing import Any, AsyncIterator, Callable, Sequence
 
-from lean_bridge.checker import TacticStep
 from lean_bridge.integrity import IntegrityOptions, scan_integrity
 from lean_bridge.outcome import CheckResult, Status
 from lean_bridge.reference import compare_to_reference
+from lean_bridge.tactic_mode import StepStatus, TacticStep
 from search.problem import Problem
 from search.protocols import LeanChecker, TacticProposer
 
@@ -114,7 +114,7 @@ class DojoSession:
                  call: Callable[..., Any] | None = None) -> None:
         self.dojo, self.api, self.problem, self.lean, self.integrity = dojo, api, problem, lean, integrity
         self._call = call or (lambda fn, *args: asyncio.get_running_loop().run_in_executor(None, partial(fn, *args)))
-        self.root = TacticStep("open", init_state, _goals(init_state.pp))
+        self.root = TacticStep(StepStatus.OPEN, init_state, _goals(init_state.pp))
         self._errors = tuple(getattr(api, n) for n in ("LeanError", "TacticError") if hasattr(api, n))
         self._just_finished = False
 
@@ -131,15 +131,15 @@ class DojoSession:
                               "tactic, so the Dojo cannot answer reliably any more",
                               TIMEOUT) from exc
         if isinstance(result, api.TacticState):
-            return TacticStep("open", result, _goals(result.pp))
+            return TacticStep(StepStatus.OPEN, result, _goals(result.pp))
         if isinstance(result, api.ProofFinished):
             self._just_finished = True
-            return TacticStep("completed", None, ())
+            return TacticStep(StepStatus.COMPLETED, None, ())
         if isinstance(result, api.ProofGivenUp):
-            return TacticStep("error", None, (), error="ProofGivenUp: the proof contains `sorry`")
+            return TacticStep(StepStatus.ERROR, None, (), error="ProofGivenUp: the proof contains `sorry`")
         if self._errors and isinstance(result, self._errors):
-            return TacticStep("error", None, (), error=str(result.error))
-        return TacticStep("error", None, (), error=f"unexpected Dojo answer: {result!r}")
+            return TacticStep(StepStatus.ERROR, None, (), error=str(result.error))
+        return TacticStep(StepStatus.ERROR, None, (), error=f"unexpected Dojo answer: {result!r}")
 
     async def recheck(self, proof: str) -> CheckResult:
         finished, self._just_finished = self._just_finished, False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from lean_bridge.errors import BridgeError
 from lean_bridge.outcome import CheckResult, Status
+from lean_bridge.tactic_mode import StepStatus
 from search.problem import Problem
 from search.protocols import LeanChecker
 
@@ -54,7 +55,7 @@ async def resolve_states(lean: LeanChecker, problem: Problem, proof: str,
                         break
                     calls += 1
                     step = await session.run_tactic(seg.probe.proof_state, seg.probe.tactic)
-                    if step.status == "error":
+                    if step.status is StepStatus.ERROR:
                         break
                     seg = seg.resolve(goals_text(step.goals))
                 out.append(seg)

@@ -16,6 +16,7 @@ import json
 import pytest
 
 import lean_fake
+from lean_bridge.tactic_mode import StepStatus, step_of
 from lean_bridge.outcome import Status, command_verdict, step_verdict
 from lean_bridge.process import ReplProcess, ReplSpec
 from lean_bridge.protocol import (
@@ -144,6 +145,47 @@ def test_transcript_parses_and_verdicts_match(shared, name):
             assert {"proofState", "unpickleProofStateFrom"} & set(request)
         if isinstance(response, CommandResponse):
             assert {"cmd", "path", "pickleTo", "unpickleEnvFrom"} & set(request)
+
+
+def _recorded_steps(shared) -> list[tuple[str, ProofStepResponse]]:
+    steps = []
+    for name in sorted(VERDICTS):
+        raw = (transcript_dir(shared) / (name + ".expected.out")).read_bytes()
+        steps += [(name, r) for r in map(decode_response_block, split_blocks(raw))
+                  if isinstance(r, ProofStepResponse)]
+    return steps
+
+
+def test_tactic_mode_uses_the_step_verdict_of_every_recorded_step(shared):
+    """Production's tactic-mode rule (``ProofSession.run_tactic`` → ``step_of``) agrees with
+    the transcript table on every recorded proof step: completed only for P, an error for E,
+    and an incomplete step is somewhere to go on from unless it left a sorry (a dead end)."""
+    steps = _recorded_steps(shared)
+    assert len(steps) > 40
+    seen = set()
+    for name, response in steps:
+        step = step_of(response)
+        mark = LETTER[step.verdict]
+        assert mark == LETTER[step_verdict(response).status], name
+        expected = {"P": StepStatus.COMPLETED, "E": StepStatus.ERROR}.get(
+            mark, StepStatus.ERROR if response.sorries else StepStatus.OPEN)
+        assert step.status is expected, (name, response)
+        assert step.goals == tuple(response.goals) and step.proof_state == response.proof_state
+        seen.add((mark, step.status))
+    # Every branch of the rule is exercised by real answers.
+    assert {("P", StepStatus.COMPLETED), ("E", StepStatus.ERROR), ("I", StepStatus.OPEN),
+            ("I", StepStatus.ERROR)} <= seen
+
+
+def test_a_kernel_rejection_in_proof_status_is_an_error_not_an_open_state(shared):
+    # self_proof_exact_check: no error message, no goals, proofStatus "Error: kernel …". A rule
+    # reading only messages and sorries would call it an open state with no goals.
+    kernel = [r for name, r in _recorded_steps(shared) if name == "self_proof_exact_check"
+              and (r.proof_status or "").startswith("Error: kernel")]
+    assert kernel and not kernel[0].messages and not kernel[0].goals
+    step = step_of(kernel[0])
+    assert step.status is StepStatus.ERROR and step.verdict is Status.ERROR
+    assert step.error is not None and step.error.startswith("Error: kernel type check failed")
 
 
 def test_env_numbers_count_up_in_a_fresh_process(shared):
