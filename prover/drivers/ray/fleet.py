@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from benchmarks.runner import EvalPlan, result_line
+from lean_bridge.affinity import pick
 from prover.drivers.ray.runtime import GRACE_S, START_TIMEOUT_S, cancel, get, kill
 from prover.drivers.ray.worker import portable_item
 
@@ -80,12 +81,13 @@ class Fleet:
     async def acquire(self, header: str | None) -> Member:
         async with self._condition:
             while True:
-                if self.idle:
-                    warm = [m for m in self.idle if header in m.headers]
-                    member = max(warm, key=lambda m: m.last_used) if warm else \
-                        min(self.idle, key=lambda m: m.last_used)
-                    self.idle.remove(member)
-                    return member
+                # The pool's own choice (lean_bridge.affinity): warm on the header, else the
+                # least recently used idle worker, which then imports the header itself.
+                choice = pick(self.idle, header, headers=lambda m: m.headers,
+                              last_used=lambda m: m.last_used)
+                if choice is not None:
+                    self.idle.remove(choice.unit)
+                    return choice.unit
                 if not self.members and not self.starting:
                     raise RuntimeError("every Lean worker on the Ray cluster was lost and none "
                                        "could be replaced")
