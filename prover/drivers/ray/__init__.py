@@ -56,6 +56,7 @@ from prover.drivers.ray.serving import (
     ServerPlan,
     build_proposer,
     gpus_per_engine,
+    hosted_on,
     hosted_parts,
     plan_servers,
 )
@@ -65,7 +66,7 @@ __all__ = [
     "Cluster", "Fleet", "GPU_KINDS", "GRACE_S", "INSTALL_HINT", "LeanWorker", "Member",
     "PolicyServer", "RayAttempts", "RayProver", "RayUnavailable", "RemoteFileChecker",
     "RemotePolicy", "SERVER_RESTARTS", "START_TIMEOUT_S", "ServerPlan", "WorkerLost",
-    "build_proposer", "connect", "gpus_per_engine", "hosted_parts", "import_ray",
+    "build_proposer", "connect", "gpus_per_engine", "hosted_on", "hosted_parts", "import_ray",
     "plan_servers", "portable_item", "ray_attempts", "ray_cluster", "ray_prover",
     "worker_count",
 ]

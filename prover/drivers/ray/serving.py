@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from prover.drivers.ray.runtime import get
 from prover.policies.backends.spec import BackendSpec, parse_spec
@@ -81,13 +81,17 @@ def build_proposer(spec: str, *, prompt_format: str | None,
     ``servers`` (keyed by ``str(part)``) generates on those servers."""
     from prover.policies.proposer import make_proposer
 
-    servers = servers or {}
+    return make_proposer(spec, prompt_format=prompt_format, batch_window=batch_window,
+                         policy_for=hosted_on(servers or {}))
 
+
+def hosted_on(servers: Mapping[str, Sequence[Any]]) -> Callable[[BackendSpec], Any]:
+    """``make_proposer``'s ``policy_for``: a ``RemotePolicy`` on the servers of each part found
+    in ``servers`` (keyed by ``str(part)``), None (built locally) for the others."""
     def hosted(part: BackendSpec) -> Any:
         return RemotePolicy(servers[str(part)], str(part)) if str(part) in servers else None
 
-    return make_proposer(spec, prompt_format=prompt_format, batch_window=batch_window,
-                         policy_for=hosted)
+    return hosted
 
 
 def hosted_parts(spec: str, kinds: Sequence[str] = GPU_KINDS) -> list[BackendSpec]:
@@ -127,5 +131,5 @@ def plan_servers(parts: Sequence[BackendSpec], cluster_gpus: float, *,
 
 __all__ = [
     "GPU_KINDS", "SERVER_RESTARTS", "PolicyServer", "RemotePolicy", "ServerPlan",
-    "build_proposer", "gpus_per_engine", "hosted_parts", "plan_servers",
+    "build_proposer", "gpus_per_engine", "hosted_on", "hosted_parts", "plan_servers",
 ]

@@ -8,8 +8,7 @@ import random
 from typing import Any, Mapping, Sequence
 
 from benchmarks.runner import EvalPlan, run_attempt
-from prover.drivers.prove import ProveInputError
-from prover.drivers.ray.serving import build_proposer
+from prover.drivers.ray.serving import hosted_on
 
 
 def portable_item(item: Any) -> Any:
@@ -27,13 +26,11 @@ class LeanWorker:
     def __init__(self, spec: Any, settings: Mapping[str, Any], *, policy: str,
                  prompt_format: str | None, servers: Mapping[str, Sequence[Any]] | None = None,
                  processes: int = 1) -> None:
-        from lean_bridge.checker import LeanChecker
-        from lean_bridge.pool import PoolConfig, ReplPool
+        from prover.drivers.stack import lean_checker
 
-        self.pool = ReplPool(spec, PoolConfig(max_processes=processes,
-                                              max_requests=settings["max_requests"],
-                                              header_timeout=settings["header_timeout"]))
-        self.lean = LeanChecker(self.pool, timeout=settings["timeout"])
+        # Wired as in a local run (prover.drivers.stack), with this actor's REPL processes.
+        self.lean = lean_checker(spec, settings, processes=processes)
+        self.pool = self.lean.pool
         self.policy, self.prompt_format, self.servers = policy, prompt_format, dict(servers or {})
         self._proposer: Any = None
         self.annotations: dict = {}  # synth: each distinct proof annotated once (synth.enrich)
@@ -41,13 +38,10 @@ class LeanWorker:
     @property
     def proposer(self) -> Any:
         if self._proposer is None:
-            from prover.policies.backends.errors import BackendUnavailable
+            from prover.drivers.stack import usable_proposer
 
-            try:
-                self._proposer = build_proposer(self.policy, prompt_format=self.prompt_format,
-                                                servers=self.servers)
-            except (ValueError, OSError, ImportError, BackendUnavailable) as exc:
-                raise ProveInputError(f"cannot use --policy {self.policy}: {exc}") from None
+            self._proposer = usable_proposer(self.policy, prompt_format=self.prompt_format,
+                                             policy_for=hosted_on(self.servers))
         return self._proposer
 
     async def warm(self, header: str | None) -> str | None:
@@ -89,10 +83,9 @@ class LeanWorker:
         return os.getpid()
 
     async def close(self) -> None:
-        from prover.drivers.stack import close_proposer
+        from prover.drivers.stack import close_stack
 
-        await self.pool.close()
-        await close_proposer(self._proposer)
+        await close_stack(self.pool, self._proposer)
 
 
 __all__ = ["LeanWorker", "portable_item"]
