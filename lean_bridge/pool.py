@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator
 
+from .affinity import pick
 from .errors import HeaderError, NoAvailableRepl, ReplCrashed, ReplTimeout
 from .process import ReplProcess, ReplSpec
 from .protocol import (
@@ -126,16 +127,16 @@ class ReplPool:
         evict: Worker | None = None
         async with self._condition:
             while True:
-                same = [w for w in self._free if w.header == header]
-                if same:
-                    worker = max(same, key=lambda w: w.last_used)
-                    self._free.remove(worker)
-                    self._busy.add(worker)
-                    return worker
+                choice = pick(self._free, header, headers=lambda w: (w.header,),
+                              last_used=lambda w: w.last_used)
+                if choice is not None and choice.warm:
+                    self._free.remove(choice.unit)
+                    self._busy.add(choice.unit)
+                    return choice.unit
                 if self._total() < self.config.max_processes:
                     break
-                if self._free:
-                    evict = min(self._free, key=lambda w: w.last_used)
+                if choice is not None:  # no free worker is warm: the least recently used goes
+                    evict = choice.unit
                     self._free.remove(evict)
                     self.stats.evicted += 1
                     break

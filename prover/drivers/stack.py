@@ -20,31 +20,50 @@ class Stack:
     proposer: Any
 
 
+def lean_checker(spec: ReplSpec, settings: Any, *, processes: int) -> LeanChecker:
+    """A header-keyed pool of up to ``processes`` REPLs with the run's limits (``max_requests``
+    recycling, ``header_timeout``), and the checker over it with the per-request ``timeout``;
+    the pool is its ``pool``. Local runs and each Ray Lean worker build theirs here."""
+    pool = ReplPool(spec, PoolConfig(max_processes=processes,
+                                     max_requests=settings["max_requests"],
+                                     header_timeout=settings["header_timeout"]))
+    return LeanChecker(pool, timeout=settings["timeout"])
+
+
+def usable_proposer(policy: str, *, prompt_format: str | None, policy_for: Any = None) -> Any:
+    """``make_proposer(policy)``; a policy that cannot be used (bad spec, missing model or
+    backend) is the usage error ``ProveInputError`` (exit 2). ``policy_for`` as in
+    ``make_proposer`` (Ray: the parts hosted on generation servers)."""
+    from prover.policies.backends.errors import BackendUnavailable
+    from prover.policies.proposer import make_proposer
+
+    try:
+        return make_proposer(policy, prompt_format=prompt_format, policy_for=policy_for)
+    except (ValueError, OSError, ImportError, BackendUnavailable) as exc:
+        raise ProveInputError(f"cannot use --policy {policy}: {exc}") from None
+
+
 @contextlib.asynccontextmanager
 async def search_stack(spec: ReplSpec, settings: Any, *, prompt_format: str | None,
                        header: str | None) -> AsyncIterator[Stack]:
     """Start the pool (one REPL on ``header`` first, so a missing or broken Lean is reported
     before any work: ``ReplUnavailable`` / ``ProveInputError``), build the proposer, and
     close both afterwards whatever happened."""
-    from prover.policies.backends.errors import BackendUnavailable
-    from prover.policies.proposer import make_proposer
-
-    pool = ReplPool(spec, PoolConfig(max_processes=settings["workers"],
-                                     max_requests=settings["max_requests"],
-                                     header_timeout=settings["header_timeout"]))
+    lean = lean_checker(spec, settings, processes=settings["workers"])
     proposer = None
     try:
-        lean = LeanChecker(pool, timeout=settings["timeout"])
         if header is not None:
             await preflight(lean, header)
-        try:
-            proposer = make_proposer(settings["policy"], prompt_format=prompt_format)
-        except (ValueError, OSError, ImportError, BackendUnavailable) as exc:
-            raise ProveInputError(f"cannot use --policy {settings['policy']}: {exc}") from None
-        yield Stack(pool, lean, proposer)
+        proposer = usable_proposer(settings["policy"], prompt_format=prompt_format)
+        yield Stack(lean.pool, lean, proposer)
     finally:
-        await pool.close()
-        await close_proposer(proposer)
+        await close_stack(lean.pool, proposer)
+
+
+async def close_stack(pool: ReplPool, proposer: Any) -> None:
+    """Close the pool, then the proposer (``None``: not built yet)."""
+    await pool.close()
+    await close_proposer(proposer)
 
 
 async def close_proposer(proposer: Any) -> None:
