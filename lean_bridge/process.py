@@ -353,7 +353,7 @@ class ReplProcess:
             await self.close()
             raise ReplCrashed("garbage", str(exc)) from None
         except (BrokenPipeError, ConnectionResetError, EOFError):
-            raise await self._crashed("eof", "stdout closed in the middle of a request")
+            raise await self._crashed("eof", "stdout closed in the middle of a request") from None
         self.requests_served += 1
         return response
 

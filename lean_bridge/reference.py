@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Mapping
 
 from . import _integrity_rules as rules
-from .jsonl import jsonl_objects
 from ._scan import NAME_RE
 from .integrity import (
     THEOREM_KINDS,
@@ -56,6 +55,7 @@ from .integrity import (
     parsed,
     placeholder_names,
 )
+from .jsonl import jsonl_objects
 from .text import (
     Declaration,
     LeanFile,
@@ -250,7 +250,7 @@ def _type_key(text: str, d: Declaration) -> str:
 
 
 def _first_difference(a: str, b: str) -> str:
-    i = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
     lo = max(0, i - 25)
     return f"reference …{a[lo:i + 35]!r}… vs candidate …{b[lo:i + 35]!r}…"
 

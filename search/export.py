@@ -50,7 +50,7 @@ EDGE_COLOR = "#9a9a9a"
 
 def _mark_path(g: nx.DiGraph, path: Sequence[int] | None) -> None:
     on_nodes = set(path or ())
-    on_edges = set(zip(path or (), (path or ())[1:]))
+    on_edges = set(zip(path or (), (path or ())[1:], strict=False))
     missing = [e for e in on_edges if not g.has_edge(*e)]
     if missing:
         raise ValueError(f"proof path is not a path of this graph: missing edges {missing}")
@@ -232,7 +232,7 @@ def draw_tree(graph: Tree | SearchGraph | nx.DiGraph, path: str | Path, *,
     g = to_networkx(graph, proof_path=proof_path)
     path = Path(path)
     if proof_path is not None:
-        highlighted = set(zip(proof_path, proof_path[1:]))
+        highlighted = set(zip(proof_path, proof_path[1:], strict=False))
     else:
         highlighted = {(u, v) for u, v, on in g.edges(data="on_proof_path") if on}
     color_by = color_by or ("visits" if g.graph.get("kind") == "rmaxts" else "value")
@@ -263,7 +263,7 @@ def draw_tree(graph: Tree | SearchGraph | nx.DiGraph, path: str | Path, *,
     mappable.set_array(values)
     fig.colorbar(mappable, ax=ax, label=color_by, shrink=0.8)
     if labels:
-        for n, value in zip(nodes, values):
+        for n, value in zip(nodes, values, strict=True):
             ax.annotate(str(n), pos[n], ha="center", va="center", fontsize=7, zorder=4,
                         color="black" if norm(value) > 0.6 else "white")
         for u, v, data in g.edges(data=True):

@@ -35,7 +35,7 @@ async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
             lean_calls += len(results)
             for result in results:
                 tally.check(result)
-            for i, (proposal, result) in enumerate(zip(proposals, results)):
+            for i, (proposal, result) in enumerate(zip(proposals, results, strict=True)):
                 trace.append({"attempt": attempt, "status": result.status.value})
                 if result.proved:
                     return SearchResult(problem.name, proposal.text, generations, lean_calls,

@@ -449,7 +449,7 @@ def segment(proof: str, valid_end: int, tactics: Sequence[Tactic],
     states = state_after_segments(proof, ends, steps, complete=complete)
     segments: list[Segment] = []
     prev = 0
-    for end, state in zip(ends, states):
+    for end, state in zip(ends, states, strict=True):
         indent = _indent(proof, steps, prev, end)
         if indent is None:  # §6.2: a final segment without tactics takes the first indent
             indent = segments[0].indent if segments else 2

@@ -119,7 +119,7 @@ class BatchingPolicy:
                     if not p.future.done():
                         p.future.set_exception(exc)
                 continue
-            for p, result in zip(batch, results):
+            for p, result in zip(batch, results, strict=False):
                 if not p.future.done():
                     p.future.set_result(result)
 

@@ -225,7 +225,7 @@ class HFPolicy:
                 prompts = [self._prompt_ids(requests[i]) for i in group.indices]
                 ns = [requests[i].n for i in group.indices]
                 completions = self._generate_group(prompts, ns, group.sampling, group.seed)
-                for i, c in zip(group.indices, completions):
+                for i, c in zip(group.indices, completions, strict=True):
                     results[i] = c
         return results
 
@@ -249,7 +249,7 @@ class HFPolicy:
         self, prompts: list[list[int]], ns: list[int], sampling: _Sampling, seed: int
     ) -> list[list[Completion]]:
         torch = self._torch
-        rows = [p for p, n in zip(prompts, ns) for _ in range(n)]
+        rows = [p for p, n in zip(prompts, ns, strict=True) for _ in range(n)]
         finished: list[Completion] = []
         cuda_devices = list(range(torch.cuda.device_count())) if self.device == "cuda" else []
         # fork_rng restores the global RNG afterwards; the seed is set once per group, so the
@@ -298,7 +298,8 @@ class HFPolicy:
         sequences = output.sequences
         logprobs = recorder.finish(sequences)
         generated = sequences[:, width:].cpu().tolist()
-        return [self._completion(g, lp, sampling) for g, lp in zip(generated, logprobs)]
+        return [self._completion(g, lp, sampling)
+                for g, lp in zip(generated, logprobs, strict=True)]
 
     def _completion(self, gen: list[int], logprobs: list[float], sampling: _Sampling) -> Completion:
         pad = self.tokenizer.pad_token_id
