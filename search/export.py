@@ -32,9 +32,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Sequence
 
 import networkx as nx
+
+if TYPE_CHECKING:  # matplotlib is optional (the `plot` extra): imported when drawing
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
 
 from .bestfirst import PROVED, SearchGraph
 from .segments import NO_GOALS
@@ -137,9 +143,10 @@ def read_graphml(path: str | Path) -> nx.DiGraph:
 
 def _node_link_data(graph: nx.DiGraph) -> dict[str, Any]:
     try:
-        return nx.node_link_data(graph, edges="edges")
+        data: dict[str, Any] = nx.node_link_data(graph, edges="edges")
     except TypeError:  # networkx < 3.4 names the key argument `link`
-        return nx.node_link_data(graph, link="edges")
+        data = nx.node_link_data(graph, link="edges")
+    return data
 
 
 def write_json(graph: nx.DiGraph, path: str | Path) -> Path:
@@ -206,7 +213,8 @@ def tree_layout(graph: nx.DiGraph) -> dict[int, tuple[float, float]]:
     return pos
 
 
-def _import_matplotlib():
+def _import_matplotlib() -> tuple[ModuleType, type[Figure], type[FigureCanvasAgg],
+                                  type[LineCollection], ModuleType, ModuleType]:
     try:
         import matplotlib
         from matplotlib import cm, colors

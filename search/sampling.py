@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Any
 
 from search.problem import Problem
 from search.protocols import LeanChecker, ProofProposer
@@ -22,7 +23,7 @@ async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
                         temperature: float = 1.0) -> SearchResult:
     started = time.monotonic()
     generations = lean_calls = 0
-    trace: list[dict] = []
+    trace: list[dict[str, Any]] = []
     tally = LeanTally()
     for attempt in range(budget.attempts):
         done = 0

@@ -276,7 +276,8 @@ def _dedupe(steps: Sequence[Step]) -> list[Step]:
 
 def _parents(steps: Sequence[Step]) -> list[int]:
     """Index of each step's innermost strictly-containing step, -1 at top level."""
-    parents, stack = [], []
+    parents: list[int] = []
+    stack: list[int] = []
     for i, s in enumerate(steps):
         while stack and not (steps[stack[-1]].start <= s.start and s.end <= steps[stack[-1]].end):
             stack.pop()

@@ -137,7 +137,7 @@ class Node:
     # and a one-entry dict costs nearly twice a one-pair tuple.
     codes: tuple[tuple[bytes, int], ...] = ()
     # Most nodes are leaves: they share one read-only empty mapping until a child arrives.
-    children: dict[str, int] = field(default_factory=lambda: _NO_CHILDREN)  # type: ignore[assignment]
+    children: dict[str, int] = field(default_factory=lambda: _NO_CHILDREN)
     tokens: int = 0
     stats: NodeStats = NodeStats()
     expanded: bool = False
