@@ -164,16 +164,19 @@ class HFPolicy:
                 raise ValueError(f"hf: tokenizer of {model} has neither a pad nor an eos token")
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"  # decoder-only: generated text must follow the prompt
-        self.tokenizer = tokenizer
+        # Any: the Auto* classes load whatever class the checkpoint names, and transformers'
+        # own annotations of them change from release to release.
+        self.tokenizer: Any = tokenizer
         # transformers renamed `torch_dtype` to `dtype` in 4.56; older versions read `dtype` as
         # a config attribute and silently ignore it.
         major_minor = tuple(int(p) for p in transformers.__version__.split(".")[:2])
         dtype_kw = "dtype" if major_minor >= (4, 56) else "torch_dtype"
-        self.model = transformers.AutoModelForCausalLM.from_pretrained(
+        lm: Any = transformers.AutoModelForCausalLM.from_pretrained(
             model, trust_remote_code=trust_remote_code, **{dtype_kw: torch_dtype}
         )
-        self.model.to(device)
-        self.model.eval()
+        lm.to(device)
+        lm.eval()
+        self.model: Any = lm
         self._stop_strings = hasattr(transformers, "StopStringCriteria")
         self._processors = transformers.LogitsProcessorList
         eos = self.model.generation_config.eos_token_id
