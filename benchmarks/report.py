@@ -209,7 +209,7 @@ def _published_section(s: Summary, comparison: Comparison) -> str:
 def _labels(summaries: Sequence[Summary], dirs: Sequence[Path]) -> list[str]:
     ids = [s.run for s in summaries]
     return [s.run if ids.count(s.run) == 1 else f"{s.run} ({d.name})"
-            for s, d in zip(summaries, dirs)]
+            for s, d in zip(summaries, dirs, strict=True)]
 
 
 def _compare_section(summaries: Sequence[Summary], labels: Sequence[str],
@@ -235,11 +235,11 @@ def _compare_section(summaries: Sequence[Summary], labels: Sequence[str],
     text = "## Compared runs\n\n" + format_table(rows, ["metric", *labels])
     warnings = []
     first = summaries[0]
-    for s, label in zip(summaries[1:], labels[1:]):
+    for s, label in zip(summaries[1:], labels[1:], strict=True):
         if (s.benchmark, s.split) != (first.benchmark, first.split):
             warnings.append(f"{label} is on {s.benchmark} ({s.split}), this run on "
                             f"{first.benchmark} ({first.split}): the figures do not compare")
-    for ps, label in zip(problem_sets[1:], labels[1:]):
+    for ps, label in zip(problem_sets[1:], labels[1:], strict=True):
         if ps != problem_sets[0]:
             warnings.append(f"{label} has a different problem list "
                             f"({len(ps & problem_sets[0])} problems in common)")
@@ -262,7 +262,7 @@ def _plot_curves(path: Path, summaries: Sequence[Summary], labels: Sequence[str]
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     lo, hi = math.inf, 1
-    for s, label in zip(summaries, labels):
+    for s, label in zip(summaries, labels, strict=True):
         curve = list(s.cost_curve)
         if curve and curve[0][0] > 1:
             curve.insert(0, (1, 0.0))  # below the cheapest proof nothing is proved
@@ -286,7 +286,8 @@ def _plot_curves(path: Path, summaries: Sequence[Summary], labels: Sequence[str]
 def _plot_categories(path: Path, summaries: Sequence[Summary], labels: Sequence[str]) -> None:
     Figure, FigureCanvasAgg = _import_matplotlib()
     # Only runs on the main run's benchmark share its categories.
-    runs = [(s, l) for s, l in zip(summaries, labels) if s.benchmark == summaries[0].benchmark]
+    runs = [(s, l) for s, l in zip(summaries, labels, strict=True)
+            if s.benchmark == summaries[0].benchmark]
     cats = sorted({c.category for s, _ in runs for c in s.categories})
     fig = Figure(figsize=(max(6.0, 0.6 * len(cats) * len(runs) + 2), 4.5))
     FigureCanvasAgg(fig)
@@ -297,7 +298,7 @@ def _plot_categories(path: Path, summaries: Sequence[Summary], labels: Sequence[
         xs = [i + (j - (len(runs) - 1) / 2) * width for i in range(len(cats))]
         ys = [100.0 * rates[c].rate if c in rates else 0.0 for c in cats]
         bars = ax.bar(xs, ys, width=width, label=label)
-        for bar, c in zip(bars, cats):
+        for bar, c in zip(bars, cats, strict=True):
             if c in rates:
                 ax.annotate(f"{rates[c].solved}/{rates[c].total}",
                             (bar.get_x() + bar.get_width() / 2, bar.get_height()),

@@ -57,6 +57,7 @@ import bisect
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterable
 
 from . import _integrity_rules as rules
 from ._scan import COMPONENT_RE, NAME_RE
@@ -117,7 +118,7 @@ _NOT_A_TACTIC_AFTER = frozenset(":,)⟩]}")
 class _Spans:
     """``(start, end)`` spans, sorted and merged once; ``holds`` is one bisection."""
 
-    def __init__(self, spans) -> None:
+    def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
         merged: list[tuple[int, int]] = []
         for s, e in sorted(spans):
             if merged and s < merged[-1][1]:  # nested or overlapping: one span
@@ -165,7 +166,8 @@ def _reference_context(reference: str, target: str | None = None) -> _Context:
     trusted = {normalize_statement(reference[s:e])
                for s, e, _ in rules.header_commands(mask[:len(lf.header)])}
     placeholders = placeholder_names(reference)
-    statements = []
+    statements: list[Declaration] = []
+    protected: set[str] = set()
     for it in lf.items:
         d = it.declaration
         if d is not None:
@@ -175,17 +177,20 @@ def _reference_context(reference: str, target: str | None = None) -> _Context:
         if d is not None and d.name and (d.kind in THEOREM_KINDS or d.name in placeholders
                                          or d.name == target):
             statements.append(d)
+            protected.add(d.name)
         elif it.kind != "other":
             trusted.add(normalize_statement(it.text))
     kind = next((d.kind for d in statements if d.name == target), None)
-    return _Context(frozenset(trusted), frozenset(d.name for d in statements),
-                    _used_names(mask, statements), (target, kind) if kind else None)
+    # A kind was found only if some declaration is named `target`, so `target` is a name then.
+    return _Context(frozenset(trusted), frozenset(protected), _used_names(mask, statements),
+                    (target, kind) if kind and target is not None else None)
 
 
 def _own_context(lf: LeanFile, mask: str) -> _Context:
     theorems = [d for d in lf.declarations if d.kind in THEOREM_KINDS and d.name]
     last = theorems[-1:]
-    return _Context(frozenset(), frozenset(d.name for d in last), _used_names(mask, last))
+    return _Context(frozenset(), frozenset(d.name for d in last if d.name),
+                    _used_names(mask, last))
 
 
 def _clashes(name: str, used: frozenset[tuple[str, ...]]) -> bool:
@@ -409,4 +414,4 @@ class _Scanner:
 
 
 __all__ = ["Finding", "IntegrityOptions", "PLACEHOLDER_KINDS", "THEOREM_KINDS", "components",
-           "scan_integrity"]
+           "masked", "parsed", "scan_integrity"]

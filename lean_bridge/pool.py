@@ -25,7 +25,7 @@ import itertools
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Coroutine
 
 from .affinity import pick
 from .errors import HeaderError, NoAvailableRepl, ReplCrashed, ReplTimeout
@@ -187,7 +187,7 @@ class ReplPool:
         if not start.cancelled() and start.exception() is None:
             await self._checkin(start.result())
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import psutil
 
@@ -300,7 +300,7 @@ class ReplProcess:
 
     # -- requests ---------------------------------------------------------------------------
 
-    async def request(self, request: Request | dict, *, timeout: float | None) -> Response:
+    async def request(self, request: Request | dict[str, Any], *, timeout: float | None) -> Response:
         """Send one request and wait for its response.
 
         Raises ReplTimeout (the group is killed first) or ReplCrashed (the process is dead
@@ -353,7 +353,7 @@ class ReplProcess:
             await self.close()
             raise ReplCrashed("garbage", str(exc)) from None
         except (BrokenPipeError, ConnectionResetError, EOFError):
-            raise await self._crashed("eof", "stdout closed in the middle of a request")
+            raise await self._crashed("eof", "stdout closed in the middle of a request") from None
         self.requests_served += 1
         return response
 
@@ -370,7 +370,7 @@ class ReplProcess:
             raise
         self.answers_dropped += 1
 
-    async def _exchange(self, request: Request | dict) -> Response:
+    async def _exchange(self, request: Request | dict[str, Any]) -> Response:
         assert self._proc and self._proc.stdin and self._proc.stdout
         self._proc.stdin.write(encode_request(request))
         await self._proc.stdin.drain()

@@ -43,10 +43,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Iterable, Mapping
 
 from . import _integrity_rules as rules
-from .jsonl import jsonl_objects
 from ._scan import NAME_RE
 from .integrity import (
     THEOREM_KINDS,
@@ -56,6 +55,7 @@ from .integrity import (
     parsed,
     placeholder_names,
 )
+from .jsonl import jsonl_objects
 from .text import (
     Declaration,
     LeanFile,
@@ -147,7 +147,7 @@ def references_from_lean(content: str, source: str = "<text>") -> dict[str, Refe
     return refs
 
 
-def _last_mentions(mask: str, names) -> dict[tuple[str, ...], int]:
+def _last_mentions(mask: str, names: Iterable[str]) -> dict[tuple[str, ...], int]:
     """For each of ``names``, where the last name token holding its components starts
     (``name``, ``name.1``, ``Foo.name``); absent when no token does. One pass over the tokens,
     so asking about every placeholder of a file costs the file once."""
@@ -250,7 +250,7 @@ def _type_key(text: str, d: Declaration) -> str:
 
 
 def _first_difference(a: str, b: str) -> str:
-    i = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
     lo = max(0, i - 25)
     return f"reference …{a[lo:i + 35]!r}… vs candidate …{b[lo:i + 35]!r}…"
 
@@ -303,7 +303,8 @@ def _candidate_view(candidate: str) -> tuple[dict[str, Declaration], frozenset[s
 
 
 def _compare_preamble(candidate: str, ref: Reference, ref_file: LeanFile,
-                      decls: dict[str, Declaration], present: frozenset[str], add) -> None:
+                      decls: dict[str, Declaration], present: frozenset[str],
+                      add: Callable[[str, int, str], None]) -> None:
     placeholders = placeholder_names(ref.text)
     for it in ref_file.items:
         d = it.declaration

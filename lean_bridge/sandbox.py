@@ -45,7 +45,7 @@ def network_isolation_prefix() -> tuple[str, ...] | None:
     unshare = shutil.which("unshare")
     if unshare is None:
         return None
-    candidates = [(unshare, "-n", "--")] if os.geteuid() == 0 else []
+    candidates: list[tuple[str, ...]] = [(unshare, "-n", "--")] if os.geteuid() == 0 else []
     candidates.append((unshare, "-r", "-n", "--"))
     for prefix in candidates:
         try:
@@ -84,6 +84,7 @@ def _effective_memory(limits: object, configured: int | None) -> int | None:
     from .errors import ReplUnavailable
 
     try:
-        return resolve().memory_bytes
+        memory: int | None = resolve().memory_bytes
+        return memory
     except ReplUnavailable:
         return configured  # no REPL starts under it; the start itself says why

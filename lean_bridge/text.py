@@ -77,13 +77,13 @@ SORRY_KINDS = ("theorem", "lemma", "example")
 
 _WORD_RE = re.compile(r"#?[A-Za-z_][\w'!?]*")
 # An indented declaration: [ \t]+, attributes, modifiers, then the keyword; the attributes and
-# modifiers may run on over several lines (read by `_IndentedDeclarations`).
+# modifiers may run on over several lines (read by `_IndentedDeclarations`); an attribute's
+# or modifier's match takes the whitespace after it too.
 _INDENT_RE = re.compile(r"[ \t]+")
-_ATTRIBUTE_RE = re.compile(r"@\[[^\]\n]*\]")
-_MODIFIER_RE = re.compile(r"(?:" + "|".join(sorted(MODIFIERS)) + r")(?=\s)")
+_ATTRIBUTE_RE = re.compile(r"@\[[^\]\n]*\]\s*")
+_MODIFIER_RE = re.compile(r"(?:" + "|".join(sorted(MODIFIERS)) + r")(?=\s)\s*")
 _DECL_KEYWORD_RE = re.compile(
     r"(?:" + "|".join(sorted(DECLARATION_KEYWORDS)) + r")(?![\w'!?])")
-_SPACES_RE = re.compile(r"\s*")
 _SET_OPTION_IN_RE = re.compile(r"set_option\s+\S+\s+(?:\"[^\"]*\"|\S+)\s+in(?![\w'!?])")
 _IN_RE = re.compile(r"(?<![\w'!?.])in(?![\w'!?])")
 _PRIORITY_RE = re.compile(r"\(\s*priority\s*:=")
@@ -210,9 +210,9 @@ class _IndentedDeclarations:
         while (p, attributes_allowed) not in self.memo:
             path.append((p, attributes_allowed))
             if attributes_allowed and (m := _ATTRIBUTE_RE.match(self.mask, p)):
-                p = _SPACES_RE.match(self.mask, m.end()).end()
+                p = m.end()
             elif m := _MODIFIER_RE.match(self.mask, p):
-                p, attributes_allowed = _SPACES_RE.match(self.mask, m.end()).end(), False
+                p, attributes_allowed = m.end(), False
             else:
                 self.memo[(p, attributes_allowed)] = bool(_DECL_KEYWORD_RE.match(self.mask, p))
                 break
@@ -350,6 +350,7 @@ def _parse_head(text: str, mask: str, b: int, bounds: list[int]) -> _Head:
         known = keyword is not None and (keyword in COMMAND_KEYWORDS or keyword.startswith("#"))
         kind = "command" if known or prefixes or modifiers else "other"
         return _Head(kind, keyword, word.end() if word else i)
+    assert word is not None  # keyword is its text
     decl_kind, after = keyword, word.end()
     if keyword == "class" and (nxt := _WORD_RE.match(mask, _skip_ws(mask, after, n))) \
             and nxt.group() == "inductive":
@@ -492,5 +493,5 @@ __all__ = [
     "Declaration", "Item", "LeanFile", "LineIndex", "RepeatedName", "check_fits", "find_identifier",
     "find_name", "find_sorry_proofs", "line_col_to_offset", "mask_non_code", "masked",
     "normalize_statement", "offset_to_line_col", "parse_file", "parsed", "repeated_names",
-    "replace_proof", "split_header",
+    "replace_proof", "split_header", "strip_comments",
 ]

@@ -67,7 +67,7 @@ class Pins:
         setup patches the REPL's main loop to flush (as Kimina Lean Server does).
         """
         match = re.match(r"^v4\.(\d+)\.", self.repl)
-        return bool(match) and int(match.group(1)) < 10
+        return match is not None and int(match.group(1)) < 10
 
 
 def render_lakefile(pins: Pins) -> str:

@@ -34,7 +34,7 @@ def _lean_escape(s: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _to_format(value):
+def _to_format(value: object) -> object:
     """Json.render: objects and arrays are `bracket` groups, each key/value pair its own group."""
     if value is None:
         return "null"
@@ -49,7 +49,7 @@ def _to_format(value):
     if isinstance(value, str):
         return _lean_escape(value)
     if isinstance(value, (list, tuple)):
-        items = [_to_format(v) for v in value]
+        items: list[object] = [_to_format(v) for v in value]
         open_, close = "[", "]"
     elif isinstance(value, dict):
         # Lean stores object fields in an RBMap and renders them with a fold that prepends, so
@@ -59,7 +59,7 @@ def _to_format(value):
         open_, close = "{", "}"
     else:
         raise TypeError(f"not JSON: {value!r}")
-    body: list = [open_]
+    body: list[object] = [open_]
     for i, item in enumerate(items):
         if i:
             body += [",", _LINE]

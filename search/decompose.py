@@ -88,7 +88,7 @@ class GapOutcome:
 
 def default_sketcher(proposer: ProofProposer) -> ProofProposer:
     """The structural split first (no model needed), then the proposer's own proofs."""
-    return MixProposer([StructuralSketcher(), proposer])  # type: ignore[return-value]
+    return MixProposer([StructuralSketcher(), proposer])
 
 
 def lemma_problem(problem: Problem, lemma: Lemma) -> Problem:
@@ -168,9 +168,10 @@ class _Decomposition:
         names = [unique_name(f"{self.base_name}_{g.name}", taken) for g in gaps]
         seeds = [rng.randrange(2**31) for _ in gaps]
         outcomes = await asyncio.gather(*(self.solve_gap(g, goal, name, random.Random(seed))
-                                          for g, goal, name, seed in zip(gaps, goals, names, seeds)))
+                                          for g, goal, name, seed
+                                          in zip(gaps, goals, names, seeds, strict=True)))
         solved = [o for o in outcomes if o.solved is not None]
-        report = {"sketch": sketch, "lemmas": [o.to_json() for o in outcomes],
+        report: dict[str, Any] = {"sketch": sketch, "lemmas": [o.to_json() for o in outcomes],
                   "unsolved": [{"name": e["name"], "have": e["have"], "statement": e["statement"]}
                                for e in (o.to_json() for o in outcomes if o.solved is None)]}
         if len(solved) < len(outcomes):

@@ -88,7 +88,8 @@ def import_lean_dojo() -> ModuleType:
     if missing:
         raise LeanDojoMissing(f"this lean_dojo lacks {', '.join(missing)}; "
                               f"install lean-dojo>=2.0: {INSTALL_HINT}")
-    return lean_dojo
+    module: ModuleType = lean_dojo
+    return module
 
 
 def _goals(pp: str) -> tuple[str, ...]:
@@ -114,7 +115,8 @@ class DojoSession:
                  call: Callable[..., Any] | None = None) -> None:
         self.dojo, self.api, self.problem, self.lean, self.integrity = dojo, api, problem, lean, integrity
         self._call = call or (lambda fn, *args: asyncio.get_running_loop().run_in_executor(None, partial(fn, *args)))
-        self.root = TacticStep(StepStatus.OPEN, init_state, _goals(init_state.pp))
+        # Typed as TacticSession's (settable) `root`, so that the session is one.
+        self.root: TacticStep | None = TacticStep(StepStatus.OPEN, init_state, _goals(init_state.pp))
         self._errors = tuple(getattr(api, n) for n in ("LeanError", "TacticError") if hasattr(api, n))
         self._just_finished = False
 

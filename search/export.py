@@ -32,9 +32,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Sequence
 
 import networkx as nx
+
+if TYPE_CHECKING:  # matplotlib is optional (the `plot` extra): imported when drawing
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
 
 from .bestfirst import PROVED, SearchGraph
 from .segments import NO_GOALS
@@ -50,7 +56,7 @@ EDGE_COLOR = "#9a9a9a"
 
 def _mark_path(g: nx.DiGraph, path: Sequence[int] | None) -> None:
     on_nodes = set(path or ())
-    on_edges = set(zip(path or (), (path or ())[1:]))
+    on_edges = set(zip(path or (), (path or ())[1:], strict=False))
     missing = [e for e in on_edges if not g.has_edge(*e)]
     if missing:
         raise ValueError(f"proof path is not a path of this graph: missing edges {missing}")
@@ -137,9 +143,10 @@ def read_graphml(path: str | Path) -> nx.DiGraph:
 
 def _node_link_data(graph: nx.DiGraph) -> dict[str, Any]:
     try:
-        return nx.node_link_data(graph, edges="edges")
+        data: dict[str, Any] = nx.node_link_data(graph, edges="edges")
     except TypeError:  # networkx < 3.4 names the key argument `link`
-        return nx.node_link_data(graph, link="edges")
+        data = nx.node_link_data(graph, link="edges")
+    return data
 
 
 def write_json(graph: nx.DiGraph, path: str | Path) -> Path:
@@ -206,7 +213,8 @@ def tree_layout(graph: nx.DiGraph) -> dict[int, tuple[float, float]]:
     return pos
 
 
-def _import_matplotlib():
+def _import_matplotlib() -> tuple[ModuleType, type[Figure], type[FigureCanvasAgg],
+                                  type[LineCollection], ModuleType, ModuleType]:
     try:
         import matplotlib
         from matplotlib import cm, colors
@@ -232,7 +240,7 @@ def draw_tree(graph: Tree | SearchGraph | nx.DiGraph, path: str | Path, *,
     g = to_networkx(graph, proof_path=proof_path)
     path = Path(path)
     if proof_path is not None:
-        highlighted = set(zip(proof_path, proof_path[1:]))
+        highlighted = set(zip(proof_path, proof_path[1:], strict=False))
     else:
         highlighted = {(u, v) for u, v, on in g.edges(data="on_proof_path") if on}
     color_by = color_by or ("visits" if g.graph.get("kind") == "rmaxts" else "value")
@@ -263,7 +271,7 @@ def draw_tree(graph: Tree | SearchGraph | nx.DiGraph, path: str | Path, *,
     mappable.set_array(values)
     fig.colorbar(mappable, ax=ax, label=color_by, shrink=0.8)
     if labels:
-        for n, value in zip(nodes, values):
+        for n, value in zip(nodes, values, strict=True):
             ax.annotate(str(n), pos[n], ha="center", va="center", fontsize=7, zorder=4,
                         color="black" if norm(value) > 0.6 else "white")
         for u, v, data in g.edges(data=True):

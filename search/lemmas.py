@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Collection, Sequence
+from typing import Callable, Collection, Sequence
 
 from lean_bridge.goals import (
     CLOSERS,
@@ -77,10 +77,15 @@ def rename_tactic(goal: Goal) -> str | None:
     return "rename_i " + " ".join(renames.get(n, "_") for n in goal.names if "✝" in n)
 
 
+def _literal(new: str) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement that is ``new`` as it stands (no backslash escapes)."""
+    return lambda _m: new
+
+
 def _substitute(text: str, renames: dict[str, str]) -> str:
     for old in sorted(renames, key=len, reverse=True):  # `x✝¹` before `x✝`
         text = re.sub(r"(?<![\w'!?.✝])" + re.escape(old) + r"(?![\w'!?✝])",
-                      lambda _m, new=renames[old]: new, text)
+                      _literal(renames[old]), text)
     return text
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Any
 
 from search.problem import Problem
 from search.protocols import LeanChecker, ProofProposer
@@ -22,7 +23,7 @@ async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
                         temperature: float = 1.0) -> SearchResult:
     started = time.monotonic()
     generations = lean_calls = 0
-    trace: list[dict] = []
+    trace: list[dict[str, Any]] = []
     tally = LeanTally()
     for attempt in range(budget.attempts):
         done = 0
@@ -35,7 +36,7 @@ async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
             lean_calls += len(results)
             for result in results:
                 tally.check(result)
-            for i, (proposal, result) in enumerate(zip(proposals, results)):
+            for i, (proposal, result) in enumerate(zip(proposals, results, strict=True)):
                 trace.append({"attempt": attempt, "status": result.status.value})
                 if result.proved:
                     return SearchResult(problem.name, proposal.text, generations, lean_calls,

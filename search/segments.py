@@ -276,7 +276,8 @@ def _dedupe(steps: Sequence[Step]) -> list[Step]:
 
 def _parents(steps: Sequence[Step]) -> list[int]:
     """Index of each step's innermost strictly-containing step, -1 at top level."""
-    parents, stack = [], []
+    parents: list[int] = []
+    stack: list[int] = []
     for i, s in enumerate(steps):
         while stack and not (steps[stack[-1]].start <= s.start and s.end <= steps[stack[-1]].end):
             stack.pop()
@@ -449,7 +450,7 @@ def segment(proof: str, valid_end: int, tactics: Sequence[Tactic],
     states = state_after_segments(proof, ends, steps, complete=complete)
     segments: list[Segment] = []
     prev = 0
-    for end, state in zip(ends, states):
+    for end, state in zip(ends, states, strict=True):
         indent = _indent(proof, steps, prev, end)
         if indent is None:  # §6.2: a final segment without tactics takes the first indent
             indent = segments[0].indent if segments else 2

@@ -70,7 +70,7 @@ class _WideNode:
     @classmethod
     def of(cls, kids: list[int], arms: list[ArmStats]) -> "_WideNode":
         wide = cls(max(2 * len(kids), 32))
-        for k, arm in zip(kids, arms):
+        for k, arm in zip(kids, arms, strict=True):
             wide.append(k, arm)
         return wide
 
@@ -137,7 +137,7 @@ class Node:
     # and a one-entry dict costs nearly twice a one-pair tuple.
     codes: tuple[tuple[bytes, int], ...] = ()
     # Most nodes are leaves: they share one read-only empty mapping until a child arrives.
-    children: dict[str, int] = field(default_factory=lambda: _NO_CHILDREN)  # type: ignore[assignment]
+    children: dict[str, int] = field(default_factory=lambda: _NO_CHILDREN)
     tokens: int = 0
     stats: NodeStats = NodeStats()
     expanded: bool = False
@@ -289,7 +289,7 @@ class Tree:
     def start_job(self, index: int) -> None:
         """Add the virtual loss of one expansion at ``index`` (``ucb.start_job``)."""
         path = self.path_to(index)
-        for i, stats in zip(path, start_job([self.nodes[i].stats for i in path])):
+        for i, stats in zip(path, start_job([self.nodes[i].stats for i in path]), strict=True):
             self.nodes[i].stats = stats
         self.nodes[index].expanded = True
         self._sync_wide(path)
@@ -299,7 +299,7 @@ class Tree:
         loss (``ucb.backup``): the node's ⊘ and edge arms, its ancestors' edge arms."""
         path = self.path_to(index)
         for i, stats in zip(path, backup([self.nodes[i].stats for i in path], reward,
-                                         gamma=gamma)):
+                                         gamma=gamma), strict=True):
             self.nodes[i].stats = stats
         self._sync_wide(path)
 

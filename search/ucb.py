@@ -165,7 +165,7 @@ def select_child(here: ArmStats, children: Sequence[ArmStats], *, gamma: float =
     numerator = c * math.log(max(total, 2.0))
     sqrt = math.sqrt
     best, best_score = EXPAND_HERE, -math.inf
-    for i, (w_eff, n_floor) in enumerate(zip(ws, ns)):
+    for i, (w_eff, n_floor) in enumerate(zip(ws, ns, strict=True)):
         score = w_eff / n_floor + sqrt(numerator / n_floor)
         if score > best_score:
             best, best_score = i - 1, score  # i = 0 is ⊘, which maps to EXPAND_HERE (-1)

@@ -298,15 +298,16 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
                                          run=run_id)
     async with search_stack(spec, settings, prompt_format=prompt_format, header=header) as stack:
         open_manifest(await stack.lean.lean_version(header) if header is not None else None)
+        local: runner.Attempts  # `attempts` above is the Ray fleet's
         if kind == "synth":
             from prover.drivers.synth import SynthAttempts
 
-            attempts = SynthAttempts(plan, proposer=stack.proposer, lean=stack.lean, run=run_id,
-                                     watch=watch)
+            local = SynthAttempts(plan, proposer=stack.proposer, lean=stack.lean, run=run_id,
+                                  watch=watch)
         else:
-            attempts = runner.LocalAttempts(plan, proposer=stack.proposer, lean=stack.lean,
-                                            run=run_id, watch=watch)
-        return await runner.run_eval(plan, items, log, attempts, on_result=on_result,
+            local = runner.LocalAttempts(plan, proposer=stack.proposer, lean=stack.lean,
+                                         run=run_id, watch=watch)
+        return await runner.run_eval(plan, items, log, local, on_result=on_result,
                                      on_start=on_start, run=run_id)
 
 

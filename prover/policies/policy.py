@@ -57,7 +57,9 @@ class Completion:
 
 @runtime_checkable
 class Policy(Protocol):
-    name: str
+    # Read-only to its users, so a property (BatchingPolicy's) is a name too.
+    @property
+    def name(self) -> str: ...
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """For each request, ``request.n`` completions, in request order."""
@@ -119,7 +121,7 @@ class BatchingPolicy:
                     if not p.future.done():
                         p.future.set_exception(exc)
                 continue
-            for p, result in zip(batch, results):
+            for p, result in zip(batch, results, strict=False):
                 if not p.future.done():
                     p.future.set_result(result)
 

@@ -122,7 +122,9 @@ def log_last_step_callback() -> Any:
     manifest's ``final_loss`` is the loss at the end of training."""
     (transformers,) = require("transformers")
 
-    class _LogLastStep(transformers.TrainerCallback):
+    callback: Any = transformers.TrainerCallback  # a module attribute mypy cannot use as a base
+
+    class _LogLastStep(callback):
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step >= state.max_steps:
                 control.should_log = True

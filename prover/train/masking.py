@@ -80,7 +80,7 @@ def token_labels(input_ids: Sequence[int], offsets: Sequence[Span], no_loss: Seq
     if len(input_ids) != len(offsets):
         raise ValueError(f"{len(input_ids)} tokens but {len(offsets)} offsets")
     return [IGNORE if _excluded((int(s), int(e)), no_loss) else int(t)
-            for t, (s, e) in zip(input_ids, offsets)]
+            for t, (s, e) in zip(input_ids, offsets, strict=True)]
 
 
 __all__ = ["IGNORE", "STATE_LOSS_POLICIES", "STATE_MARKER", "Span", "StateLoss", "no_loss_spans",

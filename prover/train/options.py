@@ -4,6 +4,7 @@ schedule (epochs or steps, learning rate, seed) and the prompt format records ar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from prover.train.errors import TrainInputError
 
@@ -24,7 +25,7 @@ class TrainerOptions:
     logging_steps: int = 10
 
     # Fields that must be at least 1; subclasses add theirs.
-    POSITIVE_INTS = ("logging_steps", "lora_r")
+    POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("logging_steps", "lora_r")
 
     def check(self) -> None:
         for name in self.POSITIVE_INTS:

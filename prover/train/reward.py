@@ -188,7 +188,8 @@ class LeanReward:
     async def _judge_all(self, completions: list[Any], headers: Sequence[str],
                          statements: Sequence[str], names: Sequence[str]) -> list[RewardEvent]:
         return list(await asyncio.gather(*(
-            self._judge(c, h, s, n) for c, h, s, n in zip(completions, headers, statements, names))))
+            self._judge(c, h, s, n)
+            for c, h, s, n in zip(completions, headers, statements, names, strict=False))))
 
     async def _judge(self, completion: Any, header: str, statement: str, name: str) -> RewardEvent:
         started = time.monotonic()

@@ -164,16 +164,19 @@ class HFPolicy:
                 raise ValueError(f"hf: tokenizer of {model} has neither a pad nor an eos token")
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"  # decoder-only: generated text must follow the prompt
-        self.tokenizer = tokenizer
+        # Any: the Auto* classes load whatever class the checkpoint names, and transformers'
+        # own annotations of them change from release to release.
+        self.tokenizer: Any = tokenizer
         # transformers renamed `torch_dtype` to `dtype` in 4.56; older versions read `dtype` as
         # a config attribute and silently ignore it.
         major_minor = tuple(int(p) for p in transformers.__version__.split(".")[:2])
         dtype_kw = "dtype" if major_minor >= (4, 56) else "torch_dtype"
-        self.model = transformers.AutoModelForCausalLM.from_pretrained(
+        lm: Any = transformers.AutoModelForCausalLM.from_pretrained(
             model, trust_remote_code=trust_remote_code, **{dtype_kw: torch_dtype}
         )
-        self.model.to(device)
-        self.model.eval()
+        lm.to(device)
+        lm.eval()
+        self.model: Any = lm
         self._stop_strings = hasattr(transformers, "StopStringCriteria")
         self._processors = transformers.LogitsProcessorList
         eos = self.model.generation_config.eos_token_id
@@ -225,7 +228,7 @@ class HFPolicy:
                 prompts = [self._prompt_ids(requests[i]) for i in group.indices]
                 ns = [requests[i].n for i in group.indices]
                 completions = self._generate_group(prompts, ns, group.sampling, group.seed)
-                for i, c in zip(group.indices, completions):
+                for i, c in zip(group.indices, completions, strict=True):
                     results[i] = c
         return results
 
@@ -249,7 +252,7 @@ class HFPolicy:
         self, prompts: list[list[int]], ns: list[int], sampling: _Sampling, seed: int
     ) -> list[list[Completion]]:
         torch = self._torch
-        rows = [p for p, n in zip(prompts, ns) for _ in range(n)]
+        rows = [p for p, n in zip(prompts, ns, strict=True) for _ in range(n)]
         finished: list[Completion] = []
         cuda_devices = list(range(torch.cuda.device_count())) if self.device == "cuda" else []
         # fork_rng restores the global RNG afterwards; the seed is set once per group, so the
@@ -298,7 +301,8 @@ class HFPolicy:
         sequences = output.sequences
         logprobs = recorder.finish(sequences)
         generated = sequences[:, width:].cpu().tolist()
-        return [self._completion(g, lp, sampling) for g, lp in zip(generated, logprobs)]
+        return [self._completion(g, lp, sampling)
+                for g, lp in zip(generated, logprobs, strict=True)]
 
     def _completion(self, gen: list[int], logprobs: list[float], sampling: _Sampling) -> Completion:
         pad = self.tokenizer.pad_token_id

@@ -82,7 +82,7 @@ def parse_reply(reply: dict[str, Any], request: GenerationRequest, *, chat: bool
     usage = (reply.get("usage") or {}).get("completion_tokens")
     shares = _split(usage, len(choices)) if isinstance(usage, int) else [0] * len(choices)
     completions = []
-    for choice, share in zip(choices, shares):
+    for choice, share in zip(choices, shares, strict=True):
         if chat:
             text = (choice.get("message") or {}).get("content") or ""
             entries = (choice.get("logprobs") or {}).get("content")

@@ -123,7 +123,7 @@ class VLLMPolicy:
         params = [self._sampling_params(**to_vllm_sampling_kwargs(r)) for r in requests]
         async with self._lock:
             outputs = await asyncio.to_thread(self._llm.generate, prompts, params, use_tqdm=False)
-        return [from_vllm_output(o, r.stop) for o, r in zip(outputs, requests)]
+        return [from_vllm_output(o, r.stop) for o, r in zip(outputs, requests, strict=False)]
 
     async def close(self) -> None:
         # vLLM has no stable public shutdown; dropping the last reference frees the engine.
