@@ -330,7 +330,7 @@ def _static_findings(text: str, theorems: Sequence[Declaration], owners: _Owners
     scans = [{(f.code, f.line, f.column, f.message): f
               for f in scan_integrity(text, reference=ref.text if ref else None,
                                       target=ref.name if ref else None, options=options)}
-             for ref in (references or [None])]
+             for ref in (list(references) if references else [None])]
     findings = {k: f for scan in scans for k, f in scan.items()
                 if f.code not in _WAIVABLE or all(k in other for other in scans)}
     static = _Static({}, {}, [], {})

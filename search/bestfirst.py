@@ -236,7 +236,7 @@ class _Attempt:
             return None
         current = [i for i in path if self.handles.get(i, (None,))[0] == self.epoch]
         start = path.index(current[-1])  # the root is always current
-        for parent, child in zip(path[start:], path[start + 1:]):
+        for parent, child in zip(path[start:], path[start + 1:], strict=False):
             node = self.graph.nodes[child]
             self.replays += 1
             step = await self._run(self.handles[parent][1], node.tactic or "")
@@ -251,7 +251,7 @@ class _Attempt:
     # -- the loop ---------------------------------------------------------------------------
 
     def _add(self, parent: GraphNode, tactic: str, goals: tuple[str, ...], logprob: float,
-             status: str) -> GraphNode:
+             status: NodeStatus) -> GraphNode:
         node = GraphNode(len(self.graph.nodes), parent.id, tactic, goals,
                          parent.logprob + logprob, logprob, parent.depth + 1, status)
         self.graph.nodes.append(node)

@@ -16,7 +16,6 @@ import json
 import pytest
 
 import lean_fake
-from lean_bridge.tactic_mode import StepStatus, step_of
 from lean_bridge.outcome import Status, command_verdict, step_verdict
 from lean_bridge.process import ReplProcess, ReplSpec
 from lean_bridge.protocol import (
@@ -26,6 +25,7 @@ from lean_bridge.protocol import (
     decode_response_block,
     split_blocks,
 )
+from lean_bridge.tactic_mode import StepStatus, step_of
 
 VERDICTS = {
     "Mathlib/test/20240209": "IE",

@@ -166,9 +166,10 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
         else:
             asked = [0]
 
-            def on_ask(n: int, depth: int | None, _name: str = name) -> None:
-                asked[0] += n
-                reporter.update(_name, asked[0], depth)
+            def on_ask(n: int, depth: int | None, _name: str = name,
+                       _asked: list[int] = asked) -> None:
+                _asked[0] += n
+                reporter.update(_name, _asked[0], depth)
 
             result = await searcher(problem, method=method,
                                     proposer=WatchedProposer(proposer, on_ask), lean=lean,

@@ -61,7 +61,7 @@ class Fleet:
         results = await asyncio.gather(*(self._warm(h, header) for h in handles),
                                        return_exceptions=True)
         lost: list[BaseException] = []
-        for handle, result in zip(handles, results):
+        for handle, result in zip(handles, results, strict=True):
             if isinstance(result, (asyncio.TimeoutError, RayActorError)):
                 lost.append(result)
                 kill(handle)

@@ -14,7 +14,7 @@ from prover.drivers.ray.serving import hosted_on
 def portable_item(item: Any) -> Any:
     """A copy of a benchmark item that pickles: the raw record (a read-only mapping proxy,
     not picklable, and not needed remotely) is left behind."""
-    if dataclasses.is_dataclass(item) and isinstance(getattr(item, "record", None), Mapping):
+    if dataclasses.is_dataclass(item) and not isinstance(item, type) and isinstance(getattr(item, "record", None), Mapping):
         return dataclasses.replace(item, record={})
     return item
 
