@@ -32,7 +32,6 @@ from benchmarks.resultlog import ResultLog
 from search import Budget, search
 from search.watched import WatchedProposer
 
-STATUSES = ("proved", "unproved", "timeout", "error")
 
 class EvalInputError(ValueError):
     """Options that select nothing sensible (the CLI's exit 2)."""

@@ -11,3 +11,5 @@ token ids and labels), ``sft`` and ``grpo`` (the two trainers), ``reward`` (Lean
 a reward), ``checkpoint`` (loading the base model, writing the output directory and its
 manifest), ``cli`` (the ``prover train`` command group).
 """
+
+__all__: list[str] = []  # the modules are the API; importing this package costs nothing

@@ -5,3 +5,5 @@
 and builds the policy. Nothing heavy is imported here: each backend imports its libraries when
 it is constructed.
 """
+
+__all__: list[str] = []  # the modules are the API; importing this package costs nothing
