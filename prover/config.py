@@ -111,14 +111,52 @@ _KIND_NAMES = {str: "a string", int: "a whole number", float: "a number"}
 
 @dataclass(frozen=True)
 class Settings:
-    values: Mapping[str, Any]
-    sources: Mapping[str, str] = field(default_factory=dict)
+    """The resolved value of every key of SCHEMA, typed, and where each came from.
+
+    Built once per command by ``load_settings``; the drivers read attributes. ``values`` is
+    the plain mapping a manifest records and a Ray actor receives."""
+
+    repl: str | None
+    workspace: str | None
+    timeout: float
+    header_timeout: float
+    memory_gb: float
+    workers: int
+    max_requests: int
+    policy: str
+    search: str
+    budget: str
+    seed: int
+    prompt_format: str | None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> Settings:
+        """From a mapping of keys (a manifest's, a Ray actor's): missing keys take SCHEMA's
+        defaults, unknown keys are refused."""
+        unknown = sorted(set(values) - set(SCHEMA))
+        if unknown:
+            raise ConfigError(f"unknown settings {unknown}; known: {sorted(SCHEMA)}")
+        resolved = {k: values.get(k, spec.default) for k, spec in SCHEMA.items()}
+        return cls(**resolved, sources=dict(sources or {k: DEFAULT for k in resolved}))
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in SCHEMA}
 
     def __getitem__(self, key: str) -> Any:
-        return self.values[key]
+        if key not in SCHEMA:
+            raise KeyError(key)
+        return getattr(self, key)
 
     def describe(self) -> list[str]:
-        return [f"{k} = {self.values[k]!r}  ({self.sources[k]})" for k in sorted(self.values)]
+        return [f"{k} = {getattr(self, k)!r}  ({self.sources[k]})" for k in sorted(SCHEMA)]
+
+
+def as_settings(settings: Settings | Mapping[str, Any]) -> Settings:
+    """``settings`` itself, or the Settings of a plain mapping of keys (what a benchmark script
+    or a test builds with ``load_settings(...).values``)."""
+    return settings if isinstance(settings, Settings) else Settings.of(settings)
 
 
 def config_files(cwd: Path | None = None) -> list[Path]:
@@ -211,4 +249,4 @@ def load_settings(
         else:
             values[key] = spec.default
             sources[key] = DEFAULT
-    return Settings(values, sources)
+    return Settings.of(values, sources)

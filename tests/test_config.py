@@ -77,3 +77,23 @@ def test_toml_values_must_have_the_type_not_be_rounded(tmp_path):
     toml.write_text("workers = 3\ntimeout = 2\n")
     settings = load_settings({}, environ={}, files=[toml])
     assert settings["workers"] == 3 and settings["timeout"] == 2.0
+
+
+def test_settings_are_one_frozen_typed_object_over_the_schema(tmp_path):
+    import dataclasses
+
+    from prover.config import SCHEMA, Settings, as_settings
+
+    fields = [f.name for f in dataclasses.fields(Settings) if f.name != "sources"]
+    assert fields == list(SCHEMA)  # every key an attribute, in the schema's order
+    toml = tmp_path / "prover.toml"
+    toml.write_text("workers = 3\n")
+    settings = load_settings({"seed": "7"}, environ={"PROVER_TIMEOUT": "9"}, files=[toml])
+    assert (settings.workers, settings.seed, settings.timeout) == (3, 7, 9.0)
+    assert settings.sources["seed"] == "command line" and settings.sources["policy"] == "default"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.workers = 4  # type: ignore[misc]
+    # The plain mapping a manifest records and a Ray actor receives gives the same object back.
+    assert as_settings(settings.values) == settings and as_settings(settings) is settings
+    with pytest.raises(ConfigError, match="unknown settings"):
+        Settings.of({"wrokers": 2})

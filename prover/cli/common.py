@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+
+if TYPE_CHECKING:  # annotations only: the commands import their heavy parts lazily
+    from lean_bridge.process import ReplSpec
+    from prover.config import Settings
+    from search import Budget
 
 # The one set of exit codes of every command (a contract for scripts).
 EXIT_OK = 0
@@ -34,7 +40,8 @@ def read_lean_file(path: Path) -> str:
         fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
 
 
-def settings_from(flags: dict[str, Any]):
+def settings_from(flags: dict[str, Any]) -> Settings:
+    """``load_settings(flags)``; a value no layer may give exits 2 naming where it came from."""
     from prover.config import ConfigError, load_settings
 
     try:
@@ -43,7 +50,7 @@ def settings_from(flags: dict[str, Any]):
         fail(str(exc), EXIT_USAGE)
 
 
-def repl_spec(settings, *, auto_setup: bool = True):
+def repl_spec(settings: Settings, *, auto_setup: bool = True) -> ReplSpec:
     """The REPL to talk to: --repl / PROVER_REPL / prover.toml, else the workspace's own.
 
     A workspace that was never built is set up here, on first use, saying what it downloads.
@@ -57,13 +64,13 @@ def repl_spec(settings, *, auto_setup: bool = True):
         workspace_spec,
     )
 
-    limits = ProcessLimits(memory_bytes=int(settings["memory_gb"] * GIB))
-    if settings["repl"]:
-        command = tuple(shlex.split(settings["repl"]))
+    limits = ProcessLimits(memory_bytes=int(settings.memory_gb * GIB))
+    if settings.repl:
+        command = tuple(shlex.split(settings.repl))
         if not command:
             fail("--repl is empty", EXIT_USAGE)
         return ReplSpec(command, limits=limits)
-    workspace = Path(settings["workspace"]) if settings["workspace"] else default_workspace()
+    workspace = Path(settings.workspace) if settings.workspace else default_workspace()
     if not is_built(workspace) and auto_setup:
         from lean_bridge.setup import SetupError, setup_workspace
 
@@ -96,28 +103,42 @@ def lean_options(func):
     return func
 
 
-def search_settings(flags: dict[str, Any]):
-    """Settings of a searching command (prove, eval, synth) from its flags (by parameter name),
-    the environment and config files; exits 2 unless the search method, budget, prompt format
-    and policy spec make sense together. Returns (settings, (method, budget, prompt format))."""
+@dataclass(frozen=True)
+class SearchSettings:
+    """What a searching command (prove, eval, synth) runs with, resolved once: every setting
+    (flag > ``PROVER_*`` > ``prover.toml`` > default), the search method, its budget parsed
+    and the prompt format the method needs."""
+
+    settings: Settings
+    method: str
+    budget: Budget
+    prompt_format: str | None
+
+
+def search_settings(*, repl: str | None, workspace: Path | None, timeout: float | None,
+                    workers: int | None, policy: str | None, search_method: str | None,
+                    budget: str | None, seed: int | None, prompt_format: str | None,
+                    verbose: bool) -> SearchSettings:
+    """The settings of a searching command from its flags (None: not given), the environment
+    and config files; exits 2 unless the search method, budget, prompt format and policy spec
+    make sense together."""
     from prover.drivers import prove as pv
     from prover.policies.backends.spec import parse_spec
     from search import Budget
 
     settings = settings_from({
-        "repl": flags["repl"], "workspace": str(flags["workspace"]) if flags["workspace"] else None,
-        "timeout": flags["timeout"], "workers": flags["workers"], "policy": flags["policy"],
-        "search": flags["search_method"], "budget": flags["budget"], "seed": flags["seed"],
-        "prompt_format": flags["prompt_format"]})
-    if flags.get("verbose"):
+        "repl": repl, "workspace": str(workspace) if workspace else None, "timeout": timeout,
+        "workers": workers, "policy": policy, "search": search_method, "budget": budget,
+        "seed": seed, "prompt_format": prompt_format})
+    if verbose:
         click.echo("effective configuration:", err=True)
         for line in settings.describe():
             click.echo(f"  {line}", err=True)
     try:
-        method = pv.check_method(settings["search"])
-        plan_budget = Budget.parse(settings["budget"])
-        fmt = pv.prompt_format_for(method, settings["prompt_format"])
-        parse_spec(settings["policy"])
+        method = pv.check_method(settings.search)
+        plan_budget = Budget.parse(settings.budget)
+        fmt = pv.prompt_format_for(method, settings.prompt_format)
+        parse_spec(settings.policy)
     except ValueError as exc:  # ProveInputError included
         fail(str(exc), EXIT_USAGE)
-    return settings, (method, plan_budget, fmt)
+    return SearchSettings(settings, method, plan_budget, fmt)

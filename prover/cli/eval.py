@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,11 +16,15 @@ from prover.cli.common import (
     EXIT_NOT_PROVED,
     EXIT_OK,
     EXIT_USAGE,
+    SearchSettings,
     fail,
     lean_options,
     repl_spec,
     search_settings,
 )
+
+if TYPE_CHECKING:
+    from prover.config import Settings
 
 BENCHMARK_CHOICES = ("minif2f", "proofnet", "putnambench")
 
@@ -29,15 +33,15 @@ def _names(values: tuple[str, ...]) -> list[str]:
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
-def lean_info(settings: Any, spec: Any) -> dict[str, Any]:
+def lean_info(settings: Settings, spec: Any) -> dict[str, Any]:
     """Toolchain and Mathlib pins of the workspace in use (unknown for a --repl command)."""
     info: dict[str, Any] = {"repl": " ".join(spec.command), "toolchain": None, "mathlib": None,
                             "version": None}
-    if settings["repl"]:
+    if settings.repl:
         return info
     from lean_bridge.workspace import default_workspace, read_pins
 
-    workspace = Path(settings["workspace"]) if settings["workspace"] else default_workspace()
+    workspace = Path(settings.workspace) if settings.workspace else default_workspace()
     try:
         pins = read_pins(workspace)
         info.update(toolchain=pins.lean, mathlib=pins.mathlib, repl_tag=pins.repl)
@@ -102,7 +106,9 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
     from benchmarks.download import download_benchmark
     from benchmarks.manifest import data_identity
 
-    settings, plan_parts = search_settings(locals())
+    run = search_settings(repl=repl, workspace=workspace, timeout=timeout, workers=workers,
+                          policy=policy, search_method=search_method, budget=budget, seed=seed,
+                          prompt_format=prompt_format, verbose=verbose)
 
     def load():
         # The file is found (downloaded, on first use) once, so the hash is of what is read.
@@ -119,13 +125,13 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
                    "write the theorem's proof only, so problems that ask for an answer stay "
                    "unproved in this mode (the default, with-answer form, is what published "
                    "PutnamBench numbers use)", err=True)
-    _drive("eval", benchmark, split, variant, load, settings, plan_parts, limit=limit,
+    _drive("eval", benchmark, split, variant, load, run, limit=limit,
            names=_names(names), shard=shard, problem_timeout=problem_timeout, out=out,
            ray_address=ray_address, quiet=quiet, verbose=verbose)
 
 
 def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any], load,
-           settings, plan_parts, *, limit: int | None, names: list[str], shard: str | None,
+           run: SearchSettings, *, limit: int | None, names: list[str], shard: str | None,
            problem_timeout: float | None, out: Path, ray_address: str | None, quiet: bool,
            verbose: bool) -> None:
     """What eval and synth share: select, lock and check (or create) the run directory, run
@@ -142,7 +148,7 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
     )
     from prover.drivers import prove as pv
 
-    method, plan_budget, fmt = plan_parts
+    settings, method, plan_budget, fmt = run.settings, run.method, run.budget, run.prompt_format
     try:
         shard_spec = runner.parse_shard(shard)
         items, data_info = load()
@@ -158,17 +164,17 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
             fail(str(exc), EXIT_USAGE)
     mine = runner.shard_of(selection, shard_spec)
     plan = runner.EvalPlan(benchmark=benchmark, split=split, method=method, budget=plan_budget,
-                           policy=settings["policy"], seed=settings["seed"], prompt_format=fmt,
+                           policy=settings.policy, seed=settings.seed, prompt_format=fmt,
                            variant=variant,
-                           problem_timeout=problem_timeout, concurrency=settings["workers"])
+                           problem_timeout=problem_timeout, concurrency=settings.workers)
     spec = repl_spec(settings)
     package = package_info()
     extra = {
         "attempts": plan_budget.attempts, "per_attempt": plan_budget.per_attempt,
         "problem_timeout": problem_timeout,
-        "model": None if settings["policy"] == "portfolio" else settings["policy"],
+        "model": None if settings.policy == "portfolio" else settings.policy,
         "package": package, "lean": lean_info(settings, spec),
-        "config": {k: settings[k] for k in sorted(settings.values)},
+        "config": dict(sorted(settings.values.items())),
         "config_sources": dict(settings.sources),
         "data": data_info,
         "command": sys.argv,
@@ -286,9 +292,9 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
         from prover.drivers.ray import ray_attempts
 
         # --workers given anywhere sizes the fleet; by default there is one worker per CPU.
-        workers = settings["workers"] if settings.sources.get("workers") != "default" else None
+        workers = settings.workers if settings.sources.get("workers") != "default" else None
         async with ray_attempts(plan, address=ray_address, spec=spec,
-                                settings=dict(settings.values), prompt_format=prompt_format,
+                                settings=settings, prompt_format=prompt_format,
                                 run=run_id, kind=kind, header=header, workers=workers) as attempts:
             click.echo(attempts.describe(), err=True)
             open_manifest(attempts.lean_version)
@@ -375,11 +381,13 @@ def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[s
     from benchmarks.manifest import data_identity
     from prover.drivers.synth import load_statements
 
-    settings, plan_parts = search_settings(locals())
+    run = search_settings(repl=repl, workspace=workspace, timeout=timeout, workers=workers,
+                          policy=policy, search_method=search_method, budget=budget, seed=seed,
+                          prompt_format=prompt_format, verbose=verbose)
 
     def load():
         return load_statements(statements), data_identity(statements)
 
-    _drive("synth", statements.stem, None, {}, load, settings, plan_parts, limit=limit,
+    _drive("synth", statements.stem, None, {}, load, run, limit=limit,
            names=_names(names), shard=shard, problem_timeout=problem_timeout, out=out,
            ray_address=ray_address, quiet=quiet, verbose=verbose)

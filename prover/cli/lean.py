@@ -174,9 +174,9 @@ async def _check_file(spec, settings, text: str, names: list[str] | None, refere
     from lean_bridge.pool import PoolConfig, ReplPool
     from prover.drivers.preflight import start_lean
 
-    pool = ReplPool(spec, PoolConfig(max_processes=1, header_timeout=settings["header_timeout"]))
+    pool = ReplPool(spec, PoolConfig(max_processes=1, header_timeout=settings.header_timeout))
     try:
-        checker = LeanChecker(pool, timeout=settings["timeout"], integrity=options)
+        checker = LeanChecker(pool, timeout=settings.timeout, integrity=options)
         try:
             await start_lean(checker, parsed(text).header)  # the parse check_file reuses
         except HeaderError:

@@ -16,6 +16,7 @@ from prover.cli.common import (
     EXIT_NOT_PROVED,
     EXIT_OK,
     EXIT_USAGE,
+    SearchSettings,
     fail,
     lean_options,
     read_lean_file,
@@ -81,7 +82,10 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
         targets = pv.select_targets(text, theorems)
     except pv.ProveInputError as exc:
         fail(f"{file}: {exc}", EXIT_USAGE)
-    settings, (method, search_budget, fmt) = search_settings(locals())
+    run = search_settings(repl=repl, workspace=workspace, timeout=timeout, workers=workers,
+                          policy=policy, search_method=search_method, budget=budget, seed=seed,
+                          prompt_format=prompt_format, verbose=verbose)
+    settings = run.settings
     spec = repl_spec(settings)
     original = text.encode("utf-8")
     # What --output PATH held when the run started: it is only written if still so.
@@ -89,12 +93,12 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     store = pv.ProgressStore(file, pv.sha256_of(original), enabled=not dry_run)
     if store.note:
         click.echo(store.note, err=True)
-    options: dict[str, Any] = {"rmaxts": {"concurrency": settings["workers"]}}.get(method, {})
+    options: dict[str, Any] = {"rmaxts": {"concurrency": settings.workers}}.get(run.method, {})
     reporter = pv.make_reporter()
     try:
         outcomes, new_text = asyncio.run(_prove_file(
-            spec, settings, text, targets, store, reporter, method=method, budget=search_budget,
-            prompt_format=fmt, options=options, ray_address=ray_address))
+            spec, run, text, targets, store, reporter, options=options,
+            ray_address=ray_address))
     except KeyboardInterrupt:
         reporter.close()
         store.save(only_if_useful=True)
@@ -122,8 +126,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     reporter.close()
     report: dict[str, Any] = {
         "file": str(file), "output": None, "dry_run": dry_run, "changed": new_text != text,
-        "config": {k: settings[k] for k in ("policy", "search", "budget", "seed", "workers",
-                                            "timeout", "prompt_format")},
+        "config": {k: settings.values[k] for k in ("policy", "search", "budget", "seed",
+                                                   "workers", "timeout", "prompt_format")},
         "theorems": [o.to_json() for o in outcomes],
         "not_written": None,
     }
@@ -173,9 +177,8 @@ def _not_written_message(exc: Exception, file: Path, store) -> str:
     return f"{exc}: nothing was written, so the edit is kept; {kept}"
 
 
-async def _prove_file(spec, settings, text: str, targets, store, reporter, *, method: str, budget,
-                      prompt_format: str | None, options: dict[str, Any],
-                      ray_address: str | None = None):
+async def _prove_file(spec, run: SearchSettings, text: str, targets, store, reporter, *,
+                      options: dict[str, Any], ray_address: str | None = None):
     """Wire the concrete pieces (REPL pool, checker, proposer), here or on a Ray cluster's Lean
     worker, and run ``prover.drivers.prove``."""
     from lean_bridge.checker import LeanChecker
@@ -184,15 +187,17 @@ async def _prove_file(spec, settings, text: str, targets, store, reporter, *, me
     from prover.drivers.stack import search_stack
 
     # One command checks the whole file: give it the time of one request per theorem.
-    whole_timeout = settings["timeout"] * max(1, len(targets))
+    settings, method, budget, prompt_format = run.settings, run.method, run.budget, \
+        run.prompt_format
+    whole_timeout = settings.timeout * max(1, len(targets))
     if ray_address is not None:
         from prover.drivers.ray import ray_prover
 
-        async with ray_prover(address=ray_address, spec=spec, settings=dict(settings.values),
+        async with ray_prover(address=ray_address, spec=spec, settings=settings,
                               prompt_format=prompt_format, header=parse_file(text).header,
-                              processes=settings["workers"]) as remote:
+                              processes=settings.workers) as remote:
             outcomes = await pv.prove_file(text, targets, proposer=None, lean=None, method=method,
-                                           budget=budget, seed=settings["seed"], store=store,
+                                           budget=budget, seed=settings.seed, store=store,
                                            reporter=reporter, options=options,
                                            searcher=remote.search)
             new_text = await pv.final_check(remote.checker(whole_timeout), text, targets, outcomes)
@@ -200,7 +205,7 @@ async def _prove_file(spec, settings, text: str, targets, store, reporter, *, me
     async with search_stack(spec, settings, prompt_format=prompt_format,
                             header=parse_file(text).header) as stack:
         outcomes = await pv.prove_file(text, targets, proposer=stack.proposer, lean=stack.lean,
-                                       method=method, budget=budget, seed=settings["seed"],
+                                       method=method, budget=budget, seed=settings.seed,
                                        store=store, reporter=reporter, options=options)
         whole = LeanChecker(stack.pool, timeout=whole_timeout)
         new_text = await pv.final_check(whole, text, targets, outcomes)

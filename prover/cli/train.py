@@ -191,8 +191,8 @@ def grpo(data: Path, model: str, out: Path, prompt_format: str, max_steps: int |
         beta=beta, temperature=temperature, max_completion_length=max_completion_length,
         seed=seed, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, dtype=dtype,
         gradient_checkpointing=gradient_checkpointing, logging_steps=logging_steps,
-        timeout=settings["timeout"], workers=settings["workers"],
-        max_requests=settings["max_requests"], header_timeout=settings["header_timeout"])
+        timeout=settings.timeout, workers=settings.workers,
+        max_requests=settings.max_requests, header_timeout=settings.header_timeout)
     result = _run(train_grpo, data, model, out, spec, options, say=_say, progress=not quiet)
     _say(f"{result.steps} step(s) on {result.prompts} prompts; {result.proved}/{result.checks} "
          "sampled proofs checked by Lean")

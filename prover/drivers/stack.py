@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Mapping
 
 from lean_bridge.checker import LeanChecker
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
+from prover.config import Settings, as_settings
 from prover.drivers.prove import ProveInputError, preflight
 
 
@@ -20,14 +21,14 @@ class Stack:
     proposer: Any
 
 
-def lean_checker(spec: ReplSpec, settings: Any, *, processes: int) -> LeanChecker:
+def lean_checker(spec: ReplSpec, settings: Settings, *, processes: int) -> LeanChecker:
     """A header-keyed pool of up to ``processes`` REPLs with the run's limits (``max_requests``
     recycling, ``header_timeout``), and the checker over it with the per-request ``timeout``;
     the pool is its ``pool``. Local runs and each Ray Lean worker build theirs here."""
     pool = ReplPool(spec, PoolConfig(max_processes=processes,
-                                     max_requests=settings["max_requests"],
-                                     header_timeout=settings["header_timeout"]))
-    return LeanChecker(pool, timeout=settings["timeout"])
+                                     max_requests=settings.max_requests,
+                                     header_timeout=settings.header_timeout))
+    return LeanChecker(pool, timeout=settings.timeout)
 
 
 def usable_proposer(policy: str, *, prompt_format: str | None, policy_for: Any = None) -> Any:
@@ -44,17 +45,18 @@ def usable_proposer(policy: str, *, prompt_format: str | None, policy_for: Any =
 
 
 @contextlib.asynccontextmanager
-async def search_stack(spec: ReplSpec, settings: Any, *, prompt_format: str | None,
+async def search_stack(spec: ReplSpec, settings: Settings | Mapping[str, Any], *, prompt_format: str | None,
                        header: str | None) -> AsyncIterator[Stack]:
     """Start the pool (one REPL on ``header`` first, so a missing or broken Lean is reported
     before any work: ``ReplUnavailable`` / ``ProveInputError``), build the proposer, and
     close both afterwards whatever happened."""
-    lean = lean_checker(spec, settings, processes=settings["workers"])
+    settings = as_settings(settings)
+    lean = lean_checker(spec, settings, processes=settings.workers)
     proposer = None
     try:
         if header is not None:
             await preflight(lean, header)
-        proposer = usable_proposer(settings["policy"], prompt_format=prompt_format)
+        proposer = usable_proposer(settings.policy, prompt_format=prompt_format)
         yield Stack(lean.pool, lean, proposer)
     finally:
         await close_stack(lean.pool, proposer)

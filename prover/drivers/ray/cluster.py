@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Mapping, Sequence
 
 from benchmarks.runner import EvalPlan
+from prover.config import Settings, as_settings
 from prover.drivers.prove import ProveInputError
 from prover.drivers.ray.fleet import Fleet, RayAttempts
 from prover.drivers.ray.runtime import START_TIMEOUT_S, connect, get, import_ray, kill
@@ -40,7 +41,7 @@ class Cluster:
 
 
 @contextlib.asynccontextmanager
-async def ray_cluster(*, address: str, spec: Any, settings: Mapping[str, Any],
+async def ray_cluster(*, address: str, spec: Any, settings: Settings | Mapping[str, Any],
                       prompt_format: str | None, header: str | None,
                       workers: int | None = None, processes: int = 1,
                       hosted: Sequence[str] = GPU_KINDS, gpus_per_server: float | None = None,
@@ -49,8 +50,8 @@ async def ray_cluster(*, address: str, spec: Any, settings: Mapping[str, Any],
     """Connect (``connect``), start the generation servers and the Lean workers (each warm on
     ``header``), and stop them all afterwards (and the cluster, if ``local`` started it)."""
     ray = import_ray()
-    settings = dict(settings)
-    policy = settings["policy"]
+    settings = as_settings(settings)
+    policy = settings.policy
     parts = hosted_parts(policy, hosted)
     # Decided before connecting: a `local` cluster is sized for the workers asked for.
     cpu_servers_guess = len(parts) if gpus_per_server in (None, 0) else 0
@@ -97,7 +98,7 @@ async def ray_cluster(*, address: str, spec: Any, settings: Mapping[str, Any],
 
 
 @contextlib.asynccontextmanager
-async def ray_attempts(plan: EvalPlan, *, address: str, spec: Any, settings: Mapping[str, Any],
+async def ray_attempts(plan: EvalPlan, *, address: str, spec: Any, settings: Settings | Mapping[str, Any],
                        prompt_format: str | None, run: str = "", kind: str = "eval",
                        header: str | None = None, workers: int | None = None,
                        **options: Any) -> AsyncIterator[RayAttempts]:
@@ -141,7 +142,7 @@ class RemoteFileChecker:
 
 
 @contextlib.asynccontextmanager
-async def ray_prover(*, address: str, spec: Any, settings: Mapping[str, Any],
+async def ray_prover(*, address: str, spec: Any, settings: Settings | Mapping[str, Any],
                      prompt_format: str | None, header: str, processes: int = 1,
                      **options: Any) -> AsyncIterator[RayProver]:
     """One Lean worker with ``processes`` REPLs (RMaxTS's concurrent expansions) for a file's

@@ -8,6 +8,7 @@ import random
 from typing import Any, Mapping, Sequence
 
 from benchmarks.runner import EvalPlan, run_attempt
+from prover.config import Settings, as_settings
 from prover.drivers.ray.serving import hosted_on
 
 
@@ -23,13 +24,13 @@ class LeanWorker:
     """What one Ray actor holds: a REPL pool keyed by header, the checker over it and a
     proposer; it runs whole attempts, searches and file checks on them."""
 
-    def __init__(self, spec: Any, settings: Mapping[str, Any], *, policy: str,
+    def __init__(self, spec: Any, settings: Settings | Mapping[str, Any], *, policy: str,
                  prompt_format: str | None, servers: Mapping[str, Sequence[Any]] | None = None,
                  processes: int = 1) -> None:
         from prover.drivers.stack import lean_checker
 
         # Wired as in a local run (prover.drivers.stack), with this actor's REPL processes.
-        self.lean = lean_checker(spec, settings, processes=processes)
+        self.lean = lean_checker(spec, as_settings(settings), processes=processes)
         self.pool = self.lean.pool
         self.policy, self.prompt_format, self.servers = policy, prompt_format, dict(servers or {})
         self._proposer: Any = None
