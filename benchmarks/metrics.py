@@ -12,12 +12,27 @@
 """
 from __future__ import annotations
 
+import enum
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 NO_CATEGORY = "(none)"
-STATUSES = ("proved", "unproved", "timeout", "error")
+
+
+class AttemptStatus(str, enum.Enum):
+    """What became of one attempt (the strings are the result lines' ``status``)."""
+
+    PROVED = "proved"
+    UNPROVED = "unproved"
+    TIMEOUT = "timeout"  # the attempt's (or the problem's) wall-clock limit was reached
+    ERROR = "error"  # infrastructure: no outcome, a rerun does the attempt again
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATUSES = tuple(s.value for s in AttemptStatus)
 
 
 @dataclass(frozen=True)
@@ -78,11 +93,11 @@ class Summary:
 
     @property
     def timeouts(self) -> int:
-        return self.status_counts.get("timeout", 0)
+        return self.status_counts.get(AttemptStatus.TIMEOUT.value, 0)
 
     @property
     def errors(self) -> int:
-        return self.status_counts.get("error", 0)
+        return self.status_counts.get(AttemptStatus.ERROR.value, 0)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -215,7 +230,8 @@ def summary(manifest: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -
     top = max_k(stats, problems)
     wanted = default_ks(attempts)
     ks = [k for k in wanted if k <= top]
-    status_counts = Counter(str(r.get("status", "proved" if r.get("proved") else "unproved"))
+    status_counts = Counter(str(r.get("status", AttemptStatus.PROVED if r.get("proved") else
+                                      AttemptStatus.UNPROVED))
                             for r in results if r["problem"] in known)
     categories = manifest.get("categories") or {}
     return Summary(

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from benchmarks.metrics import AttemptStatus
 from benchmarks.resultlog import ResultLogError, numbered_lines
 
 MANIFEST = "manifest.json"
@@ -96,7 +97,8 @@ def load_results(run_dir: str | Path) -> list[dict[str, Any]]:
             if key not in index:
                 index[key] = len(results)
                 results.append(record)
-            elif results[index[key]].get("status") == "error" and record.get("status") != "error":
+            elif (results[index[key]].get("status") == AttemptStatus.ERROR
+                  and record.get("status") != AttemptStatus.ERROR):
                 results[index[key]] = record
     return results
 

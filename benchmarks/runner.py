@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, TextIO
 
 from benchmarks.manifest import now
+from benchmarks.metrics import AttemptStatus
 from benchmarks.resultlog import ResultLog
 from search import Budget, search
 from search.watched import WatchedProposer
@@ -101,7 +102,7 @@ def result_key(record: Mapping[str, Any]) -> tuple[str, int]:
 
 def is_final(record: Mapping[str, Any]) -> bool:
     """An infrastructure error is not an outcome of the attempt: a rerun does it again."""
-    return record.get("status") != "error"
+    return record.get("status") != AttemptStatus.ERROR
 
 def open_log(directory: Path, shard: tuple[int, int] | None) -> ResultLog:
     return ResultLog(results_path(directory, shard), result_key, final=is_final)
@@ -111,15 +112,17 @@ def open_log(directory: Path, shard: tuple[int, int] | None) -> ResultLog:
 def attempt_seed(seed: int, name: str, attempt: int) -> str:
     return f"{seed}/{name}/{attempt}"
 
-def result_line(plan: EvalPlan, item: Any, attempt: int, *, status: str, run: str = "",
+def result_line(plan: EvalPlan, item: Any, attempt: int, *, status: AttemptStatus | str,
+                run: str = "",
                 result: Any = None, generations: int = 0, seconds: float = 0.0,
                 error: str | None = None) -> dict[str, Any]:
-    proved = status == "proved"
+    status = AttemptStatus(status)  # an unknown status is a bug: refused here, not written
+    proved = status is AttemptStatus.PROVED
     return {
         "run": run, "benchmark": plan.benchmark, "split": item.split, "problem": item.name,
         "theorem": item.problem.name, "category": item.category, "attempt": attempt,
         "attempts": plan.budget.attempts, "per_attempt": plan.budget.per_attempt,
-        "status": status, "proved": proved,
+        "status": status.value, "proved": proved,
         "proof": result.proof if proved and result is not None else None,
         "cost": result.cost if proved and result is not None else None,
         "generations": result.generations if result is not None else generations,
@@ -167,18 +170,19 @@ async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any,
                    **dict(plan.options)),
             timeout=timeout)
     except asyncio.TimeoutError:
-        return result_line(plan, item, attempt, status="timeout", run=run, generations=asked[0],
+        return result_line(plan, item, attempt, status=AttemptStatus.TIMEOUT, run=run, generations=asked[0],
                            seconds=time.monotonic() - started,
                            error=f"wall-clock limit of {timeout:.0f} s reached")
     except ReplUnavailable:
         raise
     except Exception as exc:  # recorded, and redone by a rerun (``is_final``)
-        return result_line(plan, item, attempt, status="error", run=run, generations=asked[0],
+        return result_line(plan, item, attempt, status=AttemptStatus.ERROR, run=run, generations=asked[0],
                            seconds=time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")
     if not result.proved and result.crashed:
-        return result_line(plan, item, attempt, status="error", run=run, result=result,
+        return result_line(plan, item, attempt, status=AttemptStatus.ERROR, run=run, result=result,
                            error=unjudged(result))
-    return result_line(plan, item, attempt, status="proved" if result.proved else "unproved",
+    return result_line(plan, item, attempt, status=AttemptStatus.PROVED if result.proved else
+                       AttemptStatus.UNPROVED,
                        run=run, result=result)
 
 
@@ -238,7 +242,7 @@ class Tally:
         self.done[name] = self.done.get(name, 0) + 1
         if record.get("proved"):
             self.solved.add(name)
-        self.timeouts += record.get("status") == "timeout"
+        self.timeouts += record.get("status") == AttemptStatus.TIMEOUT
         self.lean_timeouts += int(record.get("timeouts") or 0)
 
     @property
@@ -258,10 +262,10 @@ class Tally:
 def finished_line(record: Mapping[str, Any], tally: Tally) -> str:
     """What happened to one attempt, then the running rate."""
     status = record["status"]
-    what = f"proved (cost {record['cost']})" if status == "proved" else status
+    what = f"proved (cost {record['cost']})" if status == AttemptStatus.PROVED else status
     if record.get("timeouts"):
         what += f" ({record['timeouts']} Lean timeouts)"
-    if record.get("error") and status == "error":
+    if record.get("error") and status == AttemptStatus.ERROR:
         what += f": {record['error']}"
     return (f"{record['problem']} #{record['attempt']} {what} in {record['seconds']:.1f} s | "
             f"{tally.line()}")
@@ -309,7 +313,7 @@ async def run_eval(plan: EvalPlan, items: Sequence[Any], log: ResultLog, attempt
             for attempt in todo:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
                 if left == 0.0:
-                    record = result_line(plan, item, attempt, status="timeout", run=run,
+                    record = result_line(plan, item, attempt, status=AttemptStatus.TIMEOUT, run=run,
                                          error="the problem's wall-clock limit was used up "
                                                "by earlier attempts")
                 else:

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lean_bridge.files import atomic_write
+from lean_bridge.outcome import Status
 from search.problem import Problem
 from search.protocols import LeanChecker, ProofProposer
 
@@ -69,7 +70,6 @@ from .verify import verify
 CHECKPOINT_FORMAT = "rmaxts-checkpoint/1"
 MAX_TOKENS = 2048  # §7.8 / §6.3: the prefix + state comment cap (tokens upstream)
 SEED_RANGE = 2 ** 31
-# Statuses whose text must not grow the tree: no Lean answer, or an answer for a cheat.
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class _Job:
 
 @dataclass(frozen=True)
 class _Outcome:
-    status: str  # a Status value, or "empty" when the proposer returned nothing
+    status: Status | None  # Lean's verdict; None when the proposer returned nothing
     proof: str | None  # set when verified
     segments: tuple[Segment, ...]
     reason: str | None = None  # Lean's first reason (why a crashed check got no verdict)
@@ -218,16 +218,16 @@ class _Search:
             self.problem, 1, prefix=job.code, tactic_state=job.goal, seed=job.seed,
             temperature=self.temperature)
         if not proposals:
-            return _Outcome("empty", None, ())
+            return _Outcome(None, None, ())
         proof = job.code + proposals[0].text
         self.lean_calls += 1
         result = await verify(self.lean, self.problem, proof, all_tactics=True)
         segments = segments_of(self.problem, proof, result)
         if result.proved:
-            return _Outcome(result.status.value, proof, tuple(segments))
+            return _Outcome(result.status, proof, tuple(segments))
         if self.resolve_probes:
             segments = await self._resolve(proof, segments)
-        return _Outcome(result.status.value, None, tuple(segments),
+        return _Outcome(result.status, None, tuple(segments),
                         result.reasons[0] if result.reasons else None)
 
     async def _resolve(self, proof: str, segments: list[Segment]) -> list[Segment]:
@@ -250,7 +250,8 @@ class _Search:
         if self.keep_trace:
             self.trace.append({
                 "attempt": self.attempt, "rollout": job.index, "node": job.node,
-                "depth": job.depth, "seed": job.seed, "status": outcome.status,
+                "depth": job.depth, "seed": job.seed,
+                "status": "empty" if outcome.status is None else outcome.status.value,
                 "segments": len(outcome.segments), "new_nodes": added, "reached": deepest,
                 "reward": reward,
             })

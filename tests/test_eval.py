@@ -321,3 +321,17 @@ def test_ctrl_c_exits_130_keeps_finished_lines_and_a_rerun_completes(shared, tmp
     assert run(command).returncode == 0
     assert sorted(r["problem"] for r in lines(out)) == sorted(first_valid(shared, 5))
     assert results.read_bytes().startswith(kept)
+
+
+def test_result_lines_carry_the_attempt_statuses_and_refuse_others():
+    from benchmarks.metrics import STATUSES, AttemptStatus
+
+    plan = runner.EvalPlan("b", "test", "sample", Budget(2, 3), "portfolio")
+    assert STATUSES == ("proved", "unproved", "timeout", "error")
+    for status in AttemptStatus:
+        line = runner.result_line(plan, Item("p"), 0, status=status)
+        assert line["status"] == status.value and type(line["status"]) is str
+        assert line["proved"] == (status is AttemptStatus.PROVED)
+        assert runner.is_final(line) == (status is not AttemptStatus.ERROR)
+    with pytest.raises(ValueError):
+        runner.result_line(plan, Item("p"), 0, status="maybe")

@@ -107,7 +107,7 @@ def train_grpo(data_dir: Path | str, model: str, out: Path | str, repl: ReplSpec
     out.mkdir(parents=True, exist_ok=True)
     with open(out / REWARDS_FILE, "w", encoding="utf-8") as log:
         def record_event(event: RewardEvent) -> None:
-            log.write(json.dumps({"name": event.name, "status": event.status, "reward": event.reward,
+            log.write(json.dumps({"name": event.name, "status": event.verdict, "reward": event.reward,
                                   "seconds": round(event.seconds, 3), "proof": event.proof},
                                  ensure_ascii=False) + "\n")
             if on_result is not None:

@@ -45,9 +45,14 @@ class RewardEvent:
     name: str
     completion: str
     proof: str | None  # None when no proof could be read from the completion
-    status: str  # a lean_bridge Status value, or "unreadable"
+    status: Status | None  # Lean's verdict; None when no proof could be read (no Lean call)
     reward: float
     seconds: float
+
+    @property
+    def verdict(self) -> str:
+        """The status as the rewards log writes it ("unreadable" when no proof was read)."""
+        return "unreadable" if self.status is None else self.status.value
 
 
 @dataclass(frozen=True)
@@ -197,12 +202,12 @@ class LeanReward:
         problem = Problem(name=name, header=header, statement=statement)
         proof = completion_proof(self.format, problem, completion)
         if proof is None:
-            return RewardEvent(name, text, None, "unreadable", 0.0, time.monotonic() - started)
+            return RewardEvent(name, text, None, None, 0.0, time.monotonic() - started)
         target = self._target(header, statement, name)
         result: CheckResult = await self._lean.check(
             target.header, target.statement + proof, reference=target.reference)
         reward = 1.0 if result.status is Status.PROVED else 0.0
-        return RewardEvent(name, text, proof, result.status.value, reward,
+        return RewardEvent(name, text, proof, result.status, reward,
                            time.monotonic() - started)
 
 

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from benchmarks.metrics import AttemptStatus
 from benchmarks.runner import EvalPlan, result_line
 from lean_bridge.affinity import pick
 from prover.drivers.ray.runtime import GRACE_S, START_TIMEOUT_S, cancel, get, kill
@@ -228,12 +229,12 @@ class RayAttempts:
                 timeout, self.run, self.kind, limit=limit,
                 on_lost=lambda exc: self.retried.append((item.name, attempt)))
         except asyncio.TimeoutError:
-            return result_line(self.plan, item, attempt, status="timeout", run=self.run,
+            return result_line(self.plan, item, attempt, status=AttemptStatus.TIMEOUT, run=self.run,
                                seconds=time.monotonic() - started,
                                error=f"the Lean worker did not answer within the wall-clock "
                                      f"limit of {timeout:.0f} s")
         except WorkerLost as exc:
-            return result_line(self.plan, item, attempt, status="error", run=self.run,
+            return result_line(self.plan, item, attempt, status=AttemptStatus.ERROR, run=self.run,
                                seconds=time.monotonic() - started, error=str(exc))
 
 
