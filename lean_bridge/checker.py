@@ -88,7 +88,9 @@ class LeanChecker:
         """The full verdict on ``header + body``: every theorem in it, and ``reference``'s
         target (a theorem, or a ``def`` …).
 
-        Positions in the result are relative to ``header + body``.
+        Positions in the result are relative to ``header + body``. Raises ``HeaderError``
+        when Lean answers ``header`` with an error: nothing was checked (the failed header's
+        REPL is closed, never reused).
         """
         checks = await self._judge(header, body, references=[reference] if reference else None,
                                    all_tactics=all_tactics)
@@ -103,20 +105,28 @@ class LeanChecker:
         return _combine(checks)
 
     async def check_file(self, text: str, names: list[str] | None = None,
-                         references: Sequence[Reference] | None = None) -> list[TheoremCheck]:
+                         references: Sequence[Reference] | None = None, *,
+                         refused: HeaderError | None = None) -> list[TheoremCheck]:
         """Check every theorem of a Lean file (or the named ones) in one REPL command: one row
         per declaration, in file order (a name declared twice gives two rows, at their lines).
 
         With ``references``, each reference target (theorem, or a ``def`` …, checked alike)
         must be present with its statement, and the file's header must be the reference's; a
         missing target gets a ``rejected`` row.
+
+        ``refused``: Lean already refused this file's header (a preflight). The rows the
+        static layer decides alone (a cheat, such as an ``import`` slipped in after the
+        reference's header) are still given; if any row needs Lean, ``refused`` is raised
+        without importing the header again.
         """
         header = parsed(text).header
-        return await self._judge(header, text[len(header):], references=references, names=names)
+        return await self._judge(header, text[len(header):], references=references, names=names,
+                                 refused=refused)
 
     async def _judge(self, header: str, body: str, *, references: Sequence[Reference] | None,
                      names: list[str] | None = None, worker: Worker | None = None,
-                     all_tactics: bool = False) -> list[TheoremCheck]:
+                     all_tactics: bool = False,
+                     refused: HeaderError | None = None) -> list[TheoremCheck]:
         text = header + body
         index = LineIndex(text)
         # The static layer parses the same text: share its cache. A declaration is known by
@@ -129,6 +139,8 @@ class LeanChecker:
         shared = _shared(static.everyone, "findings outside the theorems")
         pending = [k for k in targets if k not in static.rejected and not shared]
         lean: dict[int, CheckResult] = {}
+        if pending and refused is not None:
+            raise refused
         if pending:
             started = time.monotonic()
             try:
@@ -139,7 +151,9 @@ class LeanChecker:
                     async with self.pool.acquire(header) as held:
                         lean = await self._lean_phase(held, body, theorems, pending, owners,
                                                       header, all_tactics)
-            except (ReplTimeout, ReplCrashed, HeaderError) as exc:
+            except (ReplTimeout, ReplCrashed) as exc:
+                # A HeaderError is not caught: the body was never checked, and Lean's message
+                # about the header is the caller's to report (exit 3, an `error` attempt).
                 failure = failure_of(exc, time.monotonic() - started)
                 lean = {k: failure for k in pending}
         for k, reasons in static.gaps.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import Any, AsyncContextManager, AsyncIterator, Callable, Protocol, runtime_checkable
 
-from lean_bridge.errors import HeaderError, ReplCrashed, ReplTimeout
+from lean_bridge.errors import ReplCrashed, ReplTimeout
 from lean_bridge.outcome import CheckResult
 from lean_bridge.tactic_mode import ProofSession, TacticStep
 from search.problem import Problem
@@ -82,7 +82,7 @@ async def repl_session(lean: LeanChecker, problem: Problem) -> AsyncIterator[Rep
                                       reference_of(problem)) as inner:
             opened = True
             yield ReplTacticSession(inner)
-    except (ValueError, ReplCrashed, ReplTimeout, HeaderError) as exc:
+    except (ValueError, ReplCrashed, ReplTimeout) as exc:  # a HeaderError is the caller's
         if opened:
             raise
         status = CRASHED if isinstance(exc, ReplCrashed) else \

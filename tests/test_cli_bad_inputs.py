@@ -66,6 +66,10 @@ CASES: dict[str, Case] = {
     "check/repl-hangs-on-version": Case(
         ("check", "{d}/proved.lean", "--timeout", "1", "--repl", fake("--hang-on", "versionString")),
         3, "did not answer within 1 s"),
+    "check/header-does-not-elaborate": Case(
+        ("check", "{d}/proved.lean",
+         "--repl", fake("--error-on", "^import", "--error-data", "unknown package 'Mathlb'")), 3,
+        "header does not elaborate: Lean says line 1: unknown package 'Mathlb'; nothing was checked"),
     "check/empty-repl": Case(("check", "{d}/proved.lean", "--repl", ""), 2, "--repl '': is an empty command"),
     "check/env-timeout-0": Case(("check", "{d}/proved.lean", "--repl", "{fake}"), 2,
                                 "PROVER_TIMEOUT=0: must be a positive number", env={"PROVER_TIMEOUT": "0"}),
@@ -95,8 +99,10 @@ CASES: dict[str, Case] = {
     "prove/tactic-search-proof-format": Case(
         (*PROVE, "--search", "bestfirst", "--prompt-format", "deepseek-v1.5", "--repl", "{fake}"), 2,
         "needs a tactic format"),
-    "prove/header-does-not-elaborate": Case((*PROVE, "--repl", fake("--error-on", "^import")), 2,
-                                            "header does not elaborate"),
+    # Issue 15: a header Lean refuses is reported with Lean's message, exit 3 (was 2).
+    "prove/header-does-not-elaborate": Case(
+        (*PROVE, "--repl", fake("--error-on", "^import", "--error-data", "unknown package 'Mathlb'")),
+        3, "header does not elaborate: Lean says line 1: unknown package 'Mathlb'"),
     "prove/repl-exits": Case((*PROVE, "--repl", "true"), 3, "no Lean REPL could be started"),
     "prove/repl-not-a-repl": Case((*PROVE, "--repl", "cat"), 3, "not a Lean REPL response"),
     "prove/repl-crashes-on-import": Case((*PROVE, "--repl", fake("--crash-on", "^import")), 3,

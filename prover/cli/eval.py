@@ -98,7 +98,8 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
     attempts are skipped, none is repeated or lost, even after kill -9. Then `prover report
     DIR`. Exit 0 when every attempt has a result, 1 when some failed for infrastructure
     reasons (rerun to redo them), 2 for bad input (also: another run is writing DIR, or DIR
-    holds results on other data or another Lean), 3 when no Lean REPL can be started.
+    holds results on other data or another Lean), 3 when no Lean REPL can be started. An
+    attempt whose import header Lean refuses is an error line with Lean's message.
     """
     from functools import partial
 
@@ -295,15 +296,18 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
         workers = settings.workers if settings.sources.get("workers") != "default" else None
         async with ray_attempts(plan, address=ray_address, spec=spec,
                                 settings=settings, prompt_format=prompt_format,
-                                run=run_id, kind=kind, header=header, workers=workers) as attempts:
+                                run=run_id, kind=kind, header=header, workers=workers,
+                                strict_header=False) as attempts:
             click.echo(attempts.describe(), err=True)
             open_manifest(attempts.lean_version)
             plan = dataclasses.replace(plan, concurrency=attempts.capacity)
             # Attempts on Ray report no generations while they run: no rows that would say 0.
             return await runner.run_eval(plan, items, log, attempts, on_result=on_result,
                                          run=run_id)
-    async with search_stack(spec, settings, prompt_format=prompt_format, header=header) as stack:
-        open_manifest(await stack.lean.lean_version(header) if header is not None else None)
+    # A header Lean refuses is not the end of the run: its attempts become `error` lines.
+    async with search_stack(spec, settings, prompt_format=prompt_format, header=header,
+                            strict_header=False) as stack:
+        open_manifest(stack.lean_version)
         local: runner.Attempts  # `attempts` above is the Ray fleet's
         if kind == "synth":
             from prover.drivers.synth import SynthAttempts

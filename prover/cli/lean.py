@@ -83,7 +83,7 @@ def check(file: Path, theorems: tuple[str, ...], against: Path | None, allow_nat
     Statuses: proved, incomplete (a sorry), error (Lean rejected it), timeout, crashed,
     rejected (it cheats: a banned construct, a changed statement, a forbidden axiom).
     Exit 0 when every checked theorem is proved, 1 when not, 2 for bad input, 3 when no
-    Lean REPL can be started.
+    Lean REPL can be started or Lean refuses FILE's import header (its message is shown).
     """
     from lean_bridge.integrity import IntegrityOptions, parsed
 
@@ -177,11 +177,16 @@ async def _check_file(spec, settings, text: str, names: list[str] | None, refere
     pool = ReplPool(spec, PoolConfig(max_processes=1, header_timeout=settings.header_timeout))
     try:
         checker = LeanChecker(pool, timeout=settings.timeout, integrity=options)
+        refused = None
         try:
             await start_lean(checker, parsed(text).header)  # the parse check_file reuses
-        except HeaderError:
-            pass  # the file's own fault: its theorems are reported as Lean's errors
-        return await checker.check_file(text, names, references)
+        except HeaderError as exc:
+            refused = exc  # a cheat the static layer sees is still reported as one
+        return await checker.check_file(text, names, references, refused=refused)
+    except HeaderError as exc:
+        # Nothing of the file can be judged: not a row per theorem that blames its proof.
+        fail(f"its header does not elaborate: Lean says {exc.detail}; nothing was checked",
+             EXIT_NO_LEAN)
     except ReplUnavailable as exc:
         fail(str(exc), EXIT_NO_LEAN)
     finally:

@@ -67,7 +67,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     prove runs, nothing is written (exit 4): your edit stays, the proofs stay in the progress
     file, and running the same command again applies them to every theorem you did not
     change. Exit 0 when every theorem was proved, 1 when not, 2 for bad input, 3 when no Lean
-    REPL can be started, 4 when FILE changed during the run.
+    REPL can be started or Lean refuses FILE's import header, 4 when FILE changed during
+    the run.
     """
     from prover.drivers import prove as pv
 
@@ -109,6 +110,9 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     except pv.ProveInputError as exc:
         reporter.close()
         fail(f"{file}: {exc}", EXIT_USAGE)
+    except pv.HeaderRejected as exc:
+        reporter.close()
+        fail(f"{file}: {exc}; nothing was searched, {file} is unchanged", EXIT_NO_LEAN)
     except Exception as exc:
         reporter.close()
         store.save(only_if_useful=True)

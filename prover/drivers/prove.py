@@ -55,6 +55,7 @@ from prover.drivers.targets import (
     GAP_KINDS,
     STATEMENT_TAIL,
     TARGET_KINDS,
+    HeaderRejected,
     ProveInputError,
     assemble,
     duplicate_notes,
@@ -126,19 +127,25 @@ def prompt_format_for(method: str, prompt_format: str | None) -> str | None:
     return prompt_format
 
 
-async def preflight(lean: Any, header: str) -> str | None:
+async def preflight(lean: Any, header: str, *, strict: bool = True) -> str | None:
     """Start one REPL on the file's header and ask its Lean version (``prover.drivers.preflight``; it
     stays warm in the pool for the searches); the version.
 
-    Raises ``ReplUnavailable`` when no working REPL starts, ``ProveInputError`` when the
-    header does not elaborate."""
+    Raises ``ReplUnavailable`` when no working REPL starts. A header Lean answers with an
+    error raises ``HeaderRejected`` (``strict``: prove, where nothing can be done), or else
+    (eval, synth: each attempt on it becomes an ``error`` line with Lean's message) the
+    version is asked of a REPL with no imports. The failed header's REPL is closed by the
+    pool: its environment is never reused."""
     from lean_bridge.errors import HeaderError
     from prover.drivers.preflight import start_lean
 
     try:
         return await start_lean(lean, header)
     except HeaderError as exc:
-        raise ProveInputError(f"its header does not elaborate: {exc.detail}") from None
+        if strict:
+            raise HeaderRejected(f"its header does not elaborate: Lean says {exc.detail}") \
+                from None
+        return await start_lean(lean, "")
 
 
 async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any, lean: Any,
@@ -226,7 +233,7 @@ async def final_check(lean: Any, text: str, targets: Sequence[Declaration],
 
 __all__ = [
     "BACKUP_SUFFIX", "ChangedDuringRun", "GAP_KINDS", "PROGRESS_FORMAT", "PROGRESS_SUFFIX",
-    "PlainReporter", "ProgressStore", "ProveInputError", "Reporter", "RichReporter",
+    "HeaderRejected", "PlainReporter", "ProgressStore", "ProveInputError", "Reporter", "RichReporter",
     "SEARCH_METHODS", "STATEMENT_TAIL", "TARGET_KINDS", "TheoremOutcome", "TheoremStatus",
     "assemble", "atomic_write", "check_method", "diff", "duplicate_notes", "file_proof",
     "file_state", "final_check", "gaps_of", "make_reporter", "name_list", "preflight",

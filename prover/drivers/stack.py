@@ -19,6 +19,7 @@ class Stack:
     pool: ReplPool
     lean: LeanChecker
     proposer: Any
+    lean_version: str | None = None  # what the preflight's REPL said (None: no header given)
 
 
 def lean_checker(spec: ReplSpec, settings: Settings, *, processes: int) -> LeanChecker:
@@ -45,19 +46,21 @@ def usable_proposer(policy: str, *, prompt_format: str | None, policy_for: Any =
 
 
 @contextlib.asynccontextmanager
-async def search_stack(spec: ReplSpec, settings: Settings | Mapping[str, Any], *, prompt_format: str | None,
-                       header: str | None) -> AsyncIterator[Stack]:
+async def search_stack(spec: ReplSpec, settings: Settings | Mapping[str, Any], *,
+                       prompt_format: str | None, header: str | None,
+                       strict_header: bool = True) -> AsyncIterator[Stack]:
     """Start the pool (one REPL on ``header`` first, so a missing or broken Lean is reported
-    before any work: ``ReplUnavailable`` / ``ProveInputError``), build the proposer, and
-    close both afterwards whatever happened."""
+    before any work: ``ReplUnavailable``; a header Lean refuses: ``HeaderRejected`` when
+    ``strict_header``, see ``preflight``), build the proposer, and close both afterwards
+    whatever happened."""
     settings = as_settings(settings)
     lean = lean_checker(spec, settings, processes=settings.workers)
     proposer = None
     try:
-        if header is not None:
-            await preflight(lean, header)
+        version = None if header is None else \
+            await preflight(lean, header, strict=strict_header)
         proposer = usable_proposer(settings.policy, prompt_format=prompt_format)
-        yield Stack(lean.pool, lean, proposer)
+        yield Stack(lean.pool, lean, proposer, version)
     finally:
         await close_stack(lean.pool, proposer)
 

@@ -35,6 +35,11 @@ class ProveInputError(ValueError):
     """The file or the options give nothing sensible to do (the CLI's exit 2)."""
 
 
+class HeaderRejected(Exception):
+    """Lean answered the file's import header with an error (a missing module, a broken
+    ``open``): nothing in the file can be checked (the CLI's exit 3, with Lean's message)."""
+
+
 def select_targets(text: str, names: Sequence[str] = ()) -> list[Declaration]:
     """The theorems/lemmas to prove, in file order: those whose proof is ``sorry``, or only the
     named ones (each must exist and have a ``sorry`` proof). A name declared twice is Lean's

@@ -46,7 +46,8 @@ async def ray_cluster(*, address: str, spec: Any, settings: Settings | Mapping[s
                       workers: int | None = None, processes: int = 1,
                       hosted: Sequence[str] = GPU_KINDS, gpus_per_server: float | None = None,
                       worker_class: type = LeanWorker,
-                      start_timeout: float = START_TIMEOUT_S) -> AsyncIterator[Cluster]:
+                      start_timeout: float = START_TIMEOUT_S,
+                      strict_header: bool = True) -> AsyncIterator[Cluster]:
     """Connect (``connect``), start the generation servers and the Lean workers (each warm on
     ``header``), and stop them all afterwards (and the cluster, if ``local`` started it)."""
     ray = import_ray()
@@ -86,7 +87,7 @@ async def ray_cluster(*, address: str, spec: Any, settings: Settings | Mapping[s
                                         processes=processes)
 
         fleet = Fleet(make, start_timeout=start_timeout)
-        await fleet.start(count, header)
+        await fleet.start(count, header, strict=strict_header)
         yield Cluster(fleet, servers)
     finally:
         if fleet is not None:

@@ -49,17 +49,18 @@ class Fleet:
     def size(self) -> int:
         return len(self.members)
 
-    async def _warm(self, handle: Any, header: str | None) -> str | None:
-        return await asyncio.wait_for(get(handle.warm.remote(header)), self.start_timeout)
+    async def _warm(self, handle: Any, header: str | None, strict: bool = True) -> str | None:
+        return await asyncio.wait_for(get(handle.warm.remote(header, strict)), self.start_timeout)
 
-    async def start(self, count: int, header: str | None) -> None:
+    async def start(self, count: int, header: str | None, *, strict: bool = True) -> None:
         """Start ``count`` workers, each warm on ``header``. A Lean that cannot start, a header
-        that does not elaborate or an unusable policy is raised; workers the cluster cannot
-        place within ``start_timeout`` are dropped (at least one must start)."""
+        Lean refuses (when ``strict``, see ``LeanWorker.warm``) or an unusable policy is
+        raised; workers the cluster cannot place within ``start_timeout`` are dropped (at
+        least one must start)."""
         from ray.exceptions import RayActorError
 
         handles = [self.make() for _ in range(count)]
-        results = await asyncio.gather(*(self._warm(h, header) for h in handles),
+        results = await asyncio.gather(*(self._warm(h, header, strict=strict) for h in handles),
                                        return_exceptions=True)
         lost: list[BaseException] = []
         for handle, result in zip(handles, results, strict=True):
@@ -122,7 +123,8 @@ class Fleet:
         handle = self.make()
         member = None
         try:
-            await self._warm(handle, header)
+            # A header was judged when the fleet started: a replacement is warm or knows why not.
+            await self._warm(handle, header, strict=False)
             member = Member(handle, {header} if header is not None else set(), time.monotonic())
         except asyncio.CancelledError:  # the run is ending
             kill(handle)

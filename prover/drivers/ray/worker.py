@@ -45,16 +45,15 @@ class LeanWorker:
                                              policy_for=hosted_on(self.servers))
         return self._proposer
 
-    async def warm(self, header: str | None) -> str | None:
+    async def warm(self, header: str | None, strict: bool = True) -> str | None:
         """Build the proposer and start one REPL on ``header`` (``prover.drivers.prove.preflight``:
-        a missing Lean or a header that does not elaborate is raised); its Lean version."""
+        a missing Lean is raised, and a header Lean refuses when ``strict``); its Lean version."""
         from prover.drivers.prove import preflight
 
         self.proposer  # noqa: B018 - a policy that cannot be used is raised now, not mid-run
         if header is None:
             return None
-        await preflight(self.lean, header)
-        return await self.lean.lean_version(header)
+        return await preflight(self.lean, header, strict=strict)
 
     async def attempt(self, plan: EvalPlan, item: Any, attempt: int, timeout: float | None,
                       run: str = "", kind: str = "eval") -> dict[str, Any]:
