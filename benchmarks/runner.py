@@ -170,13 +170,15 @@ async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any,
                    **dict(plan.options)),
             timeout=timeout)
     except asyncio.TimeoutError:
-        return result_line(plan, item, attempt, status=AttemptStatus.TIMEOUT, run=run, generations=asked[0],
+        return result_line(plan, item, attempt, status=AttemptStatus.TIMEOUT, run=run,
+                           generations=asked[0],
                            seconds=time.monotonic() - started,
                            error=f"wall-clock limit of {timeout:.0f} s reached")
     except ReplUnavailable:
         raise
     except Exception as exc:  # recorded, and redone by a rerun (``is_final``)
-        return result_line(plan, item, attempt, status=AttemptStatus.ERROR, run=run, generations=asked[0],
+        return result_line(plan, item, attempt, status=AttemptStatus.ERROR, run=run,
+                           generations=asked[0],
                            seconds=time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")
     if not result.proved and result.crashed:
         return result_line(plan, item, attempt, status=AttemptStatus.ERROR, run=run, result=result,

@@ -130,8 +130,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     reporter.close()
     report: dict[str, Any] = {
         "file": str(file), "output": None, "dry_run": dry_run, "changed": new_text != text,
-        "config": {k: settings.values[k] for k in ("policy", "search", "budget", "seed",
-                                                   "workers", "timeout", "prompt_format")},
+        "config": {k: getattr(settings, k) for k in ("policy", "search", "budget", "seed",
+                                                     "workers", "timeout", "prompt_format")},
         "theorems": [o.to_json() for o in outcomes],
         "not_written": None,
     }

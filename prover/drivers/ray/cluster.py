@@ -99,7 +99,8 @@ async def ray_cluster(*, address: str, spec: Any, settings: Settings | Mapping[s
 
 
 @contextlib.asynccontextmanager
-async def ray_attempts(plan: EvalPlan, *, address: str, spec: Any, settings: Settings | Mapping[str, Any],
+async def ray_attempts(plan: EvalPlan, *, address: str, spec: Any,
+                       settings: Settings | Mapping[str, Any],
                        prompt_format: str | None, run: str = "", kind: str = "eval",
                        header: str | None = None, workers: int | None = None,
                        **options: Any) -> AsyncIterator[RayAttempts]:
