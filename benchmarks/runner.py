@@ -7,7 +7,9 @@ unbiased and a success's ``cost`` places it on the pass-rate-vs-budget curve.
 Durability: every finished attempt is appended to the results file and fsync'd before the next
 is written (``ResultLog``); a rerun with the same options skips every (problem, attempt) that
 has a line and redoes only what is missing, so ``kill -9`` at any moment loses at most the
-attempts in flight and never duplicates one. Attempts that failed for infrastructure reasons
+attempts in flight and never duplicates one. An ``rmaxts`` attempt in flight loses less: its
+tree is checkpointed in ``RUN/checkpoints/`` (``benchmarks.checkpoints``) and the rerun resumes
+it; the file goes once the attempt's line is written. Attempts that failed for infrastructure reasons
 (status ``error``) are redone by a rerun: an exception, and also a search that found no proof
 while some of its Lean checks got no verdict (the REPL crashed or answered garbage), since its
 budget was not really searched. A Lean timeout of a candidate is Lean's answer about that
@@ -15,7 +17,9 @@ candidate, an honest failure: it stays ``unproved`` and is counted in the line's
 
 Where attempts run is pluggable: anything with ``async __call__(item, attempt, timeout)``
 returning a result line (``LocalAttempts`` here; Ray-hosted attempts run the same
-``run_attempt`` elsewhere). The driver alone writes results.
+``run_attempt`` elsewhere). The driver alone writes results. Ray-hosted attempts keep no
+checkpoint: a worker may sit on another node, whose disk a retry on another worker (or the
+driver's rerun) cannot read.
 """
 from __future__ import annotations
 
@@ -27,6 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, TextIO
 
+from benchmarks.checkpoints import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_EVERY,
+    METHOD,
+    Resume,
+    TreeCheckpoints,
+    checkpoint_options,
+)
 from benchmarks.manifest import now
 from benchmarks.metrics import AttemptStatus
 from benchmarks.resultlog import ResultLog
@@ -145,15 +157,19 @@ def decomposition_of(result: Any) -> dict[str, Any]:
 
 async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any, lean: Any,
                       timeout: float | None, run: str = "",
-                      on_generations: Callable[[int], None] | None = None) -> dict[str, Any]:
+                      on_generations: Callable[[int], None] | None = None,
+                      resume: Resume | None = None,
+                      checkpoint_every: int = CHECKPOINT_EVERY) -> dict[str, Any]:
     """One search with budget ``1×T`` and its own seed, as a result line. A Lean REPL that
     cannot be started at all is raised (the whole run is hopeless); any other failure is an
     ``error`` line, and so is a search that found no proof while some of its Lean checks got
     no verdict (``unjudged``); a wall-clock overrun is a ``timeout`` line. ``on_generations``
-    hears the generations asked so far, as they are asked (a progress display)."""
+    hears the generations asked so far, as they are asked (a progress display). With
+    ``resume`` an ``rmaxts`` search checkpoints its tree there every ``checkpoint_every``
+    rollouts and resumes from it (``benchmarks.checkpoints``); its generations count on."""
     from lean_bridge.errors import ReplUnavailable
 
-    asked = [0]
+    asked = [resume.generations if resume is not None else 0]
 
     def on_ask(n: int, depth: int | None) -> None:
         asked[0] += n
@@ -167,7 +183,8 @@ async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any,
             search(item.problem, method=plan.method, proposer=WatchedProposer(proposer, on_ask),
                    lean=lean, budget=per_attempt,
                    rng=random.Random(attempt_seed(plan.seed, item.name, attempt)),
-                   **dict(plan.options)),
+                   **dict(plan.options),
+                   **checkpoint_options(plan.method, resume, checkpoint_every)),
             timeout=timeout)
     except asyncio.TimeoutError:
         return result_line(plan, item, attempt, status=AttemptStatus.TIMEOUT, run=run,
@@ -204,17 +221,39 @@ Watch = Callable[[str, int, int], None]
 
 class LocalAttempts:
     """Attempts in this process: one REPL pool and one proposer shared by all of them;
-    ``watch`` hears each attempt's generations as they are asked."""
+    ``watch`` hears each attempt's generations as they are asked; with ``checkpoints`` an
+    ``rmaxts`` attempt's tree is checkpointed there and resumed (``run_eval`` removes it once
+    the attempt's line is written)."""
 
     def __init__(self, plan: EvalPlan, *, proposer: Any, lean: Any, run: str = "",
-                 watch: Watch | None = None) -> None:
+                 watch: Watch | None = None, checkpoints: TreeCheckpoints | None = None) -> None:
         self.plan, self.proposer, self.lean, self.run = plan, proposer, lean, run
         self.watch = watch
+        self.checkpoints = checkpoints
 
     async def __call__(self, item: Any, attempt: int, timeout: float | None) -> dict[str, Any]:
         return await run_attempt(self.plan, item, attempt, proposer=self.proposer, lean=self.lean,
                                  timeout=timeout, run=self.run,
-                                 on_generations=watching(self.watch, item, attempt))
+                                 on_generations=watching(self.watch, item, attempt),
+                                 **attempt_checkpoint(self.plan, self.checkpoints, item, attempt))
+
+
+def attempt_checkpoint(plan: EvalPlan, checkpoints: TreeCheckpoints | None, item: Any,
+                       attempt: int) -> dict[str, Any]:
+    """``run_attempt``'s checkpoint arguments for one attempt (none but for ``rmaxts``)."""
+    if checkpoints is None or plan.method != METHOD:
+        return {}
+    budget = Budget(1, plan.budget.per_attempt)
+    return {"resume": checkpoints.prepare(item.name, attempt, item.problem, budget),
+            "checkpoint_every": checkpoints.every}
+
+
+def eval_checkpoints(directory: Path, plan: EvalPlan, *,
+                     say: Callable[[str], None] | None = None) -> TreeCheckpoints | None:
+    """The run directory's checkpoint folder for ``plan`` (None: its method keeps no tree)."""
+    if plan.method != METHOD:
+        return None
+    return TreeCheckpoints(Path(directory) / CHECKPOINT_DIR, plan.identity(), say=say)
 
 
 def watching(watch: Watch | None, item: Any, attempt: int) -> Callable[[int], None] | None:
@@ -295,15 +334,21 @@ class ProgressLines:
 async def run_eval(plan: EvalPlan, items: Sequence[Any], log: ResultLog, attempts: Attempts, *,
                    on_result: Callable[[Mapping[str, Any], Tally], None] | None = None,
                    on_start: Callable[[str, int], None] | None = None,
-                   run: str = "") -> Tally:
+                   run: str = "", checkpoints: TreeCheckpoints | None = None) -> Tally:
     """Run the missing attempts of ``items`` (``plan.concurrency`` problems at a time, each
     problem's attempts in order under ``plan.problem_timeout``) and append each result to
-    ``log`` as it finishes. ``on_start(problem, attempt)`` hears each attempt begin."""
+    ``log`` as it finishes. ``on_start(problem, attempt)`` hears each attempt begin. An
+    attempt's tree checkpoint in ``checkpoints`` is removed once its line is written (and
+    left-overs of attempts written before, by a run stopped in between, at the start)."""
     names = {item.name for item in items}
     tally = Tally(plan.budget.attempts, len(items))
     for record in log.records:
         if record["problem"] in names and is_final(record):
             tally.add(record)
+    if checkpoints is not None:
+        for name, attempt in log.done:
+            if name in names:
+                checkpoints.discard(name, attempt)
     gate = asyncio.Semaphore(max(1, plan.concurrency))
 
     async def one_problem(item: Any) -> None:
@@ -325,6 +370,8 @@ async def run_eval(plan: EvalPlan, items: Sequence[Any], log: ResultLog, attempt
                 record["run"] = run
                 if log.append(record):
                     tally.add(record)
+                if checkpoints is not None:  # the line is on disk: the tree is not needed
+                    checkpoints.discard(item.name, attempt)
                 if on_result is not None:
                     on_result(record, tally)
 

@@ -95,7 +95,8 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
 
     Writes one JSON line per attempt to DIR/results.jsonl (fsync'd as it goes) and the run's
     configuration and versions to DIR/manifest.json. Rerun the same command to resume: done
-    attempts are skipped, none is repeated or lost, even after kill -9. Then `prover report
+    attempts are skipped, none is repeated or lost, even after kill -9; an RMaxTS attempt
+    that was cut off resumes its tree from DIR/checkpoints/. Then `prover report
     DIR`. Exit 0 when every attempt has a result, 1 when some failed for infrastructure
     reasons (rerun to redo them), 2 for bad input (also: another run is writing DIR, or DIR
     holds results on other data or another Lean), 3 when no Lean REPL can be started. An
@@ -304,6 +305,10 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
             # Attempts on Ray report no generations while they run: no rows that would say 0.
             return await runner.run_eval(plan, items, log, attempts, on_result=on_result,
                                          run=run_id)
+    # RMaxTS trees are checkpointed in the run directory and resumed by a rerun (local only:
+    # a Ray worker's disk may not be the driver's).
+    checkpoints = runner.eval_checkpoints(log.path.parent, plan,
+                                          say=lambda note: click.echo(note, err=True))
     # A header Lean refuses is not the end of the run: its attempts become `error` lines.
     async with search_stack(spec, settings, prompt_format=prompt_format, header=header,
                             strict_header=False) as stack:
@@ -313,12 +318,15 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
             from prover.drivers.synth import SynthAttempts
 
             local = SynthAttempts(plan, proposer=stack.proposer, lean=stack.lean, run=run_id,
-                                  watch=watch)
+                                  watch=watch, checkpoints=checkpoints)
         else:
             local = runner.LocalAttempts(plan, proposer=stack.proposer, lean=stack.lean,
-                                         run=run_id, watch=watch)
-        return await runner.run_eval(plan, items, log, local, on_result=on_result,
-                                     on_start=on_start, run=run_id)
+                                         run=run_id, watch=watch, checkpoints=checkpoints)
+        tally = await runner.run_eval(plan, items, log, local, on_result=on_result,
+                                      on_start=on_start, run=run_id, checkpoints=checkpoints)
+    if checkpoints is not None:
+        checkpoints.close()
+    return tally
 
 
 @click.command("report")

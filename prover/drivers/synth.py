@@ -16,9 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from benchmarks.checkpoints import TreeCheckpoints
 from benchmarks.datasets import BenchmarkItem, DatasetError, as_tactic_block
 from benchmarks.resultlog import ResultLog
-from benchmarks.runner import EvalPlan, Watch, run_attempt, watching
+from benchmarks.runner import EvalPlan, Watch, attempt_checkpoint, run_attempt, watching
 from prover.records import TrainingRecord
 from search.annotate import annotated
 from search.decompose import sibling_problem
@@ -61,15 +62,17 @@ class SynthAttempts:
     with ``allTactics``) and keep the verifier's version, for the records."""
 
     def __init__(self, plan: EvalPlan, *, proposer: Any, lean: Any, run: str = "",
-                 watch: Watch | None = None) -> None:
+                 watch: Watch | None = None, checkpoints: TreeCheckpoints | None = None) -> None:
         self.plan, self.proposer, self.lean, self.run = plan, proposer, lean, run
         self.watch = watch
+        self.checkpoints = checkpoints
         self.annotations: Annotations = {}
 
     async def __call__(self, item: Any, attempt: int, timeout: float | None) -> dict[str, Any]:
         line = await run_attempt(self.plan, item, attempt, proposer=self.proposer,
                                  lean=self.lean, timeout=timeout, run=self.run,
-                                 on_generations=watching(self.watch, item, attempt))
+                                 on_generations=watching(self.watch, item, attempt),
+                                 **attempt_checkpoint(self.plan, self.checkpoints, item, attempt))
         return await enrich(line, item, self.lean, self.annotations)
 
 
