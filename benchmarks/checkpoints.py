@@ -32,7 +32,10 @@ from typing import Any, Callable, Mapping
 from search.problem import Problem
 from search.rmaxts import load_checkpoint
 
-CHECKPOINT_EVERY = 32  # completed rollouts between checkpoints (rmaxts' own default)
+# Completed rollouts between checkpoints: rmaxts' own default. Upstream saves every 128
+# samples; a rollout (a generation and a Lean check, seconds) costs far more than writing the
+# tree's JSON, so an interruption here loses at most 32 rollouts of a 6,400-sample tree.
+CHECKPOINT_EVERY = 32
 CHECKPOINT_DIR = "checkpoints"  # inside an eval/synth run directory
 METHOD = "rmaxts"  # the one search with a tree to resume
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -56,9 +59,11 @@ def tree_digest(name: str, attempt: int, problem: Problem, settings: Mapping[str
 
 @dataclass(frozen=True)
 class Resume:
-    """The checkpoint an attempt runs with; ``generations`` were asked before this run."""
+    """The checkpoint an attempt runs with, written every ``every`` completed rollouts;
+    ``generations`` were asked before this run."""
     path: Path
     generations: int = 0
+    every: int = CHECKPOINT_EVERY
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class TreeCheckpoints:
                            "statement or other search settings; removed")
                 other.unlink(missing_ok=True)
         if not path.exists():
-            return Resume(path)
+            return Resume(path, every=self.every)
         why = None
         try:
             data = load_checkpoint(path)
@@ -108,12 +113,12 @@ class TreeCheckpoints:
         if why is not None:
             self._note(f"{what}: ignoring checkpoint {path.name} ({why}); starting afresh")
             path.unlink(missing_ok=True)
-            return Resume(path)
+            return Resume(path, every=self.every)
         done = int(data.get("generations") or 0)
         state = "finished, answered from it" if data.get("finished") else \
             f"{done} generation(s) done"
         self._note(f"{what}: resuming its tree from {path.name} ({state})")
-        return Resume(path, done)
+        return Resume(path, done, self.every)
 
     def discard(self, name: str, attempt: int) -> None:
         """Remove every checkpoint of this (problem, attempt): its outcome is recorded."""
@@ -128,11 +133,11 @@ class TreeCheckpoints:
             pass
 
 
-def checkpoint_options(method: str, resume: Resume | None, every: int) -> dict[str, Any]:
+def checkpoint_options(method: str, resume: Resume | None) -> dict[str, Any]:
     """The search options that make an ``rmaxts`` search checkpoint to ``resume.path``."""
     if resume is None or method != METHOD:
         return {}
-    return {"checkpoint": resume.path, "checkpoint_every": every}
+    return {"checkpoint": resume.path, "checkpoint_every": resume.every}
 
 
 __all__ = ["CHECKPOINT_DIR", "CHECKPOINT_EVERY", "METHOD", "Resume", "TreeCheckpoints",

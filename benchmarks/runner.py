@@ -33,7 +33,6 @@ from typing import Any, Callable, Mapping, Protocol, Sequence, TextIO
 
 from benchmarks.checkpoints import (
     CHECKPOINT_DIR,
-    CHECKPOINT_EVERY,
     METHOD,
     Resume,
     TreeCheckpoints,
@@ -158,14 +157,13 @@ def decomposition_of(result: Any) -> dict[str, Any]:
 async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any, lean: Any,
                       timeout: float | None, run: str = "",
                       on_generations: Callable[[int], None] | None = None,
-                      resume: Resume | None = None,
-                      checkpoint_every: int = CHECKPOINT_EVERY) -> dict[str, Any]:
+                      resume: Resume | None = None) -> dict[str, Any]:
     """One search with budget ``1×T`` and its own seed, as a result line. A Lean REPL that
     cannot be started at all is raised (the whole run is hopeless); any other failure is an
     ``error`` line, and so is a search that found no proof while some of its Lean checks got
     no verdict (``unjudged``); a wall-clock overrun is a ``timeout`` line. ``on_generations``
     hears the generations asked so far, as they are asked (a progress display). With
-    ``resume`` an ``rmaxts`` search checkpoints its tree there every ``checkpoint_every``
+    ``resume`` an ``rmaxts`` search checkpoints its tree there every ``resume.every``
     rollouts and resumes from it (``benchmarks.checkpoints``); its generations count on."""
     from lean_bridge.errors import ReplUnavailable
 
@@ -184,7 +182,7 @@ async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any,
                    lean=lean, budget=per_attempt,
                    rng=random.Random(attempt_seed(plan.seed, item.name, attempt)),
                    **dict(plan.options),
-                   **checkpoint_options(plan.method, resume, checkpoint_every)),
+                   **checkpoint_options(plan.method, resume)),
             timeout=timeout)
     except asyncio.TimeoutError:
         return result_line(plan, item, attempt, status=AttemptStatus.TIMEOUT, run=run,
@@ -244,8 +242,7 @@ def attempt_checkpoint(plan: EvalPlan, checkpoints: TreeCheckpoints | None, item
     if checkpoints is None or plan.method != METHOD:
         return {}
     budget = Budget(1, plan.budget.per_attempt)
-    return {"resume": checkpoints.prepare(item.name, attempt, item.problem, budget),
-            "checkpoint_every": checkpoints.every}
+    return {"resume": checkpoints.prepare(item.name, attempt, item.problem, budget)}
 
 
 def eval_checkpoints(directory: Path, plan: EvalPlan, *,
@@ -346,9 +343,10 @@ async def run_eval(plan: EvalPlan, items: Sequence[Any], log: ResultLog, attempt
         if record["problem"] in names and is_final(record):
             tally.add(record)
     if checkpoints is not None:
-        for name, attempt in log.done:
-            if name in names:
-                checkpoints.discard(name, attempt)
+        for item in items:
+            for attempt in range(plan.budget.attempts):
+                if (item.name, attempt) in log.done:
+                    checkpoints.discard(item.name, attempt)
     gate = asyncio.Semaphore(max(1, plan.concurrency))
 
     async def one_problem(item: Any) -> None:

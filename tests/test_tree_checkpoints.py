@@ -195,4 +195,4 @@ def test_other_methods_get_no_checkpoint(tmp_path):
     assert runner.attempt_checkpoint(sample, checkpoints, item, 0) == {}
     options = runner.attempt_checkpoint(plan_for(), checkpoints, item, 0)
     assert options["resume"].path == checkpoints.path(NAME, 0, item.problem)
-    assert options["checkpoint_every"] == 1
+    assert options["resume"].every == 1

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from benchmarks.checkpoints import METHOD as TREE_METHOD
+from benchmarks.checkpoints import TreeCheckpoints
 from prover.cli.common import (
     EXIT_CHANGED,
     EXIT_INTERRUPTED,
@@ -63,7 +65,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     the assembled file is checked once more; everything else in FILE stays byte for byte.
     In place, the original is kept as FILE.bak. Proofs found so far are saved in
     FILE.prover-progress.json after each theorem, so an interrupted run (Ctrl-C: exit 130,
-    FILE untouched) resumes where it stopped. If FILE (or the --output PATH) changes while
+    FILE untouched) resumes where it stopped; an RMaxTS search cut off mid-theorem resumes its
+    tree from FILE.prover-checkpoints/. If FILE (or the --output PATH) changes while
     prove runs, nothing is written (exit 4): your edit stays, the proofs stay in the progress
     file, and running the same command again applies them to every theorem you did not
     change. Exit 0 when every theorem was proved, 1 when not, 2 for bad input, 3 when no Lean
@@ -95,16 +98,19 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     if store.note:
         click.echo(store.note, err=True)
     options: dict[str, Any] = {"rmaxts": {"concurrency": settings.workers}}.get(run.method, {})
+    checkpoints = _tree_checkpoints(run, store, options, ray=ray_address is not None)
     reporter = pv.make_reporter()
     try:
         outcomes, new_text = asyncio.run(_prove_file(
             spec, run, text, targets, store, reporter, options=options,
-            ray_address=ray_address))
+            ray_address=ray_address, checkpoints=checkpoints))
     except KeyboardInterrupt:
         reporter.close()
         store.save(only_if_useful=True)
         where = f"; {len(store.proofs)} proof(s) found so far are in {store.path}, a rerun " \
             "resumes from them" if store.enabled and store.path.exists() else ""
+        if checkpoints is not None and any(checkpoints.directory.glob("*.json")):
+            where += f"; the search in flight resumes its tree from {checkpoints.directory}"
         click.echo(f"\ninterrupted: {file} is unchanged{where}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except pv.ProveInputError as exc:
@@ -157,6 +163,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
                  EXIT_USAGE)
         else:
             store.delete()
+            if checkpoints is not None:
+                checkpoints.close()
         report["output"] = str(written) if written else None
         if written is not None:
             backup = f" (the original is {file}.bak)" if written == file else ""
@@ -171,6 +179,20 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     sys.exit(EXIT_OK if proved else EXIT_NOT_PROVED)
 
 
+def _tree_checkpoints(run: SearchSettings, store, options: dict[str, Any], *,
+                      ray: bool) -> TreeCheckpoints | None:
+    """Where an RMaxTS search keeps its tree (``FILE.prover-checkpoints/``, beside the progress
+    sidecar), keyed by the settings it depends on; None for the other methods, a dry run
+    (which writes nothing) and Ray (the search runs on a worker whose disk may be another's)."""
+    if run.method != TREE_METHOD or not store.enabled or ray:
+        return None
+    settings = {"kind": "prove", "method": run.method, "budget": str(run.budget),
+                "seed": run.settings.seed, "policy": run.settings.policy,
+                "prompt_format": run.prompt_format, "options": options}
+    return TreeCheckpoints(store.checkpoint_dir, settings,
+                           say=lambda note: click.echo(note, err=True))
+
+
 def _not_written_message(exc: Exception, file: Path, store) -> str:
     """Why nothing was written, and how to get the proofs found into the edited file."""
     found = len(store.proofs)
@@ -182,7 +204,8 @@ def _not_written_message(exc: Exception, file: Path, store) -> str:
 
 
 async def _prove_file(spec, run: SearchSettings, text: str, targets, store, reporter, *,
-                      options: dict[str, Any], ray_address: str | None = None):
+                      options: dict[str, Any], ray_address: str | None = None,
+                      checkpoints: TreeCheckpoints | None = None):
     """Wire the concrete pieces (REPL pool, checker, proposer), here or on a Ray cluster's Lean
     worker, and run ``prover.drivers.prove``."""
     from lean_bridge.checker import LeanChecker
@@ -210,7 +233,8 @@ async def _prove_file(spec, run: SearchSettings, text: str, targets, store, repo
                             header=parse_file(text).header) as stack:
         outcomes = await pv.prove_file(text, targets, proposer=stack.proposer, lean=stack.lean,
                                        method=method, budget=budget, seed=settings.seed,
-                                       store=store, reporter=reporter, options=options)
+                                       store=store, reporter=reporter, options=options,
+                                       checkpoints=checkpoints)
         whole = LeanChecker(stack.pool, timeout=whole_timeout)
         new_text = await pv.final_check(whole, text, targets, outcomes)
         return outcomes, new_text

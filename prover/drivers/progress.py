@@ -13,6 +13,7 @@ from search.problem import Problem
 
 PROGRESS_FORMAT = "prover-progress/1"
 PROGRESS_SUFFIX = ".prover-progress.json"
+CHECKPOINTS_SUFFIX = ".prover-checkpoints"  # FILE.prover-checkpoints/: RMaxTS trees in flight
 
 
 def sha256_of(data: bytes) -> str:
@@ -68,6 +69,11 @@ class ProgressStore:
                          f"{changed}each is reused where its theorem and everything before it "
                          "are unchanged")
 
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where the RMaxTS trees of FILE's theorems are checkpointed, beside the sidecar."""
+        return self.file.with_name(self.file.name + CHECKPOINTS_SUFFIX)
+
     def saved(self, name: str, key: str) -> dict[str, Any] | None:
         """The saved proof of ``name`` if it was found for the problem ``key``."""
         entry = self.proofs.get(name)
@@ -101,4 +107,4 @@ class ProgressStore:
                 pass
 
 
-__all__ = ["PROGRESS_FORMAT", "PROGRESS_SUFFIX", "ProgressStore", "problem_key", "sha256_of"]
+__all__ = ["CHECKPOINTS_SUFFIX", "PROGRESS_FORMAT", "PROGRESS_SUFFIX", "ProgressStore", "problem_key", "sha256_of"]

@@ -15,6 +15,10 @@ The pieces, in the order a run uses them (``prover.cli.prove`` wires concrete ba
 * ``prove_file(…)``: one ``search.search`` per target, in file order; each found proof has
   already passed the full verdict (``search.verify``). After each theorem the progress
   sidecar (``ProgressStore``) is rewritten atomically, so an interrupted run keeps its proofs.
+  An RMaxTS search also checkpoints its tree in ``FILE.prover-checkpoints/`` (one file per
+  theorem, ``benchmarks.checkpoints``), so a theorem cut off mid-search resumes its tree; the
+  file goes once the theorem's outcome is recorded (an unproved theorem is searched afresh by
+  the next run, as before).
 * ``final_check(…)``: the proofs are put into the file (``assemble``: one pass, each proof
   span replaced, so every other byte stays as it was) and the assembled file is checked once with
   ``LeanChecker.check_file``; only theorems it reports ``proved`` are kept (should one be
@@ -33,6 +37,8 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Sequence
 
+from benchmarks.checkpoints import METHOD as TREE_METHOD
+from benchmarks.checkpoints import TreeCheckpoints, checkpoint_options
 from lean_bridge.files import atomic_write
 from lean_bridge.text import Declaration, parsed
 from prover.drivers.outcomes import TheoremOutcome, TheoremStatus
@@ -152,10 +158,12 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
                      method: str, budget: Any, seed: int, store: ProgressStore | None = None,
                      reporter: Reporter | None = None,
                      options: dict[str, Any] | None = None,
-                     searcher: Callable[..., Any] | None = None) -> list[TheoremOutcome]:
+                     searcher: Callable[..., Any] | None = None,
+                     checkpoints: TreeCheckpoints | None = None) -> list[TheoremOutcome]:
     """Search a proof for each target in file order (module docstring); proofs saved in
     ``store`` for these theorems are reused instead of searched. ``searcher`` has the
-    signature of ``search.search`` (the default), e.g. a search on a Ray actor."""
+    signature of ``search.search`` (the default), e.g. a search on a Ray actor. With
+    ``checkpoints`` an ``rmaxts`` search keeps its tree there and resumes it."""
     searcher = searcher or search
     reporter = reporter or Reporter()
     header = parsed(text).header  # both computed once for all targets
@@ -171,7 +179,9 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
         if saved is not None:
             outcome = TheoremOutcome.from_saved(name, saved)
         else:
-            asked = [0]
+            resume = checkpoints.prepare(name, 0, problem, budget) \
+                if checkpoints is not None and method == TREE_METHOD else None
+            asked = [resume.generations if resume is not None else 0]
 
             def on_ask(n: int, depth: int | None, _name: str = name,
                        _asked: list[int] = asked) -> None:
@@ -181,7 +191,8 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
             result = await searcher(problem, method=method,
                                     proposer=WatchedProposer(proposer, on_ask), lean=lean,
                                     budget=budget, rng=random.Random(f"{seed}/{name}"),
-                                    **(options or {}))
+                                    **(options or {}),
+                                    **checkpoint_options(method, resume))
             outcome = TheoremOutcome(
                 name, TheoremStatus.PROVED if result.proved else TheoremStatus.UNPROVED,
                 file_proof(result.proof) if result.proof is not None else None,
@@ -194,6 +205,8 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
         outcomes.append(outcome)
         if store is not None:
             store.record(outcome, key)
+        if checkpoints is not None:  # the outcome is recorded: its tree is not needed
+            checkpoints.discard(name, 0)
         reporter.finish(outcome)
     return outcomes
 
