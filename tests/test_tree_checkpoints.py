@@ -19,10 +19,12 @@ from test_rmaxts import StopAfter, world_checker
 
 from benchmarks import runner
 from benchmarks.checkpoints import CHECKPOINT_DIR, TreeCheckpoints, safe_stem
+from prover.drivers.synth import SynthAttempts
 from search import Budget
 from search.rmaxts import load_checkpoint
 
-P_CORRECT = 0.2
+P_CORRECT = 0.35
+PROVING_SEED = 3  # with it the attempt finds a proof late in its budget (27 of 30)
 NAME = "synthetic/branching world ∀ x"  # an id with '/', spaces and unicode
 
 
@@ -47,13 +49,12 @@ def checkpoints_of(out: Path, plan: runner.EvalPlan, notes: list[str]) -> TreeCh
 
 
 async def run_once(out: Path, plan: runner.EvalPlan, item: WorldItem, proposer, lean,
-                   notes: list[str]) -> list[dict]:
+                   notes: list[str], kind=runner.LocalAttempts) -> list[dict]:
     out.mkdir(exist_ok=True)
     checkpoints = checkpoints_of(out, plan, notes)
     log = runner.open_log(out, None)
     try:
-        attempts = runner.LocalAttempts(plan, proposer=proposer, lean=lean,
-                                        checkpoints=checkpoints)
+        attempts = kind(plan, proposer=proposer, lean=lean, checkpoints=checkpoints)
         await runner.run_eval(plan, [item], log, attempts, checkpoints=checkpoints)
     finally:
         log.close()
@@ -61,13 +62,13 @@ async def run_once(out: Path, plan: runner.EvalPlan, item: WorldItem, proposer, 
 
 
 async def interrupt(out: Path, plan: runner.EvalPlan, item: WorldItem, world: World, lean,
-                    k: int) -> Path:
+                    k: int, kind=runner.LocalAttempts) -> Path:
     """Run until the proposer's (k+1)-th call, then cancel; the checkpoint left behind."""
     out.mkdir(exist_ok=True)
     checkpoints = checkpoints_of(out, plan, [])
     log = runner.open_log(out, None)
     stopper = StopAfter(ScriptedProposer(world, p_correct=P_CORRECT), k=k)
-    attempts = runner.LocalAttempts(plan, proposer=stopper, lean=lean, checkpoints=checkpoints)
+    attempts = kind(plan, proposer=stopper, lean=lean, checkpoints=checkpoints)
     task = asyncio.create_task(runner.run_eval(plan, [item], log, attempts,
                                                checkpoints=checkpoints))
     await stopper.blocked.wait()
@@ -84,33 +85,38 @@ async def interrupt(out: Path, plan: runner.EvalPlan, item: WorldItem, world: Wo
 SAME = ("status", "proof", "cost", "generations", "lean_calls", "timeouts", "crashed")
 
 
-async def test_an_interrupted_attempt_resumes_its_tree_and_writes_the_same_line(tmp_path):
+@pytest.mark.parametrize("kind", [runner.LocalAttempts, SynthAttempts], ids=["eval", "synth"])
+async def test_an_interrupted_attempt_resumes_its_tree_and_writes_the_same_line(tmp_path, kind):
     world = branching_world()
     item = WorldItem(NAME, world.problem())
-    plan = plan_for()
+    plan = plan_for(seed=PROVING_SEED)
     k = 5
     async with world_checker(world, tmp_path) as lean:
         whole_notes: list[str] = []
         [whole] = await run_once(tmp_path / "whole", plan, item,
-                                 ScriptedProposer(world, p_correct=P_CORRECT), lean, whole_notes)
-        assert whole["generations"] > k + 1  # the interruption falls inside the attempt
+                                 ScriptedProposer(world, p_correct=P_CORRECT), lean, whole_notes,
+                                 kind)
+        # The interruption falls inside the attempt, and the lines compared hold a proof.
+        assert whole["proved"] and whole["generations"] > k + 1
         assert whole_notes == []  # nothing to resume in a fresh run
         assert list((tmp_path / "whole" / CHECKPOINT_DIR).iterdir()) == []  # line written
 
         out = tmp_path / "parts"
-        saved_path = await interrupt(out, plan, item, world, lean, k)
+        saved_path = await interrupt(out, plan, item, world, lean, k, kind)
         assert saved_path.name.startswith(safe_stem(NAME) + ".0.")
         saved = load_checkpoint(saved_path)
         assert (saved["generations"], saved["finished"]) == (k, False)
 
         counting = ScriptedProposer(world, p_correct=P_CORRECT)
         notes: list[str] = []
-        [resumed] = await run_once(out, plan, item, counting, lean, notes)
+        [resumed] = await run_once(out, plan, item, counting, lean, notes, kind)
     # The counter went on from the checkpoint: only the missing generations were asked.
     assert counting.calls == whole["generations"] - k
     assert {key: resumed[key] for key in SAME} == {key: whole[key] for key in SAME}
     assert any("resuming its tree" in n and f"({k} generation(s) done)" in n for n in notes), notes
     assert list((out / CHECKPOINT_DIR).iterdir()) == []  # removed once the line was written
+    if kind is SynthAttempts:
+        assert resumed["annotated_proof"] == whole["annotated_proof"] is not None
 
 
 async def test_a_checkpoint_of_other_settings_is_not_reused(tmp_path):
@@ -175,6 +181,22 @@ async def test_a_finished_tree_whose_line_was_not_written_is_answered_from_it(tm
     assert {key: answered[key] for key in SAME} == {key: whole[key] for key in SAME} == \
         {key: line[key] for key in SAME}
     assert any("finished, answered from it" in n for n in notes), notes
+
+
+async def test_a_checkpoint_left_by_an_attempt_with_a_line_is_removed_at_the_start(tmp_path):
+    world = branching_world()
+    item = WorldItem(NAME, world.problem())
+    plan = plan_for()
+    out = tmp_path / "run"
+    async with world_checker(world, tmp_path) as lean:
+        [line] = await run_once(out, plan, item, ScriptedProposer(world, p_correct=P_CORRECT),
+                                lean, [])
+        # Stopped between the line's fsync and the removal: the tree is still there.
+        left = checkpoints_of(out, plan, []).path(NAME, 0, item.problem)
+        left.write_text("{}")
+        idle = ScriptedProposer(world)
+        assert await run_once(out, plan, item, idle, lean, []) == [line]
+    assert idle.calls == 0 and not left.exists()
 
 
 def test_file_names_are_safe_and_distinct():
