@@ -24,6 +24,10 @@ line, which a rerun redoes (``runner.is_final``). A call that outlives its wall-
 restarted by Ray itself (``max_restarts``, ``max_task_retries``): their handles live inside
 every worker, and a seeded request gives the same completions when asked again.
 
+RMaxTS trees are not checkpointed on Ray (locally they are: ``benchmarks.checkpoints``): a
+worker writes to its own node's disk, and the retry of a lost call, like a rerun of the driver,
+may run on another node, which cannot read it. A Ray attempt cut off restarts its tree.
+
 Ray is an optional dependency (``pip install 'lean-prover[ray]'``): it is imported only when
 ``--ray`` is used, and this module imports without it. The actor classes are plain classes,
 made remote with ``ray.remote(cls)`` at start.
