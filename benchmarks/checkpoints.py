@@ -126,7 +126,9 @@ class TreeCheckpoints:
             path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        """Remove the folder when nothing is left in it (a run that finished everything)."""
+        """Remove the folder when nothing is left in it (a run that finished everything).
+        Only where no other process may use it (``prove``: one run per file); the shards of an
+        eval run share theirs, and one could be about to write a tree there."""
         try:
             self.directory.rmdir()
         except OSError:  # absent, or holds trees of unfinished attempts

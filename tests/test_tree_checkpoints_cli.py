@@ -111,7 +111,7 @@ def test_eval_resumes_an_interrupted_attempt_from_its_checkpoint(shared, tmp_pat
     args = ("--limit", "1", "--search", "rmaxts", "--budget", f"1x{BUDGET}", "--workers", "1")
     err = interrupted(eval_cmd(shared, out, *args, fake=("--error-on", "theorem",
                                                           "--latency", "0.01")), folder)
-    assert "rerun to resume" in err
+    assert f"rerun to resume (RMaxTS trees in flight resume from {folder})" in err
     [saved_path] = folder.glob("*.json")
     saved = load_checkpoint(saved_path)
     assert CHECKPOINT_EVERY <= saved["generations"] < BUDGET and not saved["finished"]
@@ -125,7 +125,7 @@ def test_eval_resumes_an_interrupted_attempt_from_its_checkpoint(shared, tmp_pat
     [line] = lines(out)
     assert line["status"] == "unproved" and line["generations"] == BUDGET
     theorem = line["theorem"]
+    assert list(folder.iterdir()) == []  # the tree went once the line was written
     # Rollouts in flight at the checkpoint are not counted in it (they are redone); a portfolio
     # proposal may be empty (no candidate sent): at most one candidate per missing generation.
     assert 0 < candidates_for(log, theorem) <= BUDGET - saved["generations"]
-    assert not folder.exists()

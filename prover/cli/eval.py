@@ -140,6 +140,7 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
     the missing attempts, map the outcome to an exit code. ``load()`` gives the items and the
     manifest's ``data`` (``benchmarks.manifest.data_identity``)."""
     from benchmarks import runlock, runner
+    from benchmarks.checkpoints import CHECKPOINT_DIR
     from benchmarks.datasets import DatasetError
     from benchmarks.manifest import (
         ManifestError,
@@ -227,8 +228,11 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
                                      open_manifest, quiet=quiet, ray_address=ray_address,
                                      sink=sink))
         except KeyboardInterrupt:
-            click.echo(f"\ninterrupted: finished attempts are in {log.path}; rerun to resume",
-                       err=True)
+            trees = out / CHECKPOINT_DIR
+            kept = f" (RMaxTS trees in flight resume from {trees})" \
+                if trees.is_dir() and any(trees.glob("*.json")) else ""
+            click.echo(f"\ninterrupted: finished attempts are in {log.path}; rerun to "
+                       f"resume{kept}", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             from lean_bridge.errors import ReplUnavailable
@@ -322,11 +326,9 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
         else:
             local = runner.LocalAttempts(plan, proposer=stack.proposer, lean=stack.lean,
                                          run=run_id, watch=watch, checkpoints=checkpoints)
-        tally = await runner.run_eval(plan, items, log, local, on_result=on_result,
-                                      on_start=on_start, run=run_id, checkpoints=checkpoints)
-    if checkpoints is not None:
-        checkpoints.close()
-    return tally
+        # The folder stays when empty: another shard of the run may be about to write in it.
+        return await runner.run_eval(plan, items, log, local, on_result=on_result,
+                                     on_start=on_start, run=run_id, checkpoints=checkpoints)
 
 
 @click.command("report")
