@@ -129,3 +129,25 @@ def test_eval_resumes_an_interrupted_attempt_from_its_checkpoint(shared, tmp_pat
     # Rollouts in flight at the checkpoint are not counted in it (they are redone); a portfolio
     # proposal may be empty (no candidate sent): at most one candidate per missing generation.
     assert 0 < candidates_for(log, theorem) <= BUDGET - saved["generations"]
+
+
+def test_a_dry_run_keeps_no_tree(tmp_path):
+    path = write(tmp_path, "three.lean", THREE)
+    fake = rules(tmp_path, HARD)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = prove(path, "--search", "rmaxts", "--budget", f"1x{CHECKPOINT_EVERY + 1}",
+                   "--workers", "1", "--dry-run", fake=fake)
+    assert result.returncode == 1, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_finished_run_leaves_no_checkpoint_folder(tmp_path):
+    path = write(tmp_path, "three.lean", THREE)
+    out = tmp_path / "out.lean"
+    # hard_one's search outlasts one checkpoint interval, so its tree was written once.
+    result = prove(path, "--search", "rmaxts", "--budget", f"1x{CHECKPOINT_EVERY + 1}",
+                   "--workers", "1", "--output", str(out), "--json", fake=rules(tmp_path, HARD))
+    assert result.returncode == 1, result.stderr
+    assert by_name(result)["hard_one"]["generations"] == CHECKPOINT_EVERY + 1
+    assert out.exists() and path.read_bytes() == THREE.encode()
+    assert not (tmp_path / "three.lean.prover-checkpoints").exists()

@@ -109,8 +109,10 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
         store.save(only_if_useful=True)
         where = f"; {len(store.proofs)} proof(s) found so far are in {store.path}, a rerun " \
             "resumes from them" if store.enabled and store.path.exists() else ""
-        if checkpoints is not None and any(checkpoints.directory.glob("*.json")):
-            where += f"; the search in flight resumes its tree from {checkpoints.directory}"
+        if checkpoints is not None:
+            checkpoints.close()  # stopped between two theorems: no tree to keep
+            if checkpoints.directory.is_dir():
+                where += f"; the search in flight resumes its tree from {checkpoints.directory}"
         click.echo(f"\ninterrupted: {file} is unchanged{where}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except pv.ProveInputError as exc:
@@ -163,8 +165,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
                  EXIT_USAGE)
         else:
             store.delete()
-            if checkpoints is not None:
-                checkpoints.close()
+        if checkpoints is not None:  # every theorem's outcome is recorded: the folder is empty
+            checkpoints.close()
         report["output"] = str(written) if written else None
         if written is not None:
             backup = f" (the original is {file}.bak)" if written == file else ""
