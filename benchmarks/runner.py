@@ -9,10 +9,10 @@ is written (``ResultLog``); a rerun with the same options skips every (problem, 
 has a line and redoes only what is missing, so ``kill -9`` at any moment loses at most the
 attempts in flight and never duplicates one. An ``rmaxts`` attempt in flight loses less: its
 tree is checkpointed in ``RUN/checkpoints/`` (``benchmarks.checkpoints``) and the rerun resumes
-it; the file goes once the attempt's line is written. Attempts that failed for infrastructure reasons
-(status ``error``) are redone by a rerun: an exception, and also a search that found no proof
-while some of its Lean checks got no verdict (the REPL crashed or answered garbage), since its
-budget was not really searched. A Lean timeout of a candidate is Lean's answer about that
+it; the file goes once the attempt's line is written. Attempts that failed for infrastructure
+reasons (status ``error``) are redone by a rerun: an exception, and also a search that found no
+proof while some of its Lean checks got no verdict (the REPL crashed or answered garbage), since
+its budget was not really searched. A Lean timeout of a candidate is Lean's answer about that
 candidate, an honest failure: it stays ``unproved`` and is counted in the line's ``timeouts``.
 
 Where attempts run is pluggable: anything with ``async __call__(item, attempt, timeout)``

@@ -107,4 +107,5 @@ class ProgressStore:
                 pass
 
 
-__all__ = ["CHECKPOINTS_SUFFIX", "PROGRESS_FORMAT", "PROGRESS_SUFFIX", "ProgressStore", "problem_key", "sha256_of"]
+__all__ = ["CHECKPOINTS_SUFFIX", "PROGRESS_FORMAT", "PROGRESS_SUFFIX", "ProgressStore",
+           "problem_key", "sha256_of"]
