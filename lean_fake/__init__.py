@@ -49,7 +49,8 @@ What it records, for tests that count work (neither changes what is answered):
   misbehaves.
 
 What it does not imitate: there is no Lean in here. Nothing is type-checked; any command without a
-matching rule is accepted, any tactic other than ``sorry`` closes the goal. Goals are rebuilt from
+matching rule is accepted, any tactic other than ``sorry`` and ``skip`` (which
+changes nothing) closes the goal. Goals are rebuilt from
 the declaration's text (binders become hypotheses, the statement after the first top-level ``:``
 becomes the target, whitespace collapsed but not re-pretty-printed). ``allTactics`` lists each
 non-blank line of a ``by`` block with the declaration's goal. No infotrees, no traces, no

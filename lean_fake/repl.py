@@ -28,6 +28,8 @@ class FakeRepl(Commands):
         masked = mask_code(tactic)
         if tactic.strip(ASCII_WS) == "sorry":
             sorry_goals, remaining = goals[:1], goals[1:]  # closes the main goal only
+        elif tactic.strip(ASCII_WS) == "skip":
+            remaining = list(goals)  # Lean's `skip` changes nothing (clients re-read states)
         elif re.fullmatch(r"\s*all_goals\s+sorry\s*", masked):
             sorry_goals = list(goals)
         else:

@@ -41,7 +41,10 @@ next tactic (or ``sorry``), when only whitespace and comments separate the cut f
 then that tactic runs on exactly the goals the segment left, in the same block ("the same
 or an enclosing level": whitespace alone cannot close a block, so it is the same block or
 the next tactic of an enclosing one after its nested block ended with the segment).
-``"no goals"`` when the proof is complete and nothing follows. Everything else is
+``"no goals"`` when the proof is complete and nothing follows. A goals-before that the
+REPL printed flattened onto one line (``flattened``: Lean before v4.14, the default pin
+v4.9.0-rc1) is never used as it is: its probe is ``skip`` from that tactic's proof state,
+which answers the same state multi-line. Everything else is
 ambiguous and gets ``state_after=None`` plus a ``Probe``: a bullet or ``case`` between
 (the next tactic sees a focused goal), repeated entries with different goals at the next
 position (``<;>``, ``all_goals``: one entry per goal), no next tactic (the proof stops
@@ -136,6 +139,20 @@ class Segment:
 
 
 # -- formats ----------------------------------------------------------------------------------
+
+def flattened(goals: str) -> bool:
+    """Whether ``goals`` is a state Lean's ``Format`` flattened onto one line.
+
+    Up to v4.13 the REPL's ``allTactics`` goals are printed with group flattening, so a short
+    state reads ``"t : Nat ⊢ Nat"`` (reference transcripts v4.9, ``all_tactics``), while
+    sorry goals and proof-step goals keep one hypothesis per line and ``⊢`` opening its own
+    line. A model trained on the multi-line form must never see the flat one, and line
+    breaks cannot be guessed back (a hypothesis type may itself contain spaces and colons),
+    so a flattened state is re-read in tactic mode instead. The test: a turnstile that does
+    not open its line (it cannot occur inside a term).
+    """
+    return any("⊢" in line and not line.lstrip().startswith("⊢") for line in goals.split("\n"))
+
 
 def goals_text(goals: Sequence[str]) -> str:
     """A tactic-mode goal list as one state text: joined by a blank line, like the
@@ -401,7 +418,14 @@ def state_after_segments(proof: str, ends: Sequence[int], steps: Sequence[Step],
             first = min(following, key=lambda s: (s.start, -s.end))
             same = [s for s in following if (s.start, s.end) == (first.start, first.end)]
             if nxt == first.start and len({s.goals for s in same}) == 1:
-                out.append(first.goals)
+                if not flattened(first.goals):
+                    out.append(first.goals)
+                elif first.proof_state is not None:
+                    # The REPL flattened the text (Lean before v4.14); the same state in
+                    # tactic mode prints multi-line, and `skip` changes nothing.
+                    out.append(Probe(first.proof_state, "skip"))
+                else:
+                    out.append(None)
                 continue
         elif complete and nxt == len(mask):
             out.append(NO_GOALS)
@@ -464,6 +488,6 @@ def segment(proof: str, valid_end: int, tactics: Sequence[Tactic],
 
 
 __all__ = [
-    "NO_GOALS", "Probe", "Segment", "Step", "goals_text", "pos_to_offset", "proof_origin",
+    "NO_GOALS", "Probe", "Segment", "Step", "flattened", "goals_text", "pos_to_offset", "proof_origin",
     "segment", "state_after_segments", "state_comment", "steps_from_repl", "truncate",
 ]

@@ -23,6 +23,7 @@ from search.segments import (
     Probe,
     Segment,
     Step,
+    flattened,
     goals_text,
     pos_to_offset,
     proof_origin,
@@ -467,3 +468,34 @@ def test_state_after_segments_on_steps_directly():
         "⊢ P'", "h : P\n⊢ G", NO_GOALS]
     # Not complete: nothing after the end says what is left, so replay `exact h`.
     assert state_after_segments(proof, ends[-1:], steps) == [Probe(3, "exact h")]
+
+
+def test_flattened_goals_are_recognised_by_a_turnstile_inside_a_line():
+    # v4.9.0-rc1's allTactics (reference transcript all_tactics) against v4.33's.
+    assert flattened("t : Nat ⊢ Nat") and flattened("x y : ℕ h₀ : x + y = 10 ⊢ x = 5")
+    assert not flattened("t : Nat\n⊢ Nat") and not flattened("⊢ Nat")
+    assert not flattened("case h\nx : ℕ\n⊢ P x\n\ncase g\n⊢ Q") and not flattened(NO_GOALS)
+    # Partly flattened (an inner group fitted on its line while the outer one broke).
+    assert flattened("x : ℕ\nh : x > 0 ⊢ x ≥ 1")
+
+
+def test_a_flattened_state_is_re_read_in_tactic_mode_never_used():
+    proof = "  intro x\n  simp at x\n  linarith\n"
+    flat = [Tactic("intro x", "⊢ ∀ x, P x", Pos(1, 2), Pos(1, 9), 0),
+            Tactic("simp at x", "x : ℕ ⊢ P x", Pos(2, 2), Pos(2, 11), 1),
+            Tactic("linarith", "x : ℕ ⊢ Q x", Pos(3, 2), Pos(3, 10), 2)]
+    segs = segment(proof, len(proof), flat, complete=True)
+    # Each flattened goals-before becomes a `skip` from that tactic's own proof state.
+    assert [(s.state_after, s.probe) for s in segs] == [
+        (None, Probe(1, "skip")), (None, Probe(2, "skip")), (NO_GOALS, None)]
+    assert all("⊢" not in s.comment() for s in segs[:2])  # nothing shown while unresolved
+    # The multi-line answer of tactic mode is what the segment then carries.
+    assert segs[0].resolve("x : ℕ\n⊢ P x").comment() == state_comment("x : ℕ\n⊢ P x", 2)
+    # No proof state to re-read from: the state is unknown, not the flat text.
+    no_state = [flat[0], Tactic("simp at x", "x : ℕ ⊢ P x", Pos(2, 2), Pos(2, 11), None)]
+    first = segment(proof, len(proof), no_state)[0]
+    assert first.state_after is None and first.probe is None
+    # A sorry goal is multi-line at every version and is used as it is.
+    sorries = [Sorry("x : ℕ\n⊢ P x", 4, Pos(2, 2), Pos(2, 7))]
+    segs = segment("  intro x\n  sorry\n", len("  intro x\n"), flat[:1], sorries)
+    assert [s.state_after for s in segs] == ["x : ℕ\n⊢ P x"]
