@@ -29,6 +29,10 @@ What it imitates (from ``REPL/Main.lean`` and the recorded upstream transcripts)
   redeclaring a name gives an error message, ``import`` with an ``env`` is an error, ``#print
   axioms`` and ``#eval Lean.versionString`` answer info messages, ``proofStatus`` is absent before
   v4.19 and ``usedConstants`` before v4.14, v4.19 prints ``Goals accomplished!``.
+* ``allTactics`` goal text (``lean_fake.goals``): before v4.14 ``tactics[].goals`` is one Lean
+  ``Format`` group at width 120, so a short goal is flattened onto one line (``"t : Nat ⊢
+  Nat"``) and a long one keeps its line breaks; from v4.14 always multi-line. ``sorries[].goal``
+  and proof-step ``goals`` are multi-line at every version.
 * Failure modes, on request (``--script`` rules or shortcut flags): hangs, a stack-overflow crash
   after half a response, garbage on stdout, memory ballooning until the address-space limit, stderr
   floods, slow imports.
@@ -80,6 +84,7 @@ Stdlib only and no project imports, so it starts fast, can be run by path, and a
 it (it keeps its own small Lean reader for the same reason). The modules:
 
 * ``lean_fake.printer``: Lean's ``Json.pretty``, rebuilt (escaping, the width-80 layout).
+* ``lean_fake.goals``: the version's layout of ``allTactics`` goals.
 * ``lean_fake.reader``: the Lean source reader (comments and strings masked, command starts,
   declaration headers, positions).
 * ``lean_fake.rules``: the scripted rules and the shortcut flags.

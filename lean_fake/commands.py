@@ -10,6 +10,7 @@ import json
 import re
 import time
 
+from lean_fake.goals import tactic_goals_text
 from lean_fake.reader import (
     _IDENT,
     ASCII_WS,
@@ -224,7 +225,8 @@ class Commands(ReplState):
         tactics = []
         for item in tactic_items:
             goals = item["goals"]
-            entry = {"tactic": item["tactic"], "goals": goals, "pos": pos(item["start"]),
+            entry = {"tactic": item["tactic"], "goals": tactic_goals_text(goals, self.version),
+                     "pos": pos(item["start"]),
                      "endPos": pos(item["end"]),
                      "proofState": self._new_state([] if goals == "no goals" else [goals])}
             if self.version >= (4, 14, 0):

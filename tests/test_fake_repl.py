@@ -397,6 +397,36 @@ def test_all_tactics_and_root_goals(fake):
     assert r["tactics"][0]["goals"] == "P : Prop\nhp : P\n⊢ P"
 
 
+def test_all_tactics_goals_are_flattened_when_short_before_v4_14(fake):
+    # Before v4.14 the REPL printed tactics[].goals as one Format group at width 120: a short
+    # goal on one line ("t : Nat ⊢ Nat" in the v4.9 all_tactics transcript), a long one not.
+    short = "example (P : Prop) (hp : P) : P := by\n  exact hp\n"
+    # Twelve short hypotheses: each fits, the goal on one line would not (over 120 characters).
+    binders = " ".join(f"(h{i} : p ∧ {i} = {i})" for i in range(12))
+    long = f"example (p : Prop) {binders} : p := by\n  skip\n"
+    long_goal = "p : Prop\n" + "".join(f"h{i} : p ∧ {i} = {i}\n" for i in range(12)) + "⊢ p"
+    for version in ("v4.9.0-rc1", "v4.11.0", "v4.13.0"):
+        f = fake("--version", version)
+        r = f.ask({"cmd": short, "allTactics": True})
+        assert r["tactics"][0]["goals"] == "P : Prop hp : P ⊢ P", version
+        r = f.ask({"cmd": long, "allTactics": True})
+        assert r["tactics"][0]["goals"] == long_goal, version
+        # The proof state behind a tactic answers multi-line goals, like sorries do.
+        step = f.ask({"tactic": "sorry", "proofState": r["tactics"][0]["proofState"]})
+        assert step["sorries"][0]["goal"] == long_goal
+    r = fake("--version", "v4.14.0").ask({"cmd": short, "allTactics": True})
+    assert r["tactics"][0]["goals"] == "P : Prop\nhp : P\n⊢ P"
+
+
+def test_a_hypothesis_longer_than_the_width_breaks_after_its_colon():
+    from lean_fake.goals import tactic_goals_text
+    typ = "x" * 130
+    assert tactic_goals_text(f"h : {typ}\n⊢ True", (4, 9, 0)) == f"h :\n  {typ}\n⊢ True"
+    assert tactic_goals_text("a : Nat\n⊢ a = a\n\n⊢ True", (4, 9, 0)) == "a : Nat ⊢ a = a\n\n⊢ True"
+    assert tactic_goals_text("no goals", (4, 9, 0)) == "no goals"
+    assert tactic_goals_text(f"h : {typ}\n⊢ True", (4, 14, 0)) == f"h : {typ}\n⊢ True"
+
+
 def test_pickle_round_trip(fake, tmp_path):
     f = fake("--version", "v4.33.0")
     assert f.ask({"cmd": "def f := 42"}) == {"env": 0}
