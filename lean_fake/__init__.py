@@ -9,15 +9,21 @@ handling, stderr draining, restarts) is the code that will talk to Lean.
 What it imitates (from ``REPL/Main.lean`` and the recorded upstream transcripts):
 
 * Framing. stdin is read line by line; a line that is blank after trimming ASCII whitespace ends a
-  request block; non-blank lines are right-trimmed and glued (v4.22+; ``--old-framing`` keeps the
-  raw newlines, as before v4.22). At EOF a pending block is processed, then the process exits 0.
+  request block. From v4.22 non-blank lines are right-trimmed and glued; before v4.22 (so at the
+  default version) they are concatenated raw, newlines kept, and a raw newline inside a JSON
+  string kills the process. ``--old-framing`` / ``--new-framing`` choose either at any version.
+  At EOF a pending block is processed, then the process exits 0.
   A block starting with ``#`` or ``--`` is skipped with no answer at all. A block that is not JSON,
   or not one of the request shapes, kills the process: ``uncaught exception: {"message": ...}`` on
   stderr, exit status 1. A second blank line after a block is itself a block (``"\\n"``) and kills
   it too (code reading of ``getLines``; ``--lenient-blank-lines`` turns that off).
 * Output. Each answer is printed the way Lean's ``Json.pretty`` prints it (the Wadler-style
   ``Format`` layout at width 80, keys in reverse-lexicographic order, raw UTF-8), then a blank line,
-  then a flush. Empty lists are omitted, as the REPL does.
+  then a flush. Empty lists are omitted, as the REPL does. The REPL before v4.10 did not flush
+  (PR #49 added it); ``--no-flush`` imitates that (answers wait in an 8 KiB buffer until it fills
+  or the process exits normally). It is off by default at every version, v4.9 included: a client
+  on a pipe would wait forever for an unflushed answer, and the v4.9 setups in use (Kimina's)
+  cherry-pick the flush.
 * Request shapes, tried in the REPL's order; unknown extra keys are ignored.
 * Bookkeeping. Environment ids and proof-state ids count from 0 per process. Every command, file
   and ``unpickleEnvFrom`` appends an env; ``pickleTo`` an env answers the same id. Sorries, then
@@ -26,9 +32,12 @@ What it imitates (from ``REPL/Main.lean`` and the recorded upstream transcripts)
   proof State.``) are the REPL's.
 * A few elaborator behaviours that a bridge's verdict logic depends on: ``sorry`` tokens give
   sorries and one ``declaration uses 'sorry'`` warning per declaration (backquoted from v4.28),
-  redeclaring a name gives an error message, ``import`` with an ``env`` is an error, ``#print
+  redeclaring a name gives an error message, ``import`` with an ``env`` is an error (a file
+  request ignores its ``env`` before v4.22, as ``processFile`` did), ``#print
   axioms`` and ``#eval Lean.versionString`` answer info messages, ``proofStatus`` is absent before
-  v4.19 and ``usedConstants`` before v4.14, v4.19 prints ``Goals accomplished!``.
+  v4.19 and ``usedConstants`` before v4.14, v4.19 prints ``Goals accomplished!``, an empty
+  ``by`` at the end of the input leaves ``unsolved goals`` (before v4.31 after a parse error
+  ``unexpected end of input; expected '{'`` with ``"endPos": null``).
 * ``allTactics`` goal text (``lean_fake.goals``): before v4.14 ``tactics[].goals`` is one Lean
   ``Format`` group at width 120, so a short goal is flattened onto one line (``"t : Nat ⊢
   Nat"``) and a long one keeps its line breaks; from v4.14 always multi-line. ``sorries[].goal``

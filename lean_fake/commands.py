@@ -28,6 +28,8 @@ from lean_fake.reader import (
 from lean_fake.state import Env, ReplState
 
 DEFAULT_AXIOMS = ["propext", "Classical.choice", "Quot.sound"]
+FILE_ENV = (4, 22, 0)  # first tag whose file mode takes an `env`
+ONE_UNFINISHED_BY_ERROR = (4, 31, 0)  # before it, an empty `by` at EOF also has a parse error
 
 
 class _Messages:
@@ -44,16 +46,19 @@ class _Messages:
         return bisect.bisect_right(self.starts, index) - 1
 
     def add(self, severity, data, start, end, phase=0, seg=None):
+        """A message over [start, end); `end` None is the REPL's `"endPos": null`."""
         key = (self.seg_of(start) if seg is None else seg, phase, start)
         self.messages.append((key, {"severity": severity, "pos": self.pos(start),
-                                    "endPos": self.pos(end), "data": data}))
+                                    "endPos": None if end is None else self.pos(end),
+                                    "data": data}))
 
 
 class Commands(ReplState):
     """The ``cmd`` and ``path`` requests, on top of the REPL's bookkeeping."""
 
-    def command(self, text: str, req: dict, rule, match):
-        env_id = req.get("env")
+    def command(self, text: str, req: dict, rule, match, file: bool = False):
+        # Before v4.22 (PR #99) `processFile` ran with `env := none` whatever the request said.
+        env_id = None if file and self.version < FILE_ENV else req.get("env")
         if env_id is not None and env_id >= len(self.envs):
             return {"message": "Unknown environment."}
         if rule is not None and rule["message"] is not None:
@@ -153,6 +158,8 @@ class Commands(ReplState):
                         new.sorry_names.add(seg.full_name)
                     add("warning", f"declaration uses {self._sorry_word()}", *seg.name_span,
                         phase=1, seg=k)
+                elif seg.by_span and seg.by_span[1] == seg.decl_end:
+                    self._unfinished_by(masked, seg, goal, out, k)
                 elif (self.version[:2] == (4, 19) and seg.by_span and not rule_errors):
                     add("info", "Goals accomplished!", seg.start, seg.decl_end, phase=1, seg=k)
                 if req.get("rootGoals") and seg.proof_start is not None and seg.kw in PROOF_KWS:
@@ -167,6 +174,19 @@ class Commands(ReplState):
                     add("info", json.dumps(self.args.version.lstrip("v"), ensure_ascii=False),
                         seg.kw_start, seg.kw_end)
         return sorry_items, root_items, tactic_items
+
+    def _unfinished_by(self, masked: str, seg: Segment, goal: str, out: _Messages,
+                       k: int) -> None:
+        """`def f : Nat := by` and nothing after it: the goal is left unsolved at the `by`. Before
+        v4.31 the parser first complains at the end of input, with no end position (the
+        `unfinished_tactic_block` transcripts). An empty `by` followed by another command is
+        left alone: what Lean says there depends on that command."""
+        if masked[seg.by_span[1]:].strip(ASCII_WS):
+            return
+        if self.version < ONE_UNFINISHED_BY_ERROR:
+            out.add("error", "unexpected end of input; expected '{'", len(masked), None,
+                    phase=-1, seg=k)
+        out.add("error", "unsolved goals\n" + goal, *seg.by_span, seg=k)
 
     def _print_axioms(self, text: str, masked: str, seg: Segment, new: Env,
                       out: _Messages) -> None:
