@@ -159,7 +159,7 @@ class Commands(ReplState):
                     add("warning", f"declaration uses {self._sorry_word()}", *seg.name_span,
                         phase=1, seg=k)
                 elif seg.by_span and seg.by_span[1] == seg.decl_end:
-                    self._unfinished_by(masked, seg, goal, out, k)
+                    self._unfinished_by(masked, seg.by_span, goal, out, k)
                 elif (self.version[:2] == (4, 19) and seg.by_span and not rule_errors):
                     add("info", "Goals accomplished!", seg.start, seg.decl_end, phase=1, seg=k)
                 if req.get("rootGoals") and seg.proof_start is not None and seg.kw in PROOF_KWS:
@@ -175,18 +175,18 @@ class Commands(ReplState):
                         seg.kw_start, seg.kw_end)
         return sorry_items, root_items, tactic_items
 
-    def _unfinished_by(self, masked: str, seg: Segment, goal: str, out: _Messages,
+    def _unfinished_by(self, masked: str, by_span: tuple[int, int], goal: str, out: _Messages,
                        k: int) -> None:
         """`def f : Nat := by` and nothing after it: the goal is left unsolved at the `by`. Before
         v4.31 the parser first complains at the end of input, with no end position (the
         `unfinished_tactic_block` transcripts). An empty `by` followed by another command is
         left alone: what Lean says there depends on that command."""
-        if masked[seg.by_span[1]:].strip(ASCII_WS):
+        if masked[by_span[1]:].strip(ASCII_WS):
             return
         if self.version < ONE_UNFINISHED_BY_ERROR:
             out.add("error", "unexpected end of input; expected '{'", len(masked), None,
                     phase=-1, seg=k)
-        out.add("error", "unsolved goals\n" + goal, *seg.by_span, seg=k)
+        out.add("error", "unsolved goals\n" + goal, by_span[0], by_span[1], seg=k)
 
     def _print_axioms(self, text: str, masked: str, seg: Segment, new: Env,
                       out: _Messages) -> None:
