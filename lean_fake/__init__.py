@@ -62,10 +62,15 @@ What it records, for tests that count work (neither changes what is answered):
   misbehaves.
 
 What it does not imitate: there is no Lean in here. Nothing is type-checked; any command without a
-matching rule is accepted, any tactic other than ``sorry`` closes the goal. Goals are rebuilt from
+matching rule is accepted, any tactic other than ``sorry`` and a ``have`` whose type is written
+out (``have h : T := …``, ``have h := 37`` is ``Nat``; it adds ``h : T`` to the goal) closes the
+goal. Goals are rebuilt from
 the declaration's text (binders become hypotheses, the statement after the first top-level ``:``
 becomes the target, whitespace collapsed but not re-pretty-printed). ``allTactics`` lists each
-non-blank line of a ``by`` block with the declaration's goal. No infotrees, no traces, no
+non-blank line of a ``by`` block with the declaration's goal plus the hypotheses of earlier
+such ``have``s; a ``calc`` is one tactic (then, from v4.14, its steps node with ``no goals``),
+then the tactics of its steps' ``by`` blocks with the steps' goals (a leading ``_`` is the previous
+step's right side), and a ``sorry`` in a step has the step's goal. No infotrees, no traces, no
 ``variable`` hypotheses, no options, no real ``.olean`` pickles (a small JSON file instead), no
 multi-goal tactic semantics. Parse-error texts are approximations of Lean's.
 
@@ -93,7 +98,8 @@ Stdlib only and no project imports, so it starts fast, can be run by path, and a
 it (it keeps its own small Lean reader for the same reason). The modules:
 
 * ``lean_fake.printer``: Lean's ``Json.pretty``, rebuilt (escaping, the width-80 layout).
-* ``lean_fake.goals``: the version's layout of ``allTactics`` goals.
+* ``lean_fake.goals``: the version's layout of ``allTactics`` goals; ``have`` hypotheses.
+* ``lean_fake.tactic_block``: the tactics of a ``by`` block and its ``calc`` steps.
 * ``lean_fake.reader``: the Lean source reader (comments and strings masked, command starts,
   declaration headers, positions).
 * ``lean_fake.rules``: the scripted rules and the shortcut flags.

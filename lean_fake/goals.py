@@ -14,6 +14,8 @@ a hard break after which Lean's layout decides afresh), so the layout works on t
 """
 from __future__ import annotations
 
+import re
+
 FORMAT_WIDTH = 120  # Lean's Format.defWidth
 FIRST_MULTILINE = (4, 14, 0)  # first REPL tag whose tactics[].goals keep their line breaks
 
@@ -41,3 +43,42 @@ def _lay_out_hypothesis(line: str, width: int) -> str:
         return line
     names, typ = line.split(" : ", 1)
     return f"{names} :\n  {typ}"
+
+
+# `have NAME : TYPE := PROOF`, or `have NAME := NUMERAL` (a numeral elaborates to Nat by default).
+_NAME = r"[^\W\d][\w'!?.]*"
+_HAVE_TYPED = re.compile(r"\s*have\s+(?:(?P<name>" + _NAME + r")\s*)?:(?!=)\s*(?P<type>.+?)\s*"
+                         r":=(?P<proof>.*)", re.DOTALL)
+_HAVE_NUMERAL = re.compile(r"\s*have\s+(?:(?P<name>" + _NAME + r")\s*)?:=\s*\d+\s*")
+
+
+def have_hypothesis(tactic: str) -> tuple[str, str, str] | None:
+    """(name, type, proof text) of a `have` whose type the fake can read off its text, else None.
+
+    Only these two forms: the fake does no elaboration, so `have h := foo x` (type unknown),
+    binders (`have h (x : T) : ...`) and pattern `have ⟨a, b⟩ := ...` are left alone."""
+    m = _HAVE_TYPED.fullmatch(tactic)
+    if m and "\n" not in m.group("type"):
+        return m.group("name") or "this", " ".join(m.group("type").split()), m.group("proof")
+    m = _HAVE_NUMERAL.fullmatch(tactic)
+    if m:
+        return m.group("name") or "this", "Nat", ""
+    return None
+
+
+def with_hypothesis(goal: str, name: str, typ: str) -> str:
+    """`goal` with `name : typ` added last, merged into the previous hypothesis line when that
+    has the same type (Lean shows `x y : Nat`)."""
+    lines = goal.split("\n")
+    target = next((i for i, line in enumerate(lines) if line.startswith("⊢")), len(lines))
+    if target and lines[target - 1].endswith(f" : {typ}") and " : " in lines[target - 1]:
+        names, previous = lines[target - 1].split(" : ", 1)
+        if previous == typ:
+            lines[target - 1] = f"{names} {name} : {typ}"
+            return "\n".join(lines)
+    return "\n".join(lines[:target] + [f"{name} : {typ}"] + lines[target:])
+
+
+def hypotheses_of(goal: str) -> str:
+    """The hypothesis lines of `goal`, each ending in a newline."""
+    return "".join(line + "\n" for line in goal.split("\n") if not line.startswith("⊢"))

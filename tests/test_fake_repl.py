@@ -680,17 +680,52 @@ def test_replay_exits_when_exhausted(shared):
     assert result.stdout == out.read_bytes()
 
 
-# These transcripts need no real elaboration: the default semantics must give the same bytes.
+# These transcripts need no real elaboration: the default semantics must give the same bytes,
+# at the version each set was recorded at.
 FAITHFUL = ["tactic_sorry", "term_sorry", "dup_sorries", "tactic_mode_sorry", "unknown_environment",
             "unknown_proof_state", "import_lean", "all_tactics-20250622", "assumption_proof",
-            "pickle_environment", "pickle_environment_with_imports", "Mathlib/test/H20231020"]
+            "pickle_environment", "pickle_environment_with_imports", "Mathlib/test/H20231020",
+            "Mathlib/test/H20231110", "Mathlib/test/H20231215", "Mathlib/test/H20231215_2",
+            "pickle_open", "pickle_open_2", "pickle_open_scoped", "pickle_open_scoped_2",
+            "pickle_proof_state_1", "pickle_proof_state_2", "pickle_proof_state_env",
+            "proof_transitivity", "sorry_hypotheses", "unfinished_tactic_block"]
+FAITHFUL_V49 = ["tactic_sorry", "term_sorry", "dup_sorries", "tactic_mode_sorry",
+                "unknown_environment", "unknown_proof_state", "enableInitializersExecution",
+                "pickle_environment", "pickle_environment_with_imports", "pickle_open",
+                "pickle_open_2", "pickle_open_scoped", "pickle_open_scoped_2",
+                "pickle_proof_state_1", "pickle_proof_state_2", "pickle_proof_state_env",
+                "all_tactics", "calc", "file", "sorry_hypotheses", "unfinished_tactic_block",
+                "Mathlib/test/H20231020", "Mathlib/test/H20231110", "Mathlib/test/H20231215",
+                "Mathlib/test/H20231215_2"]
+# Pairs that read what an earlier pair wrote (the same order as upstream's test.sh).
+PREREQUISITE = {"pickle_open_2": "pickle_open", "pickle_open_scoped_2": "pickle_open_scoped",
+                "pickle_proof_state_2": "pickle_proof_state_1",
+                "Mathlib/test/H20231215_2": "Mathlib/test/H20231215"}
 
 
-@pytest.mark.parametrize("name", FAITHFUL)
-def test_default_semantics_reproduce_real_transcripts(shared, tmp_path, name):
-    (tmp_path / "test").mkdir()  # pickle paths are relative to the REPL's directory
-    base = transcripts(shared)
-    result = run_fake("--version", "v4.33.0-rc2", input=(base / f"{name}.in").read_bytes(),
-                      cwd=tmp_path, by_path=True)
+def test_the_faithful_lists_are_substantial(shared):
+    for names, (where, _version, _count) in ((FAITHFUL, TRANSCRIPT_SETS[0]),
+                                            (FAITHFUL_V49, TRANSCRIPT_SETS[1])):
+        assert len(names) >= 20 and len(set(names)) == len(names)
+        assert all((where(shared) / f"{n}.expected.out").exists() for n in names)
+
+
+def _run_pair(base: Path, name: str, version: str, cwd: Path):
+    return run_fake("--version", version, input=(base / f"{name}.in").read_bytes(), cwd=cwd,
+                    by_path=True)
+
+
+@pytest.mark.parametrize("where, version, name",
+                         [(transcripts, "v4.33.0-rc2", n) for n in FAITHFUL]
+                         + [(transcripts_v49, "v4.9.0-rc1", n) for n in FAITHFUL_V49],
+                         ids=[f"v4.33-{n}" for n in FAITHFUL] + [f"v4.9-{n}" for n in FAITHFUL_V49])
+def test_default_semantics_reproduce_real_transcripts(shared, tmp_path, where, version, name):
+    (tmp_path / "test").mkdir()  # pickle and file paths are relative to the REPL's directory
+    base = where(shared)
+    for lean in base.glob("*.lean"):  # `{"path": "test/file.lean"}` reads the test's own file
+        (tmp_path / "test" / lean.name).write_bytes(lean.read_bytes())
+    if name in PREREQUISITE:
+        assert _run_pair(base, PREREQUISITE[name], version, tmp_path).returncode == 0
+    result = _run_pair(base, name, version, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode() == (base / f"{name}.expected.out").read_text(encoding="utf-8")
