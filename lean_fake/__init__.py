@@ -9,15 +9,21 @@ handling, stderr draining, restarts) is the code that will talk to Lean.
 What it imitates (from ``REPL/Main.lean`` and the recorded upstream transcripts):
 
 * Framing. stdin is read line by line; a line that is blank after trimming ASCII whitespace ends a
-  request block; non-blank lines are right-trimmed and glued (v4.22+; ``--old-framing`` keeps the
-  raw newlines, as before v4.22). At EOF a pending block is processed, then the process exits 0.
+  request block. From v4.22 non-blank lines are right-trimmed and glued; before v4.22 (so at the
+  default version) they are concatenated raw, newlines kept, and a raw newline inside a JSON
+  string kills the process. ``--old-framing`` / ``--new-framing`` choose either at any version.
+  At EOF a pending block is processed, then the process exits 0.
   A block starting with ``#`` or ``--`` is skipped with no answer at all. A block that is not JSON,
   or not one of the request shapes, kills the process: ``uncaught exception: {"message": ...}`` on
   stderr, exit status 1. A second blank line after a block is itself a block (``"\\n"``) and kills
   it too (code reading of ``getLines``; ``--lenient-blank-lines`` turns that off).
 * Output. Each answer is printed the way Lean's ``Json.pretty`` prints it (the Wadler-style
   ``Format`` layout at width 80, keys in reverse-lexicographic order, raw UTF-8), then a blank line,
-  then a flush. Empty lists are omitted, as the REPL does.
+  then a flush. Empty lists are omitted, as the REPL does. The REPL before v4.10 did not flush
+  (PR #49 added it); ``--no-flush`` imitates that (answers wait in an 8 KiB buffer until it fills
+  or the process exits normally). It is off by default at every version, v4.9 included: a client
+  on a pipe would wait forever for an unflushed answer, and the v4.9 setups in use (Kimina's)
+  cherry-pick the flush.
 * Request shapes, tried in the REPL's order; unknown extra keys are ignored.
 * Bookkeeping. Environment ids and proof-state ids count from 0 per process. Every command, file
   and ``unpickleEnvFrom`` appends an env; ``pickleTo`` an env answers the same id. Sorries, then
@@ -26,9 +32,16 @@ What it imitates (from ``REPL/Main.lean`` and the recorded upstream transcripts)
   proof State.``) are the REPL's.
 * A few elaborator behaviours that a bridge's verdict logic depends on: ``sorry`` tokens give
   sorries and one ``declaration uses 'sorry'`` warning per declaration (backquoted from v4.28),
-  redeclaring a name gives an error message, ``import`` with an ``env`` is an error, ``#print
+  redeclaring a name gives an error message, ``import`` with an ``env`` is an error (a file
+  request ignores its ``env`` before v4.22, as ``processFile`` did), ``#print
   axioms`` and ``#eval Lean.versionString`` answer info messages, ``proofStatus`` is absent before
-  v4.19 and ``usedConstants`` before v4.14, v4.19 prints ``Goals accomplished!``.
+  v4.19 and ``usedConstants`` before v4.14, v4.19 prints ``Goals accomplished!``, an empty
+  ``by`` at the end of the input leaves ``unsolved goals`` (before v4.31 after a parse error
+  ``unexpected end of input; expected '{'`` with ``"endPos": null``).
+* ``allTactics`` goal text (``lean_fake.goals``): before v4.14 ``tactics[].goals`` is one Lean
+  ``Format`` group at width 120, so a short goal is flattened onto one line (``"t : Nat ⊢
+  Nat"``) and a long one keeps its line breaks; from v4.14 always multi-line. ``sorries[].goal``
+  and proof-step ``goals`` are multi-line at every version.
 * Failure modes, on request (``--script`` rules or shortcut flags): hangs, a stack-overflow crash
   after half a response, garbage on stdout, memory ballooning until the address-space limit, stderr
   floods, slow imports.
@@ -49,11 +62,15 @@ What it records, for tests that count work (neither changes what is answered):
   misbehaves.
 
 What it does not imitate: there is no Lean in here. Nothing is type-checked; any command without a
-matching rule is accepted, any tactic other than ``sorry`` and ``skip`` (which
-changes nothing) closes the goal. Goals are rebuilt from
+matching rule is accepted, any tactic other than ``sorry``, ``skip`` (which changes nothing) and a ``have`` whose type is written
+out (``have h : T := …``, ``have h := 37`` is ``Nat``; it adds ``h : T`` to the goal) closes the
+goal. Goals are rebuilt from
 the declaration's text (binders become hypotheses, the statement after the first top-level ``:``
 becomes the target, whitespace collapsed but not re-pretty-printed). ``allTactics`` lists each
-non-blank line of a ``by`` block with the declaration's goal. No infotrees, no traces, no
+non-blank line of a ``by`` block with the declaration's goal plus the hypotheses of earlier
+such ``have``s; a ``calc`` is one tactic (then, from v4.14, its steps node with ``no goals``),
+then the tactics of its steps' ``by`` blocks with the steps' goals (a leading ``_`` is the previous
+step's right side), and a ``sorry`` in a step has the step's goal. No infotrees, no traces, no
 ``variable`` hypotheses, no options, no real ``.olean`` pickles (a small JSON file instead), no
 multi-goal tactic semantics. Parse-error texts are approximations of Lean's.
 
@@ -81,6 +98,8 @@ Stdlib only and no project imports, so it starts fast, can be run by path, and a
 it (it keeps its own small Lean reader for the same reason). The modules:
 
 * ``lean_fake.printer``: Lean's ``Json.pretty``, rebuilt (escaping, the width-80 layout).
+* ``lean_fake.goals``: the version's layout of ``allTactics`` goals; ``have`` hypotheses.
+* ``lean_fake.tactic_block``: the tactics of a ``by`` block and its ``calc`` steps.
 * ``lean_fake.reader``: the Lean source reader (comments and strings masked, command starts,
   declaration headers, positions).
 * ``lean_fake.rules``: the scripted rules and the shortcut flags.

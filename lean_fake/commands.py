@@ -10,6 +10,12 @@ import json
 import re
 import time
 
+from lean_fake.goals import (
+    have_hypothesis,
+    hypotheses_of,
+    tactic_goals_text,
+    with_hypothesis,
+)
 from lean_fake.reader import (
     _IDENT,
     ASCII_WS,
@@ -21,12 +27,15 @@ from lean_fake.reader import (
     Segment,
     _goal_text,
     _squash,
-    _top_level,
     analyze,
 )
 from lean_fake.state import Env, ReplState
+from lean_fake.tactic_block import pieces, read_calc, step_terms
 
 DEFAULT_AXIOMS = ["propext", "Classical.choice", "Quot.sound"]
+CALC_STEPS_NODE = (4, 14, 0)  # first tag whose allTactics lists a calc's steps node
+FILE_ENV = (4, 22, 0)  # first tag whose file mode takes an `env`
+ONE_UNFINISHED_BY_ERROR = (4, 31, 0)  # before it, an empty `by` at EOF also has a parse error
 
 
 class _Messages:
@@ -43,16 +52,19 @@ class _Messages:
         return bisect.bisect_right(self.starts, index) - 1
 
     def add(self, severity, data, start, end, phase=0, seg=None):
+        """A message over [start, end); `end` None is the REPL's `"endPos": null`."""
         key = (self.seg_of(start) if seg is None else seg, phase, start)
         self.messages.append((key, {"severity": severity, "pos": self.pos(start),
-                                    "endPos": self.pos(end), "data": data}))
+                                    "endPos": None if end is None else self.pos(end),
+                                    "data": data}))
 
 
 class Commands(ReplState):
     """The ``cmd`` and ``path`` requests, on top of the REPL's bookkeeping."""
 
-    def command(self, text: str, req: dict, rule, match):
-        env_id = req.get("env")
+    def command(self, text: str, req: dict, rule, match, file: bool = False):
+        # Before v4.22 (PR #99) `processFile` ran with `env := none` whatever the request said.
+        env_id = None if file and self.version < FILE_ENV else req.get("env")
         if env_id is not None and env_id >= len(self.envs):
             return {"message": "Unknown environment."}
         if rule is not None and rule["message"] is not None:
@@ -146,12 +158,15 @@ class Commands(ReplState):
                 goal = seg.goal or "⊢ True"
                 sorries = sorry_at.get(k, [])
                 for s in sorries:
-                    sorry_items.append((s, self._local_goal(text, masked, s, seg) or goal))
+                    sorry_items.append((s, self._local_goal(text, masked, s, seg)
+                                        or self._calc_goal(text, masked, seg, goal, s) or goal))
                 if sorries:
                     if seg.full_name:
                         new.sorry_names.add(seg.full_name)
                     add("warning", f"declaration uses {self._sorry_word()}", *seg.name_span,
                         phase=1, seg=k)
+                elif seg.by_span and seg.by_span[1] == seg.decl_end:
+                    self._unfinished_by(masked, seg.by_span, goal, out, k)
                 elif (self.version[:2] == (4, 19) and seg.by_span and not rule_errors):
                     add("info", "Goals accomplished!", seg.start, seg.decl_end, phase=1, seg=k)
                 if req.get("rootGoals") and seg.proof_start is not None and seg.kw in PROOF_KWS:
@@ -166,6 +181,19 @@ class Commands(ReplState):
                     add("info", json.dumps(self.args.version.lstrip("v"), ensure_ascii=False),
                         seg.kw_start, seg.kw_end)
         return sorry_items, root_items, tactic_items
+
+    def _unfinished_by(self, masked: str, by_span: tuple[int, int], goal: str, out: _Messages,
+                       k: int) -> None:
+        """`def f : Nat := by` and nothing after it: the goal is left unsolved at the `by`. Before
+        v4.31 the parser first complains at the end of input, with no end position (the
+        `unfinished_tactic_block` transcripts). An empty `by` followed by another command is
+        left alone: what Lean says there depends on that command."""
+        if masked[by_span[1]:].strip(ASCII_WS):
+            return
+        if self.version < ONE_UNFINISHED_BY_ERROR:
+            out.add("error", "unexpected end of input; expected '{'", len(masked), None,
+                    phase=-1, seg=k)
+        out.add("error", "unsolved goals\n" + goal, by_span[0], by_span[1], seg=k)
 
     def _print_axioms(self, text: str, masked: str, seg: Segment, new: Env,
                       out: _Messages) -> None:
@@ -224,7 +252,8 @@ class Commands(ReplState):
         tactics = []
         for item in tactic_items:
             goals = item["goals"]
-            entry = {"tactic": item["tactic"], "goals": goals, "pos": pos(item["start"]),
+            entry = {"tactic": item["tactic"], "goals": tactic_goals_text(goals, self.version),
+                     "pos": pos(item["start"]),
                      "endPos": pos(item["end"]),
                      "proofState": self._new_state([] if goals == "no goals" else [goals])}
             if self.version >= (4, 14, 0):
@@ -258,34 +287,54 @@ class Commands(ReplState):
         target = _squash(text[line_start + m.start("t"):line_start + m.end("t")])
         return "".join(h + "\n" for h in _merge_hyp_lines(seg.hyps)) + "⊢ " + target
 
-    @staticmethod
-    def _tactics(text, masked, seg, goal):
+    def _tactics(self, text, masked, seg, goal):
         """Best effort `allTactics`: every non-blank line of the `by` block (split at top-level
-        `;`, bullets dropped), each with the declaration's goal."""
-        items = []
-        start = seg.by_span[1]
-        end = seg.decl_end
-        line_start = start
-        while line_start < end:
-            line_end = masked.find("\n", line_start, end)
-            line_end = end if line_end < 0 else line_end
-            piece_start = line_start
-            cuts = [i for i, ch in _top_level(masked, line_start, line_end)
-                    if ch == ";" and masked[i - 1:i] != "<"]
-            for cut in cuts + [line_end]:
-                a, b = piece_start, cut
-                while a < b and masked[a] in ASCII_WS + "·.":
-                    if masked[a] in "·." and masked[a + 1:a + 2] not in (" ", "\t"):
-                        break
-                    a += 1
-                while b > a and masked[b - 1] in ASCII_WS:
-                    b -= 1
-                if b > a:
-                    items.append({"tactic": text[a:b], "goals": goal, "start": a, "end": b})
-                piece_start = cut + 1
-            line_start = line_end + 1
+        `;`, bullets dropped), each with the declaration's goal plus the hypotheses of the
+        `have`s before it; a `calc` is one tactic, then (from v4.14) its steps node, then the
+        tactics of its steps' `by` blocks, each with its step's goal."""
+        items: list[dict] = []
+
+        def item(a, b, goals, tactic=None):
+            items.append({"tactic": text[a:b] if tactic is None else tactic, "goals": goals,
+                          "start": a, "end": b})
+
+        current = goal
+        skip_to = -1
+        for a, b in pieces(masked, seg.by_span[1], seg.decl_end):
+            if a < skip_to:
+                continue
+            calc = read_calc(text, masked, a, seg.decl_end)
+            if calc is None:
+                item(a, b, current)
+                have = have_hypothesis(text[a:b])
+                if have is not None:
+                    current = with_hypothesis(current, have[0], have[1])
+                continue
+            item(a, calc.end, current)
+            if self.version >= CALC_STEPS_NODE:
+                item(calc.steps[0].start, calc.end, "no goals",
+                     tactic=text[calc.kw_end:calc.end])
+            for step, term in zip(calc.steps, step_terms(calc), strict=True):
+                by = re.match(r"\s*by(?![\w'!?])", masked[step.proof_start:step.end])
+                if by:
+                    step_goal = hypotheses_of(current) + "⊢ " + term
+                    for c, d in pieces(masked, step.proof_start + by.end(), step.end):
+                        item(c, d, step_goal)
+            skip_to = calc.end
         return items
 
+    def _calc_goal(self, text, masked, seg, goal, index):
+        """The goal of a `calc` step's proof that contains `index`, if any."""
+        if seg.by_span is None:
+            return None
+        for a, _b in pieces(masked, seg.by_span[1], seg.decl_end):
+            calc = read_calc(text, masked, a, seg.decl_end)
+            if calc is None:
+                continue
+            for step, term in zip(calc.steps, step_terms(calc), strict=True):
+                if step.proof_start <= index < step.end:
+                    return hypotheses_of(goal) + "⊢ " + term
+        return None
 
 
 def _merge_hyp_lines(hyps: list[str]) -> list[str]:

@@ -13,8 +13,10 @@ from lean_fake.protocol import Fatal, parse_query
 from lean_fake.reader import ASCII_WS
 from lean_fake.repl import FakeRepl
 from lean_fake.rules import _Shortcut, load_rules
+from lean_fake.state import parse_version
 
 DEFAULT_VERSION = "v4.9.0-rc1"
+NEW_FRAMING = (4, 22, 0)  # first tag whose getLines right-trims and glues lines (PR #72)
 GARBAGE_LINE = "PANIC at Lean.Expr garbage ✗"
 CRASH_TEXT = "Stack overflow detected. Aborting.\n"
 OOM_TEXT = "INTERNAL PANIC: out of memory\n"
@@ -22,12 +24,26 @@ BALLOON_CHUNK = 64 * 1024 * 1024
 PAGE = 4096
 
 
-def _write_out(data: bytes) -> None:
+# Answers written but not yet flushed (only with --no-flush). Kept here rather than in Python's
+# stdout buffer, which PYTHONUNBUFFERED / -u would turn off.
+_PENDING = bytearray()
+STDOUT_BUFFER = 8192  # like a C stdio buffer: it goes out once this much has piled up
+
+
+def _write_out(data: bytes, flush: bool = True) -> None:
+    _PENDING.extend(data)
+    if flush or len(_PENDING) >= STDOUT_BUFFER:
+        _flush_out()
+
+
+def _flush_out() -> None:
+    """Everything pending onto stdout (also what a normal exit does)."""
     try:
-        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.write(bytes(_PENDING))
         sys.stdout.buffer.flush()
     except BrokenPipeError:
         os._exit(1)
+    _PENDING.clear()
 
 
 def _write_err(text: str) -> None:
@@ -41,7 +57,7 @@ def _write_err(text: str) -> None:
 def _die(message: str):
     # What the Lean runtime does with an exception that escapes `main`.
     _write_err("uncaught exception: " + message + "\n")
-    sys.stdout.flush()
+    _flush_out()
     os._exit(1)
 
 
@@ -96,9 +112,18 @@ def _misbehaves(rule) -> bool:
                 or rule["crash"])
 
 
+def old_framing(args) -> bool:
+    """Raw concatenation (before v4.22, PR #72) unless a flag says otherwise."""
+    if args.old_framing or args.new_framing:
+        return bool(args.old_framing)
+    return parse_version(args.version) < NEW_FRAMING
+
+
 def serve(args) -> int:
     rules = load_rules(args)
     repl = FakeRepl(args, rules)
+    raw = old_framing(args)
+    flush = not args.no_flush
 
     def record() -> None:
         if args.stats:
@@ -107,8 +132,9 @@ def serve(args) -> int:
     replay = _load_replay(args.replay)
     stdin = sys.stdin.buffer
     while True:
-        query = read_block(stdin, args.old_framing)
+        query = read_block(stdin, raw)
         if query == "":
+            _flush_out()
             return 0
         if query.startswith("#") or query.startswith("--"):
             continue
@@ -118,8 +144,9 @@ def serve(args) -> int:
         if replay is not None:
             record()
             if not replay:
+                _flush_out()
                 return 0
-            _write_out(replay.pop(0) + b"\n\n")
+            _write_out(replay.pop(0) + b"\n\n", flush)
             continue
 
         text, error, rule, match = _request_text(repl, kind, req)
@@ -132,10 +159,10 @@ def serve(args) -> int:
             record()  # before the answer: a client that has it can read the counters
         if rule is not None and rule["crash"]:
             # A stack overflow mid-print: half an answer, no blank line, then the runtime abort.
-            _write_out(rendered[:len(rendered) // 2].encode("utf-8"))
+            _write_out(rendered[:len(rendered) // 2].encode("utf-8"), flush)
             _write_err(CRASH_TEXT)
             os._exit(134)
-        _write_out(rendered.encode("utf-8"))
+        _write_out(rendered.encode("utf-8"), flush)
 
 
 def _load_replay(path):
@@ -188,7 +215,7 @@ def _act_out(rule, args) -> bool:
     if rule["sleep"]:
         time.sleep(float(rule["sleep"]))
     if rule["exit"] is not None:
-        sys.stdout.flush()
+        _flush_out()
         os._exit(int(rule["exit"]))
     if rule["hang"]:
         _hang()
@@ -207,7 +234,7 @@ def _answer(repl: FakeRepl, kind: str, req: dict, text, error, rule, match) -> d
         if error is not None:
             response = error
         elif kind in ("command", "file"):
-            response = repl.command(text, req, rule, match)
+            response = repl.command(text, req, rule, match, file=kind == "file")
         elif kind == "proofStep":
             response = repl.proof_step(req, rule, match)
         elif kind == "pickleEnvironment":
@@ -230,9 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(shortcuts=[], sorry_goal=None)
     p.add_argument("--version", default=DEFAULT_VERSION,
                    help="REPL/Lean version to imitate (message wording, proofStatus, "
-                        "usedConstants); default %(default)s")
-    p.add_argument("--old-framing", action="store_true",
-                   help="join input lines raw, newline included (REPL before v4.22)")
+                        "usedConstants, allTactics goal layout, framing, file-mode env); "
+                        "default %(default)s")
+    framing = p.add_mutually_exclusive_group()
+    framing.add_argument("--old-framing", action="store_true",
+                         help="join input lines raw, newline included (the default before "
+                              "v4.22: a raw newline in a JSON string kills the process)")
+    framing.add_argument("--new-framing", action="store_true",
+                         help="right-trim input lines and glue them (the default from v4.22)")
+    p.add_argument("--no-flush", action="store_true",
+                   help="do not flush stdout after an answer, as the REPL before v4.10 (PR #49): "
+                        "an answer on a pipe waits in the buffer until it fills or the process "
+                        "exits. Off by default at every version, since clients need the reply")
     p.add_argument("--lenient-blank-lines", action="store_true",
                    help="ignore blank-only blocks instead of dying on them")
     p.add_argument("--script", help="JSON file {\"rules\": [...]} (default $FAKE_REPL_SCRIPT)")

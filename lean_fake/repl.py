@@ -6,6 +6,7 @@ import json
 import re
 
 from lean_fake.commands import Commands
+from lean_fake.goals import have_hypothesis, hypotheses_of, with_hypothesis
 from lean_fake.protocol import Fatal
 from lean_fake.reader import ASCII_WS, SORRY_RE, mask_code
 from lean_fake.state import Env
@@ -32,6 +33,13 @@ class FakeRepl(Commands):
             remaining = list(goals)  # Lean's `skip` changes nothing (clients re-read states)
         elif re.fullmatch(r"\s*all_goals\s+sorry\s*", masked):
             sorry_goals = list(goals)
+        elif goals and (have := have_hypothesis(tactic)) is not None:
+            # `have h : T := proof` keeps the main goal, with `h : T` added; a `sorry` in the
+            # proof is a sorry for T under the same hypotheses.
+            name, typ, proof = have
+            remaining = [with_hypothesis(goals[0], name, typ)] + goals[1:]
+            sorry_goals = [hypotheses_of(goals[0]) + "⊢ " + typ] * len(
+                SORRY_RE.findall(mask_code(proof)))
         else:
             sorry_goals = [goals[0] if goals else "⊢ True"] * len(SORRY_RE.findall(masked))
         messages = []

@@ -139,6 +139,14 @@ def transcripts(shared: Path) -> Path:
     return shared / "reference" / "lean-repl-transcripts"
 
 
+def transcripts_v49(shared: Path) -> Path:
+    return shared / "reference" / "lean-repl-transcripts-v4.9"
+
+
+# (directory, the tag it was recorded at, its number of pairs)
+TRANSCRIPT_SETS = [(transcripts, "v4.33.0-rc2", 71), (transcripts_v49, "v4.9.0-rc1", 51)]
+
+
 # --- framing ------------------------------------------------------------------------------------
 
 def test_one_blank_line_terminated_response_per_request(fake):
@@ -211,13 +219,39 @@ def test_extra_blank_line_kills_unless_lenient():
     assert lenient.stdout == b'{"env": 0}\n\n{"env": 1}\n\n'
 
 
-def test_raw_line_break_glued_by_default_and_fatal_with_old_framing():
+def test_raw_line_break_framing_follows_the_version_and_the_flags():
     data = '{"cmd": "theorem foo : 1 = 1 := by\nsorry"}\n\n'.encode()
-    glued = run_fake(input=data)
     # v4.22+ glues the lines: `bysorry` is one identifier, so there is no sorry.
-    assert glued.returncode == 0 and json.loads(glued.stdout) == {"env": 0}
-    old = run_fake("--old-framing", input=data)
-    assert old.returncode == 1 and b"Could not parse JSON" in old.stderr
+    for args in (("--version", "v4.22.0"), ("--version", "v4.33.0"), ("--new-framing",)):
+        glued = run_fake(*args, input=data)
+        assert glued.returncode == 0 and json.loads(glued.stdout) == {"env": 0}, args
+    # Before v4.22 lines are concatenated raw: the newline is a control character in a JSON
+    # string, the parse fails and the process dies.
+    for args in ((), ("--version", "v4.21.0"), ("--old-framing",),
+                 ("--old-framing", "--version", "v4.33.0")):
+        old = run_fake(*args, input=data)
+        assert old.returncode == 1 and old.stdout == b"", args
+        assert b"Could not parse JSON:\\noffset 34: unexpected character in string" in old.stderr
+    # A request spread over several lines outside strings is fine with either framing.
+    spread = b'{"cmd":\n  "def a := 1"}\n\n'
+    assert run_fake(input=spread).stdout == run_fake("--new-framing", input=spread).stdout
+
+
+def test_no_flush_keeps_an_answer_in_the_buffer(fake, tmp_path):
+    # The REPL before v4.10 printed its answers without a flush (PR #49 added it). Once the
+    # --stats line of the second (hanging) request is written, the first answer has been
+    # written too: flushed, it is on the pipe; unflushed, it never arrives.
+    for flags, arrives in (((), True), (("--no-flush",), False)):
+        stats = tmp_path / f"stats{len(flags)}"
+        f = fake("--hang-on", "slow", "--stats", str(stats), *flags)
+        f.send({"cmd": "def a := 1"})
+        f.send({"cmd": "def slow := 1"})
+        while not stats.exists() or len(stats.read_text().splitlines()) < 2:
+            time.sleep(0.01)
+        ready, _, _ = select.select([f.proc.stdout.fileno()], [], [], 0)
+        assert bool(ready) is arrives, flags
+    data = b'{"cmd": "def a := 1"}\n\n'
+    assert run_fake("--no-flush", input=data).stdout == b'{"env": 0}\n\n'  # flushed at exit
 
 
 def test_runs_by_path_and_writes_pid_file(tmp_path):
@@ -397,6 +431,36 @@ def test_all_tactics_and_root_goals(fake):
     assert r["tactics"][0]["goals"] == "P : Prop\nhp : P\n⊢ P"
 
 
+def test_all_tactics_goals_are_flattened_when_short_before_v4_14(fake):
+    # Before v4.14 the REPL printed tactics[].goals as one Format group at width 120: a short
+    # goal on one line ("t : Nat ⊢ Nat" in the v4.9 all_tactics transcript), a long one not.
+    short = "example (P : Prop) (hp : P) : P := by\n  exact hp\n"
+    # Twelve short hypotheses: each fits, the goal on one line would not (over 120 characters).
+    binders = " ".join(f"(h{i} : p ∧ {i} = {i})" for i in range(12))
+    long = f"example (p : Prop) {binders} : p := by\n  skip\n"
+    long_goal = "p : Prop\n" + "".join(f"h{i} : p ∧ {i} = {i}\n" for i in range(12)) + "⊢ p"
+    for version in ("v4.9.0-rc1", "v4.11.0", "v4.13.0"):
+        f = fake("--version", version)
+        r = f.ask({"cmd": short, "allTactics": True})
+        assert r["tactics"][0]["goals"] == "P : Prop hp : P ⊢ P", version
+        r = f.ask({"cmd": long, "allTactics": True})
+        assert r["tactics"][0]["goals"] == long_goal, version
+        # The proof state behind a tactic answers multi-line goals, like sorries do.
+        step = f.ask({"tactic": "sorry", "proofState": r["tactics"][0]["proofState"]})
+        assert step["sorries"][0]["goal"] == long_goal
+    r = fake("--version", "v4.14.0").ask({"cmd": short, "allTactics": True})
+    assert r["tactics"][0]["goals"] == "P : Prop\nhp : P\n⊢ P"
+
+
+def test_a_hypothesis_longer_than_the_width_breaks_after_its_colon():
+    from lean_fake.goals import tactic_goals_text
+    typ = "x" * 130
+    assert tactic_goals_text(f"h : {typ}\n⊢ True", (4, 9, 0)) == f"h :\n  {typ}\n⊢ True"
+    assert tactic_goals_text("a : Nat\n⊢ a = a\n\n⊢ True", (4, 9, 0)) == "a : Nat ⊢ a = a\n\n⊢ True"
+    assert tactic_goals_text("no goals", (4, 9, 0)) == "no goals"
+    assert tactic_goals_text(f"h : {typ}\n⊢ True", (4, 14, 0)) == f"h : {typ}\n⊢ True"
+
+
 def test_pickle_round_trip(fake, tmp_path):
     f = fake("--version", "v4.33.0")
     assert f.ask({"cmd": "def f := 42"}) == {"env": 0}
@@ -420,6 +484,33 @@ def test_file_request(fake, tmp_path):
     assert r["env"] == 0 and r["sorries"][0]["goal"] == "⊢ True"
     missing = f.ask({"path": "missing.lean"})
     assert set(missing) == {"message"} and "missing.lean" in missing["message"]
+
+
+def test_file_mode_ignores_env_before_v4_22(fake, tmp_path):
+    (tmp_path / "a.lean").write_text("import Lean\ndef b := 1\n", encoding="utf-8")
+    old = fake(cwd=tmp_path)  # v4.9: processFile always runs with env := none
+    assert old.ask({"cmd": "def b := 0"}) == {"env": 0}
+    assert old.ask({"path": "a.lean", "env": 0}) == {"env": 1}  # a header, no redeclaration
+    assert old.ask({"path": "a.lean", "env": 7}) == {"env": 2}  # not even an unknown env
+    new = fake("--version", "v4.22.0", cwd=tmp_path)
+    assert new.ask({"cmd": "def b := 0"}) == {"env": 0}
+    datas = [m["data"] for m in new.ask({"path": "a.lean", "env": 0})["messages"]]
+    assert datas == ["invalid 'import' command, it must be used in the beginning of the file",
+                     "'b' has already been declared"]
+    assert new.ask({"path": "a.lean", "env": 7}) == {"message": "Unknown environment."}
+
+
+def test_unfinished_by_block_errors_follow_the_version(fake):
+    parse_error = {"severity": "error", "pos": {"line": 1, "column": 17}, "endPos": None,
+                   "data": "unexpected end of input; expected '{'"}
+    unsolved = {"severity": "error", "pos": {"line": 1, "column": 15},
+                "endPos": {"line": 1, "column": 17}, "data": "unsolved goals\n⊢ Nat"}
+    for version, messages in (("v4.9.0-rc1", [parse_error, unsolved]),
+                              ("v4.30.0", [parse_error, unsolved]), ("v4.31.0", [unsolved])):
+        r = fake("--version", version).ask({"cmd": "def f : Nat := by"})
+        assert r == {"env": 0, "messages": messages}, version
+    # Something after the `by` is a proof: no such errors.
+    assert fake().ask({"cmd": "def f : Nat := by exact 1"}) == {"env": 0}
 
 
 # --- failure modes ------------------------------------------------------------------------------
@@ -560,16 +651,18 @@ def test_replay_is_byte_exact(shared, name):
     assert result.stdout == expected
 
 
-def test_replay_all_transcripts_frames_like_the_repl(shared):
+@pytest.mark.parametrize("where, version, count", TRANSCRIPT_SETS, ids=["v4.33", "v4.9"])
+def test_replay_all_transcripts_frames_like_the_repl(shared, where, version, count):
     # Replaying answers one recorded block per request block the fake reads, so equal output
-    # means the fake cut every recorded input (raw line breaks included) into the same blocks.
-    # 70+ processes: run by path (skips the package import) and in parallel, to stay fast.
-    pairs = sorted(transcripts(shared).rglob("*.expected.out"))
-    assert len(pairs) >= 70
+    # means the fake cut every recorded input (raw line breaks included) into the same blocks,
+    # with the framing of the tag the transcripts were recorded at.
+    # 50+ processes: run by path (skips the package import) and in parallel, to stay fast.
+    pairs = sorted(where(shared).rglob("*.expected.out"))
+    assert len(pairs) == count
 
     def replay(out: Path):
         inp = out.with_name(out.name.replace(".expected.out", ".in"))
-        return subprocess.run(lean_fake.command("--replay", str(out)),
+        return subprocess.run(lean_fake.command("--replay", str(out), "--version", version),
                               input=inp.read_bytes(), capture_output=True, timeout=30)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -587,17 +680,52 @@ def test_replay_exits_when_exhausted(shared):
     assert result.stdout == out.read_bytes()
 
 
-# These transcripts need no real elaboration: the default semantics must give the same bytes.
+# These transcripts need no real elaboration: the default semantics must give the same bytes,
+# at the version each set was recorded at.
 FAITHFUL = ["tactic_sorry", "term_sorry", "dup_sorries", "tactic_mode_sorry", "unknown_environment",
             "unknown_proof_state", "import_lean", "all_tactics-20250622", "assumption_proof",
-            "pickle_environment", "pickle_environment_with_imports", "Mathlib/test/H20231020"]
+            "pickle_environment", "pickle_environment_with_imports", "Mathlib/test/H20231020",
+            "Mathlib/test/H20231110", "Mathlib/test/H20231215", "Mathlib/test/H20231215_2",
+            "pickle_open", "pickle_open_2", "pickle_open_scoped", "pickle_open_scoped_2",
+            "pickle_proof_state_1", "pickle_proof_state_2", "pickle_proof_state_env",
+            "proof_transitivity", "sorry_hypotheses", "unfinished_tactic_block"]
+FAITHFUL_V49 = ["tactic_sorry", "term_sorry", "dup_sorries", "tactic_mode_sorry",
+                "unknown_environment", "unknown_proof_state", "enableInitializersExecution",
+                "pickle_environment", "pickle_environment_with_imports", "pickle_open",
+                "pickle_open_2", "pickle_open_scoped", "pickle_open_scoped_2",
+                "pickle_proof_state_1", "pickle_proof_state_2", "pickle_proof_state_env",
+                "all_tactics", "calc", "file", "sorry_hypotheses", "unfinished_tactic_block",
+                "Mathlib/test/H20231020", "Mathlib/test/H20231110", "Mathlib/test/H20231215",
+                "Mathlib/test/H20231215_2"]
+# Pairs that read what an earlier pair wrote (the same order as upstream's test.sh).
+PREREQUISITE = {"pickle_open_2": "pickle_open", "pickle_open_scoped_2": "pickle_open_scoped",
+                "pickle_proof_state_2": "pickle_proof_state_1",
+                "Mathlib/test/H20231215_2": "Mathlib/test/H20231215"}
 
 
-@pytest.mark.parametrize("name", FAITHFUL)
-def test_default_semantics_reproduce_real_transcripts(shared, tmp_path, name):
-    (tmp_path / "test").mkdir()  # pickle paths are relative to the REPL's directory
-    base = transcripts(shared)
-    result = run_fake("--version", "v4.33.0-rc2", input=(base / f"{name}.in").read_bytes(),
-                      cwd=tmp_path, by_path=True)
+def test_the_faithful_lists_are_substantial(shared):
+    for names, (where, _version, _count) in ((FAITHFUL, TRANSCRIPT_SETS[0]),
+                                            (FAITHFUL_V49, TRANSCRIPT_SETS[1])):
+        assert len(names) >= 20 and len(set(names)) == len(names)
+        assert all((where(shared) / f"{n}.expected.out").exists() for n in names)
+
+
+def _run_pair(base: Path, name: str, version: str, cwd: Path):
+    return run_fake("--version", version, input=(base / f"{name}.in").read_bytes(), cwd=cwd,
+                    by_path=True)
+
+
+@pytest.mark.parametrize("where, version, name",
+                         [(transcripts, "v4.33.0-rc2", n) for n in FAITHFUL]
+                         + [(transcripts_v49, "v4.9.0-rc1", n) for n in FAITHFUL_V49],
+                         ids=[f"v4.33-{n}" for n in FAITHFUL] + [f"v4.9-{n}" for n in FAITHFUL_V49])
+def test_default_semantics_reproduce_real_transcripts(shared, tmp_path, where, version, name):
+    (tmp_path / "test").mkdir()  # pickle and file paths are relative to the REPL's directory
+    base = where(shared)
+    for lean in base.glob("*.lean"):  # `{"path": "test/file.lean"}` reads the test's own file
+        (tmp_path / "test" / lean.name).write_bytes(lean.read_bytes())
+    if name in PREREQUISITE:
+        assert _run_pair(base, PREREQUISITE[name], version, tmp_path).returncode == 0
+    result = _run_pair(base, name, version, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode() == (base / f"{name}.expected.out").read_text(encoding="utf-8")
