@@ -260,8 +260,12 @@ class ScriptedProposer:
     ``p_correct``, else a wrong one from the world's vocabulary (then, like a model that
     carries on, up to ``trailing`` more random lines, which truncation cuts away). With
     probability ``stop`` per step (after the first) it stops early, leaving an unfinished
-    proof. It checks that the tactic state it is given is the world's state after the
-    prefix (None at the root) and records any mismatch in ``mismatches``.
+    proof. With probability ``redundant`` a walk that closed every goal goes on with one
+    more line (Lean: "no goals to be proved"), so the valid prefix is a proof that was not
+    checked alone. Given a prefix that already closes every goal it continues with nothing,
+    an empty proposal, as a model does. It checks that the tactic state it is given is the
+    world's state after the prefix (None at the root) and records any mismatch in
+    ``mismatches``; ``prompts`` records each (prefix, state comment) it was asked with.
     """
 
     world: World
@@ -269,13 +273,17 @@ class ScriptedProposer:
     max_steps: int = 16
     stop: float = 0.0
     trailing: int = 1
+    redundant: float = 0.0
     calls: int = 0
     mismatches: list = field(default_factory=list)
+    prompts: list = field(default_factory=list)
 
     async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
                              tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
+                             temperature: float = 1.0, state_comment: str | None = None
+                             ) -> list[Proposal]:
         self.calls += 1
+        self.prompts.append((prefix, state_comment))
         tactics = [line.strip() for line in prefix.splitlines() if line.strip()]
         state = self.world.run(tactics)
         if state is None:
@@ -287,7 +295,7 @@ class ScriptedProposer:
         out = []
         for _ in range(n):
             lines = self._walk(state, rng)
-            if lines:
+            if lines or not state:
                 out.append(Proposal(World.proof_text(lines), None, len(lines)))
         return out
 
@@ -307,6 +315,8 @@ class ScriptedProposer:
                 lines.append(rng.choice(bad))
                 lines.extend(rng.choice(vocabulary) for _ in range(rng.randrange(self.trailing + 1)))
                 break
+        if lines and not state and self.redundant and rng.random() < self.redundant:
+            lines.append(rng.choice(vocabulary))
         return lines
 
 
