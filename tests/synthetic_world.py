@@ -320,4 +320,51 @@ class ScriptedProposer:
         return lines
 
 
-__all__ = ["DISTRACTORS", "Goal", "ScriptedProposer", "World", "branching_world", "chain_world"]
+# -- the same, behind the policy interface ---------------------------------------------------
+
+STATE_OPEN = "/- tactic state:"
+
+
+@dataclass
+class ScriptedPolicy:
+    """A ``ScriptedProposer`` as a completion model, for ``LMProposer`` with the
+    ``deepseek-v1.5`` format: it reads the proof prefix and the tactic state back out of
+    each prompt (the text after the statement; the state from its ``/- tactic state: … -/``
+    comment, None when there is none) and answers the walk's text followed by the closing
+    fence, as the model does. So the proposer's own prompt building and post-processing run
+    (an empty walk answers just the fence). ``prompts`` keeps every prompt."""
+
+    proposer: ScriptedProposer
+    name: str = "scripted"
+    prompts: list = field(default_factory=list)
+
+    async def generate(self, requests: Sequence) -> list[list]:
+        from prover.policies.policy import Completion
+
+        world = self.proposer.world
+        out = []
+        for r in requests:
+            self.prompts.append(r.prompt)
+            tail = r.prompt[r.prompt.index(world.statement) + len(world.statement):]
+            at = tail.find(STATE_OPEN)
+            code, state = (tail, None) if at < 0 else (tail[:tail.rfind("\n", 0, at) + 1],
+                                                        _comment_state(tail[at:]))
+            got = await self.proposer.propose_proofs(world.problem(), r.n, prefix=code,
+                                                     tactic_state=state, seed=r.seed)
+            out.append([Completion(p.text + "```\n") for p in got])
+        return out
+
+    async def close(self) -> None:
+        return None
+
+
+def _comment_state(comment: str) -> str:
+    """The state a ``/- tactic state: … -/`` comment carries (its lines, indent removed)."""
+    lines = comment.split("\n")[1:]
+    body = lines[:next(i for i, line in enumerate(lines) if line.strip() == "-/")]
+    pad = min((len(x) - len(x.lstrip(" ")) for x in body if x.strip()), default=0)
+    return "\n".join(x[pad:] for x in body)
+
+
+__all__ = ["DISTRACTORS", "Goal", "ScriptedPolicy", "ScriptedProposer", "World",
+           "branching_world", "chain_world"]
