@@ -83,7 +83,7 @@ def _no_check(value: Any) -> str | None:
 class Key:
     """One setting: the type its values have, its default, and what makes a value unusable."""
 
-    kind: type  # str, int or float
+    kind: type  # str, int, float or bool
     default: Any
     check: Check = _no_check
 
@@ -104,9 +104,15 @@ SCHEMA: dict[str, Key] = {
     "budget": Key(str, "1x32", _parses("search.budget:Budget.parse")),
     "seed": Key(int, 0),
     "prompt_format": Key(str, None, _parses("prover.policies.prompts:get_format")),
+    # RMaxTS: give the model the tactic-state comment after the code prefix (upstream's
+    # `tactic_state_comment`); off, prompts end at the prefix (flag --no-state-comment).
+    "tactic_state_comment": Key(bool, True),
 }
 
-_KIND_NAMES = {str: "a string", int: "a whole number", float: "a number"}
+_KIND_NAMES = {str: "a string", int: "a whole number", float: "a number",
+               bool: "true or false"}
+_BOOL_WORDS = {"true": True, "1": True, "yes": True, "on": True,
+               "false": False, "0": False, "no": False, "off": False}
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,7 @@ class Settings:
     budget: str
     seed: int
     prompt_format: str | None
+    tactic_state_comment: bool
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -197,7 +204,14 @@ def where(key: str, raw: Any, source: str) -> str:
 def _typed(kind: type, raw: Any) -> Any:
     """``raw`` as a value of ``kind``; ValueError when it is not one. Strings (flags, the
     environment) are parsed; a TOML value must already have the type (a ``workers = 2.5`` or
-    ``timeout = true`` is a mistake, not something to round)."""
+    ``timeout = true`` is a mistake, not something to round). A bool is a TOML bool, a flag's
+    bool, or one of true/false, 1/0, yes/no, on/off in the environment."""
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[raw.strip().lower()]
+        raise ValueError
     if isinstance(raw, bool) or (kind is str and not isinstance(raw, str)):
         raise ValueError
     if isinstance(raw, str):

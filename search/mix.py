@@ -1,10 +1,10 @@
 """Several proposers behind one: asked in order, each for what is still missing."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from search.problem import Problem
-from search.protocols import Proposal, Proposer
+from search.protocols import Proposal, Proposer, token_counter_of
 
 
 class MixProposer:
@@ -24,7 +24,8 @@ class MixProposer:
 
     async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
                              tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
+                             temperature: float = 1.0, state_comment: str | None = None
+                             ) -> list[Proposal]:
         out: list[Proposal] = []
         seen: set[str] = set()
         for p in self.proposers:
@@ -32,9 +33,13 @@ class MixProposer:
                 break
             got = await p.propose_proofs(problem, n - len(out), prefix=prefix,  # type: ignore[union-attr]
                                          tactic_state=tactic_state, seed=seed,
-                                         temperature=temperature)
+                                         temperature=temperature, state_comment=state_comment)
             self._merge(out, seen, got, n)
         return out
+
+    def token_counter(self) -> Callable[[str], int] | None:
+        """The first member's that has one: the models' prompts are what the cap is for."""
+        return next((c for p in self.proposers if (c := token_counter_of(p)) is not None), None)
 
     async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
                               ) -> list[Proposal]:

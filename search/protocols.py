@@ -2,7 +2,13 @@
 (like mctx's ``search()`` receives its model) and never imports the application.
 
 * ``ProofProposer``: whole proofs, or continuations of a ``prefix`` (``problem.statement +
-  prefix + proposal.text`` is the proof to check), optionally shown the tactic state there.
+  prefix + proposal.text`` is the proof to check), optionally shown the tactic state there:
+  ``tactic_state`` is the goal text; ``state_comment``, when given, is the exact comment
+  text a prompt carries after the prefix ("" for none), made by the search (RMaxTS counts
+  its tokens), so a prompt-building proposer must not rebuild it. An empty continuation
+  of a non-empty prefix is a proposal (the prefix alone may be a proof).
+* ``TokenCounting``: a proposer that can count a prompt's tokens with its model's
+  tokenizer (``token_counter()``; None when it has none), for RMaxTS's prompt cap.
 * ``TacticProposer``: single tactics for a pretty-printed goal.
 * ``LeanChecker``: the full verdict on a file, on a worker already held, and tactic sessions;
   ``lean_bridge.checker.LeanChecker`` is the implementation.
@@ -12,7 +18,7 @@ Either proposer may return fewer than ``n`` (unusable output is dropped, never p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AsyncContextManager, Protocol, Union, runtime_checkable
+from typing import AsyncContextManager, Callable, Protocol, Union, runtime_checkable
 
 from lean_bridge.checker import ProofSession
 from lean_bridge.outcome import CheckResult
@@ -32,7 +38,15 @@ class Proposal:
 class ProofProposer(Protocol):
     async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
                              tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
+                             temperature: float = 1.0, state_comment: str | None = None
+                             ) -> list[Proposal]:
+        ...
+
+
+@runtime_checkable
+class TokenCounting(Protocol):
+    def token_counter(self) -> Callable[[str], int] | None:
+        """A function counting the model's tokens in a text; None when there is none."""
         ...
 
 
@@ -41,6 +55,13 @@ class TacticProposer(Protocol):
     async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
                               ) -> list[Proposal]:
         ...
+
+
+def token_counter_of(proposer: object) -> Callable[[str], int] | None:
+    """``proposer.token_counter()`` when it has one (``TokenCounting``), else None.
+    Wrappers (``MixProposer``, ``WatchedProposer``) forward it."""
+    counter = getattr(proposer, "token_counter", None)
+    return counter() if callable(counter) else None
 
 
 # What ``search.api.search`` accepts: the method decides which of the two it asks.
@@ -61,4 +82,5 @@ class LeanChecker(Protocol):
         ...
 
 
-__all__ = ["LeanChecker", "ProofProposer", "Proposal", "Proposer", "TacticProposer"]
+__all__ = ["LeanChecker", "ProofProposer", "Proposal", "Proposer", "TacticProposer",
+           "TokenCounting", "token_counter_of"]

@@ -55,14 +55,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lean_bridge.files import atomic_write
-from lean_bridge.outcome import Status
+from lean_bridge.integrity import IntegrityOptions
+from lean_bridge.outcome import CheckResult, Status
 from search.problem import Problem
-from search.protocols import LeanChecker, ProofProposer
+from search.protocols import LeanChecker, ProofProposer, token_counter_of
 
 from .budget import Budget
 from .result import LeanTally, SearchResult
 from .segments import Segment
-from .states import resolve_states, segments_of
+from .states import rejected_prefix, resolve_states, segments_of
 from .tree import Tree
 from .ucb import EXPLORATION, GAMMA, rmax_reward
 from .verify import verify
@@ -79,15 +80,18 @@ class _Job:
     depth: int
     code: str  # the node's code prefix the continuation extends
     goal: str | None  # the tactic state given to the proposer; None at the root
+    comment: str  # the exact state comment the prompt carries after ``code`` ("" for none)
     seed: int
 
 
 @dataclass(frozen=True)
 class _Outcome:
-    status: Status | None  # Lean's verdict; None when the proposer returned nothing
+    status: Status | None  # Lean's verdict; None when nothing was checked
     proof: str | None  # set when verified
     segments: tuple[Segment, ...]
     reason: str | None = None  # Lean's first reason (why a crashed check got no verdict)
+    empty: bool = False  # the continuation was empty: the prefix alone was checked
+    honest_prefix: bool = False  # rejected; its prefix before the banned part was checked
 
 
 def _root_proof(problem: Problem) -> str:
@@ -105,16 +109,23 @@ def _clear_running(tree_dict: dict[str, Any]) -> dict[str, Any]:
 class _Search:
     def __init__(self, problem: Problem, *, proposer: ProofProposer, lean: LeanChecker,
                  budget: Budget, rng: random.Random, concurrency: int, gamma: float,
-                 c: float, max_tokens: int, count_tokens: Callable[[str], int],
+                 c: float, max_tokens: int, count_tokens: Callable[[str], int] | None,
                  temperature: float, checkpoint: Path | None, checkpoint_every: int,
-                 trace: bool, resolve_probes: bool) -> None:
+                 trace: bool, resolve_probes: bool, tactic_state_comment: bool) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
         self.problem, self.proposer, self.lean = problem, proposer, lean
         self.budget, self.rng, self.concurrency = budget, rng, concurrency
-        self.gamma, self.c, self.max_tokens, self.count_tokens = gamma, c, max_tokens, count_tokens
+        self.gamma, self.c, self.max_tokens = gamma, c, max_tokens
+        # The prompt cap's unit: the caller's counter, else the proposer's tokenizer
+        # (``TokenCounting``), else code points (the portfolio has no tokenizer).
+        counter = count_tokens if count_tokens is not None else token_counter_of(proposer)
+        self.count_tokens: Callable[[str], int] = counter if counter is not None else len
+        self.token_unit = "code points" if counter is None or counter is len else "tokens"
+        self.state_comment = tactic_state_comment
+        self.integrity = getattr(lean, "integrity", None) or IntegrityOptions()
         self.temperature = temperature
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.checkpoint_every = checkpoint_every
@@ -203,10 +214,11 @@ class _Search:
         assert self.tree is not None
         node = self.tree.select(gamma=self.gamma, c=self.c)
         self.tree.start_job(node)
-        code, _comment = self.tree.sample_prefix(node, self.rng)
+        code, comment = self.tree.sample_prefix(node, self.rng, comment=self.state_comment)
         seed = self.rng.randrange(SEED_RANGE)
         n = self.tree.nodes[node]
-        job = _Job(self.started, node, n.depth, code, None if node == Tree.ROOT else n.goal, seed)
+        job = _Job(self.started, node, n.depth, code, None if node == Tree.ROOT else n.goal,
+                   comment, seed)
         self.started += 1
         self.generations += 1
         self.running += 1
@@ -216,19 +228,48 @@ class _Search:
     async def _rollout(self, job: _Job) -> _Outcome:
         proposals = await self.proposer.propose_proofs(
             self.problem, 1, prefix=job.code, tactic_state=job.goal, seed=job.seed,
-            temperature=self.temperature)
-        if not proposals:
-            return _Outcome(None, None, ())
-        proof = job.code + proposals[0].text
+            temperature=self.temperature, state_comment=job.comment)
+        continuation = proposals[0].text if proposals else ""
+        empty = not continuation.strip()
+        if empty and not job.code.strip():
+            return _Outcome(None, None, (), empty=True)  # nothing at all to check
+        # An empty continuation checks the prefix alone: at a node whose prefix closed the
+        # goal (the rollout that made it failed on a redundant line after), it is a proof.
+        proof = job.code + continuation
         self.lean_calls += 1
         result = await verify(self.lean, self.problem, proof, all_tactics=True)
+        if result.status is Status.REJECTED:
+            return await self._rejected(proof, result, empty)
+        return await self._judged(proof, result, empty=empty)
+
+    async def _judged(self, proof: str, result: CheckResult, *, empty: bool,
+                      rejected: CheckResult | None = None) -> _Outcome:
+        """The outcome of a checked ``proof``: proved, or the path of its valid prefix.
+        ``rejected``: ``proof`` is the honest prefix of that rejected candidate, whose
+        verdict the outcome keeps when the prefix does not prove the theorem."""
         segments = segments_of(self.problem, proof, result)
+        honest = rejected is not None
         if result.proved:
-            return _Outcome(result.status, proof, tuple(segments))
+            return _Outcome(result.status, proof, tuple(segments), None, empty, honest)
         if self.resolve_probes:
             segments = await self._resolve(proof, segments)
-        return _Outcome(result.status, None, tuple(segments),
-                        result.reasons[0] if result.reasons else None)
+        verdict = rejected or result
+        return _Outcome(verdict.status, None, tuple(segments),
+                        verdict.reasons[0] if verdict.reasons else None, empty, honest)
+
+    async def _rejected(self, proof: str, result: CheckResult, empty: bool) -> _Outcome:
+        """A candidate the trust layer rejected grows no path of its own (its verdict is
+        not evidence), but its lines before the banned construct are honest search state:
+        they are checked again alone (one more Lean call) and grow the tree like any
+        candidate; should they prove the theorem by themselves, that is the proof (they
+        passed the whole trust layer; the rejected candidate never does)."""
+        reason = result.reasons[0] if result.reasons else None
+        prefix = rejected_prefix(self.problem, proof, integrity=self.integrity)
+        if not prefix.strip():
+            return _Outcome(result.status, None, (), reason, empty)
+        self.lean_calls += 1
+        again = await verify(self.lean, self.problem, prefix, all_tactics=True)
+        return await self._judged(prefix, again, empty=empty, rejected=result)
 
     async def _resolve(self, proof: str, segments: list[Segment]) -> list[Segment]:
         resolved, calls = await resolve_states(self.lean, self.problem, proof, segments)
@@ -239,7 +280,8 @@ class _Search:
         assert self.tree is not None
         if outcome.segments:
             added, deepest = self.tree.insert_path(outcome.segments, max_tokens=self.max_tokens,
-                                                   count_tokens=self.count_tokens)
+                                                   count_tokens=self.count_tokens,
+                                                   comment=self.state_comment)
         else:
             added, deepest = 0, Tree.ROOT
         reward = rmax_reward(added)
@@ -253,7 +295,8 @@ class _Search:
                 "depth": job.depth, "seed": job.seed,
                 "status": "empty" if outcome.status is None else outcome.status.value,
                 "segments": len(outcome.segments), "new_nodes": added, "reached": deepest,
-                "reward": reward,
+                "reward": reward, "empty": outcome.empty,
+                "honest_prefix": outcome.honest_prefix,
             })
         if outcome.proof is not None:
             self.proof = outcome.proof
@@ -269,6 +312,7 @@ class _Search:
     def _result(self) -> SearchResult:
         stats = dict(self.per_tree[-1]) if self.per_tree else self._tree_stats()
         stats["trees"] = len(self.per_tree)
+        stats["token_unit"] = self.token_unit
         stats["per_tree"] = list(self.per_tree)
         return SearchResult(self.problem.name, self.proof, self.generations, self.lean_calls,
                             self.seconds_before + time.monotonic() - self.t0, self.cost,
@@ -345,9 +389,11 @@ async def rmaxts_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
                         budget: Budget, rng: random.Random, concurrency: int = 4,
                         gamma: float = GAMMA, c: float = EXPLORATION,
                         max_tokens: int = MAX_TOKENS,
-                        count_tokens: Callable[[str], int] = len, temperature: float = 1.0,
+                        count_tokens: Callable[[str], int] | None = None,
+                        temperature: float = 1.0,
                         checkpoint: Path | None = None, checkpoint_every: int = 32,
-                        trace: bool = True, resolve_probes: bool = True) -> SearchResult:
+                        trace: bool = True, resolve_probes: bool = True,
+                        tactic_state_comment: bool = True) -> SearchResult:
     """Search for a proof of ``problem`` with RMaxTS (module docstring); stop at the first.
 
     Args:
@@ -358,7 +404,12 @@ async def rmaxts_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
         ``concurrency=1`` the run is a function of its state.
       concurrency: K rollouts in flight per tree (virtual loss keeps them apart).
       gamma, c: DUCB discount and exploration constant (§7.3, §7.8).
-      max_tokens, count_tokens: the prefix + state comment cap (§6.3).
+      max_tokens, count_tokens: the prefix + state comment cap (§6.3). ``count_tokens``
+        None (the default): the proposer's ``token_counter()`` (``TokenCounting``: the
+        policy's tokenizer, as upstream), else code points (the portfolio);
+        ``tree_stats["token_unit"]`` says which.
+      tactic_state_comment: give the prompt the node's tactic-state comment (upstream's
+        switch of that name); off, prompts end at the code prefix, and the cap counts it.
       checkpoint, checkpoint_every: JSON checkpoint file, resumed from when present.
       trace: keep one small dict per completed rollout in ``SearchResult.trace``.
       resolve_probes: learn ambiguous tactic states in tactic mode instead of ending the
@@ -376,7 +427,8 @@ async def rmaxts_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
         problem, proposer=proposer, lean=lean, budget=budget, rng=rng, concurrency=concurrency,
         gamma=gamma, c=c, max_tokens=max_tokens, count_tokens=count_tokens,
         temperature=temperature, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-        trace=trace, resolve_probes=resolve_probes).run()
+        trace=trace, resolve_probes=resolve_probes,
+        tactic_state_comment=tactic_state_comment).run()
 
 
 __all__ = ["CHECKPOINT_FORMAT", "MAX_TOKENS", "load_checkpoint", "rmaxts_search",

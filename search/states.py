@@ -5,15 +5,52 @@ with them (``search.annotate``)."""
 from __future__ import annotations
 
 from lean_bridge.errors import BridgeError
+from lean_bridge.integrity import IntegrityOptions, scan_integrity
 from lean_bridge.outcome import CheckResult, Status
+from lean_bridge.protocol import Pos
 from lean_bridge.tactic_mode import StepStatus
+from lean_bridge.text import LineIndex
 from search.problem import Problem
 from search.protocols import LeanChecker
 
-from .segments import Segment, goals_text, proof_origin, segment, truncate
+from .segments import Segment, goals_text, pos_to_offset, proof_origin, segment, truncate
 from .verify import reference_of
 
+# No verdict on the text, or a rejected one: a rejected candidate's Lean answer (if any) is
+# not trusted for states; its honest prefix (``rejected_prefix``) is checked on its own.
 _NO_PATH = (Status.TIMEOUT, Status.CRASHED, Status.REJECTED)
+
+
+def rejected_prefix(problem: Problem, proof: str, *,
+                    integrity: IntegrityOptions = IntegrityOptions()) -> str:
+    """The whole lines of a candidate the trust layer rejected that come before the first
+    thing it objects to; "" when there are none, or nothing it objects to has a place in
+    the proof.
+
+    The static layer (``lean_bridge.integrity.scan_integrity``, run here as the checker runs
+    it: the problem's reference, the checker's options) gives each blocking finding (a
+    banned tactic such as ``apply?``/``exact?``, ``native_decide``, a new ``axiom``, a
+    ``sorry``) a line and column; the cut is the start of the line of the earliest one in
+    the proof, so a partial line is dropped, as truncation drops one (module
+    ``search.rmaxts``). A finding before the proof (header, statement) leaves nothing
+    honest; an axiom-audit rejection has no position, so nothing is cut from it. The
+    prefix is only a candidate: the caller checks it again, through the whole trust layer.
+    """
+    origin = problem.header + problem.statement
+    reference = reference_of(problem)
+    base_line, base_column = proof_origin(origin)
+    index = LineIndex(proof)
+    cut: int | None = None
+    for f in scan_integrity(origin + proof, reference=reference.text, target=reference.name,
+                            options=integrity):
+        if not f.blocking or f.line <= 0:
+            continue
+        off = pos_to_offset(Pos(f.line, f.column), index, base_line=base_line,
+                            base_column=base_column)
+        if off is None:
+            return ""
+        cut = off if cut is None else min(cut, off)
+    return "" if cut is None else proof[:proof.rfind("\n", 0, cut) + 1]
 
 
 def segments_of(problem: Problem, proof: str, result: CheckResult) -> list[Segment]:

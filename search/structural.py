@@ -63,8 +63,9 @@ class StructuralSketcher:
 
     async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
                              tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
-        del seed, temperature  # deterministic
+                             temperature: float = 1.0, state_comment: str | None = None
+                             ) -> list[Proposal]:
+        del seed, temperature, state_comment  # deterministic; whole proofs only
         if prefix or tactic_state is not None or n < 1:
             return []
         sketch = structural_sketch(problem)

@@ -42,6 +42,13 @@ FORMAT = "rmaxts-tree/1"
 _NO_CHILDREN: Any = MappingProxyType({})
 # Every rollout re-walks its path from the root, formatting the same few state comments again.
 _comment = functools.lru_cache(maxsize=64)(state_comment)
+
+
+def _prompt_tail(code: str, goal: str, indent: int, comment: bool) -> str:
+    """What follows the statement in an expansion's prompt: the prefix, then its comment."""
+    return code + _comment(goal, indent) if comment else code
+
+
 # From this many children on, a node keeps its children's DUCB terms in arrays.
 _WIDE = 16
 
@@ -199,17 +206,24 @@ class Tree:
     # -- resume: insert a verified proof's segments (§6.3) -----------------------------------
 
     def insert_path(self, segments: Sequence[Segment], *, max_tokens: int,
-                    count_tokens: Callable[[str], int] = len) -> tuple[int, int]:
+                    count_tokens: Callable[[str], int] = len,
+                    comment: bool = True) -> tuple[int, int]:
         """Insert the path of ``segments`` from the root; (new node count, deepest node).
 
         Walks the segments in order, accumulating their text into the code prefix. A
         segment whose state equals the previous state only extends the prefix (its code is
         merged into the next node's prefix). Otherwise the walk steps into the child keyed
         by that state, creating it if absent, and records the prefix there. It stops at the
-        first unresolved segment (``state_after is None``: there is no key for it) and once
-        ``count_tokens(prefix + state comment) >= max_tokens`` (upstream: 2,048 tokens
-        with the policy's tokenizer; pass it as ``count_tokens``, the default counts code
-        points). The count of new nodes is what ``ucb.rmax_reward`` takes.
+        first unresolved segment (``state_after is None``: there is no key for it).
+
+        The cap (§6.3, upstream ``_tree_update``): a segment whose prompt tail
+        ``count_tokens(prefix + state comment)`` (the prefix alone when ``comment`` is off:
+        no comment is sent then) is not under ``max_tokens`` is skipped, not the end of the
+        walk: its code stays in the prefix, the walk stays where it is, and a later segment
+        that fits (a shorter comment) still becomes a node, a child of the last node
+        inserted. The text counted is exactly what ``sample_prefix`` gives the prompt.
+        Upstream counts the policy's tokens; the default here counts code points. The
+        count of new nodes is what ``ucb.rmax_reward`` takes.
         """
         node, prev_goal, code, added = self.ROOT, self.root_goal, "", 0
         for seg in segments:
@@ -218,15 +232,18 @@ class Tree:
                 break
             if seg.state_after == prev_goal:
                 continue
-            tokens = count_tokens(code + _comment(seg.state_after, seg.indent))
+            # A prefix ends with a newline, as upstream's segments do (a valid prefix that
+            # ends the text without one gets it): the continuation starts a new line.
+            stored = code if code.endswith("\n") else code + "\n"
+            tokens = count_tokens(_prompt_tail(stored, seg.state_after, seg.indent, comment))
             if tokens >= max_tokens:
-                break
+                continue
             child = self.nodes[node].children.get(seg.state_after)
             if child is None:
                 child = self._add_child(node, seg.state_after, tokens)
                 added += 1
             target = self.nodes[child]
-            encoded = code.encode()
+            encoded = stored.encode()
             if all(known != encoded for known, _ in target.codes):
                 target.codes += ((encoded, seg.indent),)
             target.tokens = min(target.tokens, tokens)
@@ -303,13 +320,18 @@ class Tree:
             self.nodes[i].stats = stats
         self._sync_wide(path)
 
-    def sample_prefix(self, index: int, rng: random.Random) -> tuple[str, str]:
+    def sample_prefix(self, index: int, rng: random.Random, *,
+                      comment: bool = True) -> tuple[str, str]:
         """(code prefix, state comment) for an expansion at ``index``: a prefix drawn
-        uniformly from the node's set (§6.4); the root's comment is empty (§6.3)."""
+        uniformly from the node's set (§6.4). The comment is built here, once, from the
+        goal and the indent stored with that prefix (the segment's, §6.2), and is the text
+        ``insert_path`` counted; the prompt carries it verbatim after the prefix. The
+        root's comment is empty (§6.3), and so is every comment when ``comment`` is off
+        (upstream ``tactic_state_comment = False``)."""
         node = self.nodes[index]
         code, indent = rng.choice(node.codes)
-        comment = "" if index == self.ROOT else state_comment(node.goal, indent)
-        return code.decode(), comment
+        text = "" if index == self.ROOT or not comment else _comment(node.goal, indent)
+        return code.decode(), text
 
     # -- checkpoints, checks, sizes --------------------------------------------------------
 

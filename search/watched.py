@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from search.problem import Problem
-from search.protocols import Proposal
+from search.protocols import Proposal, token_counter_of
 
 
 class WatchedProposer:
@@ -22,6 +22,9 @@ class WatchedProposer:
         self.on_ask(n, depth)
         result: list[Proposal] = await self.inner.propose_proofs(problem, n, **kwargs)
         return result
+
+    def token_counter(self) -> Callable[[str], int] | None:
+        return token_counter_of(self.inner)
 
     async def propose_tactics(self, goal: str, n: int, **kwargs: Any) -> list[Proposal]:
         self.on_ask(n, None)

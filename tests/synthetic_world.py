@@ -260,8 +260,12 @@ class ScriptedProposer:
     ``p_correct``, else a wrong one from the world's vocabulary (then, like a model that
     carries on, up to ``trailing`` more random lines, which truncation cuts away). With
     probability ``stop`` per step (after the first) it stops early, leaving an unfinished
-    proof. It checks that the tactic state it is given is the world's state after the
-    prefix (None at the root) and records any mismatch in ``mismatches``.
+    proof. With probability ``redundant`` a walk that closed every goal goes on with one
+    more line (Lean: "no goals to be proved"), so the valid prefix is a proof that was not
+    checked alone. Given a prefix that already closes every goal it continues with nothing,
+    an empty proposal, as a model does. It checks that the tactic state it is given is the
+    world's state after the prefix (None at the root) and records any mismatch in
+    ``mismatches``; ``prompts`` records each (prefix, state comment) it was asked with.
     """
 
     world: World
@@ -269,13 +273,17 @@ class ScriptedProposer:
     max_steps: int = 16
     stop: float = 0.0
     trailing: int = 1
+    redundant: float = 0.0
     calls: int = 0
     mismatches: list = field(default_factory=list)
+    prompts: list = field(default_factory=list)
 
     async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
                              tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
+                             temperature: float = 1.0, state_comment: str | None = None
+                             ) -> list[Proposal]:
         self.calls += 1
+        self.prompts.append((prefix, state_comment))
         tactics = [line.strip() for line in prefix.splitlines() if line.strip()]
         state = self.world.run(tactics)
         if state is None:
@@ -287,7 +295,7 @@ class ScriptedProposer:
         out = []
         for _ in range(n):
             lines = self._walk(state, rng)
-            if lines:
+            if lines or not state:
                 out.append(Proposal(World.proof_text(lines), None, len(lines)))
         return out
 
@@ -307,7 +315,56 @@ class ScriptedProposer:
                 lines.append(rng.choice(bad))
                 lines.extend(rng.choice(vocabulary) for _ in range(rng.randrange(self.trailing + 1)))
                 break
+        if lines and not state and self.redundant and rng.random() < self.redundant:
+            lines.append(rng.choice(vocabulary))
         return lines
 
 
-__all__ = ["DISTRACTORS", "Goal", "ScriptedProposer", "World", "branching_world", "chain_world"]
+# -- the same, behind the policy interface ---------------------------------------------------
+
+STATE_OPEN = "/- tactic state:"
+
+
+@dataclass
+class ScriptedPolicy:
+    """A ``ScriptedProposer`` as a completion model, for ``LMProposer`` with the
+    ``deepseek-v1.5`` format: it reads the proof prefix and the tactic state back out of
+    each prompt (the text after the statement; the state from its ``/- tactic state: … -/``
+    comment, None when there is none) and answers the walk's text followed by the closing
+    fence, as the model does. So the proposer's own prompt building and post-processing run
+    (an empty walk answers just the fence). ``prompts`` keeps every prompt."""
+
+    proposer: ScriptedProposer
+    name: str = "scripted"
+    prompts: list = field(default_factory=list)
+
+    async def generate(self, requests: Sequence) -> list[list]:
+        from prover.policies.policy import Completion
+
+        world = self.proposer.world
+        out = []
+        for r in requests:
+            self.prompts.append(r.prompt)
+            tail = r.prompt[r.prompt.index(world.statement) + len(world.statement):]
+            at = tail.find(STATE_OPEN)
+            code, state = (tail, None) if at < 0 else (tail[:tail.rfind("\n", 0, at) + 1],
+                                                        _comment_state(tail[at:]))
+            got = await self.proposer.propose_proofs(world.problem(), r.n, prefix=code,
+                                                     tactic_state=state, seed=r.seed)
+            out.append([Completion(p.text + "```\n") for p in got])
+        return out
+
+    async def close(self) -> None:
+        return None
+
+
+def _comment_state(comment: str) -> str:
+    """The state a ``/- tactic state: … -/`` comment carries (its lines, indent removed)."""
+    lines = comment.split("\n")[1:]
+    body = lines[:next(i for i, line in enumerate(lines) if line.strip() == "-/")]
+    pad = min((len(x) - len(x.lstrip(" ")) for x in body if x.strip()), default=0)
+    return "\n".join(x[pad:] for x in body)
+
+
+__all__ = ["DISTRACTORS", "Goal", "ScriptedPolicy", "ScriptedProposer", "World",
+           "branching_world", "chain_world"]

@@ -53,7 +53,8 @@ class ScriptProposer:
 
     async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
                              tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
+                             temperature: float = 1.0, state_comment: str | None = None
+                             ) -> list[Proposal]:
         self.asked.append(problem.name)
         return [Proposal(t, None, 1) for t in self.texts.get(problem.name, self.default)[:n]]
 

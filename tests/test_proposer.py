@@ -50,7 +50,7 @@ class ListProposer:
     asked: list[int] = field(default_factory=list)
 
     async def propose_proofs(self, problem, n, *, prefix="", tactic_state=None, seed=None,
-                             temperature=1.0):
+                             temperature=1.0, state_comment=None):
         self.asked.append(n)
         return [Proposal(t, None, 1) for t in self.texts[:n]]
 

@@ -20,14 +20,26 @@ from typing import AsyncIterator
 
 import pytest
 from conftest import fake_repl_command
-from synthetic_world import ScriptedProposer, World, branching_world, chain_world
+from synthetic_world import (
+    ScriptedPolicy,
+    ScriptedProposer,
+    World,
+    branching_world,
+    chain_world,
+)
 
 from lean_bridge.checker import LeanChecker
+from lean_bridge.integrity import IntegrityOptions
 from lean_bridge.pool import PoolConfig, ReplPool
 from lean_bridge.process import ReplSpec
+from prover.policies.prompts import get_format
+from prover.policies.proposer import LMProposer
 from search.budget import Budget
+from search.protocols import Proposal
 from search.rmaxts import load_checkpoint, rmaxts_search
 from search.sampling import sample_search
+from search.segments import state_comment
+from search.states import rejected_prefix
 from search.tree import Tree
 from search.verify import verify
 
@@ -283,3 +295,152 @@ async def test_concurrent_expansions_overlap(tmp_path):
     assert tree.stats()["running"] == 0  # no virtual loss left behind
     assert proposer.mismatches == []
     assert result.generations <= 16
+
+
+# -- (f) the prefix alone: empty continuations and rejected candidates --------------------------
+
+async def test_an_empty_continuation_checks_the_prefix_alone_and_finds_the_proof(tmp_path):
+    # Every walk closes the goal and then writes one redundant line ("no goals to be
+    # proved"), so no candidate the model writes is a proof; the valid prefix is, and at its
+    # "no goals" node the model's natural continuation is empty (it closes the fence at
+    # once). Through the real LMProposer and deepseek-v1.5 format, that empty continuation
+    # is checked (the prefix alone) and counted as a generation. A one-line proof (the
+    # issue's demo: upstream proves it at cost 2) over 10 seeds, and a three-line one.
+    for world, seeds in ((chain_world(1), range(10)), (chain_world(3), range(1))):
+        proofs = set()
+        async with world_checker(world, tmp_path) as lean:
+            for s in seeds:
+                scripted = ScriptedProposer(world, p_correct=1.0, redundant=1.0)
+                proposer = LMProposer(ScriptedPolicy(scripted), get_format("deepseek-v1.5"))
+                result = await rmaxts_search(world.problem(), proposer=proposer, lean=lean,
+                                             budget=Budget(1, 16), rng=random.Random(s),
+                                             concurrency=1)
+                assert result.proved, (world.name, s)
+                assert result.generations == result.cost == len(result.trace)
+                last = result.trace[-1]
+                assert last["status"] == "proved" and last["empty"] is True
+                assert all(t["status"] == "error" for t in result.trace[:-1])
+                assert scripted.mismatches == [] and proposer.dropped == 0
+                proofs.add(result.proof)
+        assert proofs == {World.proof_text(world.proofs()[0])}  # no redundant line in it
+
+
+class BannedAfter:
+    """Continues with the world's working tactics and writes a banned one (``exact?``, which
+    the trust layer rejects before Lean sees the text) after ``k`` of them."""
+
+    def __init__(self, world: World, k: int, banned: str = "exact?") -> None:
+        self.world, self.k, self.banned = world, k, banned
+
+    async def propose_proofs(self, problem, n, *, prefix="", **_):
+        state = self.world.run([line.strip() for line in prefix.splitlines() if line.strip()])
+        lines = []
+        while state and len(lines) < self.k:
+            tactic = sorted(self.world.moves_of(state[0]))[0]
+            lines.append(tactic)
+            state = self.world.apply(state, tactic)
+        text = World.proof_text(lines + [self.banned, "simp"])
+        return [Proposal(text, None, 1)]
+
+
+async def test_a_rejected_candidates_honest_prefix_grows_the_tree(tmp_path):
+    world = chain_world(4)
+    checkpoint = tmp_path / "rejected.json"
+    async with world_checker(world, tmp_path) as lean:
+        result = await rmaxts_search(world.problem(), proposer=BannedAfter(world, 2), lean=lean,
+                                     budget=Budget(1, 1), rng=random.Random(0), concurrency=1,
+                                     checkpoint=checkpoint)
+        unprobed = await rmaxts_search(world.problem(), proposer=BannedAfter(world, 2),
+                                       lean=lean, budget=Budget(1, 1), rng=random.Random(0),
+                                       concurrency=1, resolve_probes=False)
+    assert not result.proved and not unprobed.proved
+    (entry,) = result.trace
+    assert entry["status"] == "rejected" and entry["honest_prefix"] is True
+    # Both lines are nodes; the state after the second (the prefix ends there) is probed.
+    assert entry["new_nodes"] == 2
+    # The root's sorry, the candidate (rejected by the static layer), its prefix alone.
+    assert unprobed.lean_calls == 3 and unprobed.trace[0]["new_nodes"] == 1
+    tree = tree_of(checkpoint)
+    assert_tree_matches_world(tree, world)
+    two = World.proof_text(world.proofs()[0][:2])
+    assert any(two in n.prefixes for n in tree.nodes)
+    assert all("exact?" not in code for n in tree.nodes for code in n.prefixes)
+
+
+async def test_a_rejected_candidate_is_never_the_proof_its_honest_prefix_may_be(tmp_path):
+    world = chain_world(3)
+    async with world_checker(world, tmp_path) as lean:
+        result = await rmaxts_search(world.problem(), proposer=BannedAfter(world, 3), lean=lean,
+                                     budget=Budget(1, 1), rng=random.Random(0), concurrency=1)
+        assert result.proved
+        assert result.proof == World.proof_text(world.proofs()[0])  # cut before `exact?`
+        assert (await verify(lean, world.problem(), result.proof)).proved
+    assert result.trace[-1]["honest_prefix"] is True
+
+
+def test_rejected_prefix_cuts_at_the_line_of_the_first_banned_construct():
+    problem = chain_world(3).problem()
+    assert rejected_prefix(problem, "  intro x\n  simp; native_decide\n  rfl\n") == "  intro x\n"
+    assert rejected_prefix(problem, "  exact?\n  simp\n") == ""
+    assert rejected_prefix(problem, "  simp\n  apply foo\n  sorry\n  exact?\n") == \
+        "  simp\n  apply foo\n"  # a sorry cuts too
+    # Allowed by the evaluation's options: nothing to cut at.
+    assert rejected_prefix(problem, "  simp\n  native_decide\n",
+                           integrity=IntegrityOptions(allow_native_decide=True)) == ""
+
+
+# -- (g) the prompt's state comment and the token cap -------------------------------------------
+
+async def test_prompts_carry_the_counted_comment_and_the_switch_turns_it_off(tmp_path):
+    # Through LMProposer and the deepseek-v1.5 format: the prompt's text after the statement
+    # is exactly what the token cap counted for the node (prefix + state comment).
+    world = branching_world()
+    statement = world.statement
+    runs = {}
+    async with world_checker(world, tmp_path) as lean:
+        for on in (True, False):
+            counted: list[str] = []
+            scripted = ScriptedProposer(world, p_correct=0.4)
+            policy = ScriptedPolicy(scripted)
+            await rmaxts_search(
+                world.problem(), proposer=LMProposer(policy, get_format("deepseek-v1.5")),
+                lean=lean, budget=Budget(1, 24), rng=random.Random(2022), concurrency=1,
+                tactic_state_comment=on,
+                count_tokens=lambda s, c=counted: c.append(s) or len(s))
+            tails = [p[p.index(statement) + len(statement):] for p in policy.prompts]
+            runs[on] = (tails, counted, scripted)
+    tails, counted, scripted = runs[True]
+    inner = [t for t in tails if t]
+    assert inner and all("  /- tactic state:\n" in t for t in inner)
+    assert all(t in counted for t in inner)  # sent text == counted text
+    assert scripted.mismatches == []  # and the comment carries the node's state
+    tails, counted, _ = runs[False]
+    assert any(tails) and all("tactic state" not in t for t in tails + counted)
+    assert all(t in counted for t in tails if t)
+
+
+class CountingProposer(ScriptedProposer):
+    """A scripted proposer with a tokenizer: one token per whitespace-separated word."""
+
+    def token_counter(self):
+        return lambda text: len(text.split())
+
+
+async def test_the_cap_counts_with_the_proposers_tokenizer_when_it_has_one(tmp_path):
+    world = branching_world()
+    checkpoint = tmp_path / "tokens.json"
+    async with world_checker(world, tmp_path) as lean:
+        counted = await rmaxts_search(world.problem(), proposer=CountingProposer(world, 0.4),
+                                      lean=lean, budget=Budget(1, 12), rng=random.Random(1),
+                                      concurrency=1, checkpoint=checkpoint)
+        tree = tree_of(checkpoint)
+        plain = await rmaxts_search(world.problem(), proposer=ScriptedProposer(world, 0.4),
+                                    lean=lean, budget=Budget(1, 12), rng=random.Random(1),
+                                    concurrency=1)
+    assert counted.tree_stats["token_unit"] == "tokens"
+    assert plain.tree_stats["token_unit"] == "code points"
+    assert len(tree) > 1
+    for i, node in enumerate(tree.nodes[1:], start=1):
+        words = min(len((code + state_comment(node.goal, indent)).split())
+                    for code, indent in node.prefixes.items())
+        assert node.tokens == words, i

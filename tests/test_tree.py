@@ -62,7 +62,7 @@ def test_unchanged_goals_merge_into_the_next_node_and_unresolved_segments_stop()
     assert added == 1 and tree.nodes[leaf].goal == "⊢ C" and not tree.nodes[leaf].children
 
 
-def test_token_cap_stops_insertion():
+def test_token_cap_skips_an_over_long_segment_and_keeps_going():
     segs = [seg("  intro h\n", "⊢ A"), seg("  simp\n", "⊢ B"), seg("  ring\n", "⊢ C")]
     # Default token count: code points of the prefix plus its state comment.
     sizes = [len("  intro h\n" + state_comment("⊢ A", 2)),
@@ -78,6 +78,50 @@ def test_token_cap_stops_insertion():
     words = Tree(ROOT_GOAL)
     added, _ = words.insert_path(segs, max_tokens=10, count_tokens=lambda s: len(s.split()))
     assert added == 2  # 2+6 and 3+6 words are under 10, 4+6 is not
+
+
+def test_an_over_long_segment_is_skipped_and_a_later_one_that_fits_is_inserted():
+    # Upstream `_tree_update`: a segment over the cap is skipped (its code stays in the
+    # prefix, the walk stays put), and a later one that fits (a shorter state comment)
+    # is inserted under the last node inserted.
+    long_goal = "⊢ " + " ∧ ".join(f"P{i}" for i in range(200))
+    segs = [seg("  intro h\n", "⊢ A"), seg("  constructor\n", long_goal),
+            seg("  all_goals simp\n", NO_GOALS)]
+    cap = len("  intro h\n  constructor\n  all_goals simp\n" + state_comment(NO_GOALS, 2)) + 1
+    assert len("  intro h\n  constructor\n" + state_comment(long_goal, 2)) >= cap
+    tree = Tree(ROOT_GOAL)
+    added, leaf = tree.insert_path(segs, max_tokens=cap)
+    assert added == 2 and long_goal not in [n.goal for n in tree.nodes]
+    assert tree.nodes[leaf].goal == NO_GOALS and tree.nodes[leaf].parent == 1
+    assert list(tree.nodes[leaf].prefixes) == ["  intro h\n  constructor\n  all_goals simp\n"]
+    tree.check()
+
+
+def test_the_comment_given_to_a_prompt_is_the_counted_text_at_the_segments_indent():
+    # After a nested block the segment's indent (§6.2: where the earliest tactic ending in
+    # it starts, the outer `have`) is 2, though its last line is indented 4.
+    nested = seg("  have h : P := by\n    simp\n    exact hp\n", "h : P\n⊢ G", indent=2)
+    counted: list[str] = []
+    tree = Tree(ROOT_GOAL)
+    tree.insert_path([nested], max_tokens=10_000,
+                     count_tokens=lambda s: counted.append(s) or len(s))
+    code, comment = tree.sample_prefix(1, random.Random(0))
+    assert comment == "  /- tactic state:\n    h : P\n    ⊢ G\n  -/\n"
+    assert counted == [code + comment]
+    assert tree.sample_prefix(Tree.ROOT, random.Random(0)) == ("", "")
+    # Switched off: no comment is sent, and only the prefix is counted.
+    off: list[str] = []
+    bare = Tree(ROOT_GOAL)
+    bare.insert_path([nested], max_tokens=10_000, count_tokens=lambda s: off.append(s) or 1,
+                     comment=False)
+    assert bare.sample_prefix(1, random.Random(0), comment=False) == (nested.text, "")
+    assert off == [nested.text]
+
+
+def test_a_prefix_that_ends_without_a_newline_is_stored_with_one():
+    tree = Tree(ROOT_GOAL)
+    tree.insert_path([seg("  intro h", "⊢ A")], max_tokens=10_000)
+    assert list(tree.nodes[1].prefixes) == ["  intro h\n"]
 
 
 def test_to_dict_from_dict_round_trip_is_exact():

@@ -103,6 +103,15 @@ def lean_options(func):
     return func
 
 
+def state_comment_option(func):
+    """``--state-comment/--no-state-comment``: the searching commands' switch for RMaxTS's
+    tactic-state comment (config key ``tactic_state_comment``; default on)."""
+    return click.option(
+        "--state-comment/--no-state-comment", "tactic_state_comment", default=None,
+        help="RMaxTS: end each prompt with the node's `/- tactic state: … -/` comment "
+             "(default; config tactic_state_comment = true|false).")(func)
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     """What a searching command (prove, eval, synth) runs with, resolved once: every setting
@@ -114,11 +123,18 @@ class SearchSettings:
     budget: Budget
     prompt_format: str | None
 
+    def search_options(self) -> dict[str, Any]:
+        """The method's keyword options that settings decide. Only a non-default value is
+        passed, so a default run's options (and an eval run's identity) stay as they were."""
+        if self.method == "rmaxts" and not self.settings.tactic_state_comment:
+            return {"tactic_state_comment": False}
+        return {}
+
 
 def search_settings(*, repl: str | None, workspace: Path | None, timeout: float | None,
                     workers: int | None, policy: str | None, search_method: str | None,
                     budget: str | None, seed: int | None, prompt_format: str | None,
-                    verbose: bool) -> SearchSettings:
+                    verbose: bool, tactic_state_comment: bool | None = None) -> SearchSettings:
     """The settings of a searching command from its flags (None: not given), the environment
     and config files; exits 2 unless the search method, budget, prompt format and policy spec
     make sense together."""
@@ -129,7 +145,8 @@ def search_settings(*, repl: str | None, workspace: Path | None, timeout: float 
     settings = settings_from({
         "repl": repl, "workspace": str(workspace) if workspace else None, "timeout": timeout,
         "workers": workers, "policy": policy, "search": search_method, "budget": budget,
-        "seed": seed, "prompt_format": prompt_format})
+        "seed": seed, "prompt_format": prompt_format,
+        "tactic_state_comment": tactic_state_comment})
     if verbose:
         click.echo("effective configuration:", err=True)
         for line in settings.describe():

@@ -21,6 +21,7 @@ from prover.cli.common import (
     lean_options,
     repl_spec,
     search_settings,
+    state_comment_option,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ def lean_info(settings: Settings, spec: Any) -> dict[str, Any]:
 @click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
               help="Run the attempts on a Ray cluster (needs the ray extra).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@state_comment_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def eval_command(benchmark: str, data: Path | None, split: str | None, limit: int | None,
                  names: tuple[str, ...], revised: bool, no_answer: bool, policy: str | None,
@@ -90,7 +92,7 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
                  seed: int | None, prompt_format: str | None, repl: str | None,
                  workspace: Path | None, timeout: float | None, shard: str | None,
                  problem_timeout: float | None, out: Path, ray_address: str | None, quiet: bool,
-                 verbose: bool) -> None:
+                 tactic_state_comment: bool | None, verbose: bool) -> None:
     """Evaluate a prover on BENCHMARK (minif2f, proofnet or putnambench).
 
     Writes one JSON line per attempt to DIR/results.jsonl (fsync'd as it goes) and the run's
@@ -110,7 +112,8 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
 
     run = search_settings(repl=repl, workspace=workspace, timeout=timeout, workers=workers,
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
-                          prompt_format=prompt_format, verbose=verbose)
+                          prompt_format=prompt_format, verbose=verbose,
+                          tactic_state_comment=tactic_state_comment)
 
     def load():
         # The file is found (downloaded, on first use) once, so the hash is of what is read.
@@ -168,7 +171,7 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
     mine = runner.shard_of(selection, shard_spec)
     plan = runner.EvalPlan(benchmark=benchmark, split=split, method=method, budget=plan_budget,
                            policy=settings.policy, seed=settings.seed, prompt_format=fmt,
-                           variant=variant,
+                           variant=variant, options=run.search_options(),
                            problem_timeout=problem_timeout, concurrency=settings.workers)
     spec = repl_spec(settings)
     package = package_info()
@@ -376,13 +379,14 @@ def report_command(run_dir: Path, compare: tuple[Path, ...], out: Path | None) -
 @click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
               help="Run the attempts on a Ray cluster (needs the ray extra).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@state_comment_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[str, ...],
                   policy: str | None, search_method: str | None, budget: str | None,
                   workers: int | None, seed: int | None, prompt_format: str | None,
                   repl: str | None, workspace: Path | None, timeout: float | None,
                   shard: str | None, problem_timeout: float | None, ray_address: str | None,
-                  quiet: bool, verbose: bool) -> None:
+                  quiet: bool, tactic_state_comment: bool | None, verbose: bool) -> None:
     """Prove the statements of STATEMENTS (JSONL: name, formal_statement, optional header)
     and write every verified proof as a training record to DIR/records.jsonl.
 
@@ -397,7 +401,8 @@ def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[s
 
     run = search_settings(repl=repl, workspace=workspace, timeout=timeout, workers=workers,
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
-                          prompt_format=prompt_format, verbose=verbose)
+                          prompt_format=prompt_format, verbose=verbose,
+                          tactic_state_comment=tactic_state_comment)
 
     def load():
         return load_statements(statements), data_identity(statements)

@@ -24,6 +24,7 @@ from prover.cli.common import (
     read_lean_file,
     repl_spec,
     search_settings,
+    state_comment_option,
 )
 from search.methods import METHOD_NAMES
 
@@ -53,12 +54,13 @@ from search.methods import METHOD_NAMES
 @click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
               help="Run the searches and the final check on a Ray cluster's Lean worker "
                    "(needs the ray extra).")
+@state_comment_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_method: str | None,
           budget: str | None, workers: int | None, repl: str | None, workspace: Path | None,
           timeout: float | None, seed: int | None, prompt_format: str | None,
           output: Path | None, in_place: bool, dry_run: bool, as_json: bool,
-          ray_address: str | None, verbose: bool) -> None:
+          ray_address: str | None, tactic_state_comment: bool | None, verbose: bool) -> None:
     """Prove the `sorry` theorems and lemmas of FILE and write back the proofs Lean accepts.
 
     Each proof found has passed the full verdict (static integrity, Lean, axiom audit), and
@@ -88,7 +90,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
         fail(f"{file}: {exc}", EXIT_USAGE)
     run = search_settings(repl=repl, workspace=workspace, timeout=timeout, workers=workers,
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
-                          prompt_format=prompt_format, verbose=verbose)
+                          prompt_format=prompt_format, verbose=verbose,
+                          tactic_state_comment=tactic_state_comment)
     settings = run.settings
     spec = repl_spec(settings)
     original = text.encode("utf-8")
@@ -98,6 +101,7 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     if store.note:
         click.echo(store.note, err=True)
     options: dict[str, Any] = {"rmaxts": {"concurrency": settings.workers}}.get(run.method, {})
+    options.update(run.search_options())
     checkpoints = _tree_checkpoints(run, store, options, ray=ray_address is not None)
     reporter = pv.make_reporter()
     try:

@@ -219,10 +219,13 @@ __all__ = ["grpo", "grpo_repl_spec", "sft", "train"]
 @click.option("--lora", is_flag=True, help="Train LoRA adapters instead of all weights.")
 @click.option("--no-final-synth", is_flag=True,
               help="Stop after the last training (no synth with the final model).")
+@click.option("--state-comment/--no-state-comment", "tactic_state_comment", default=None,
+              help="RMaxTS tactic-state comments in every synth's prompts (default on).")
 def iterate(statements: Path, model: str, out: Path, rounds: int, policy: str | None,
             search_method: str | None, budget: str | None, limit: int | None,
             workers: int | None, repl: str | None, timeout: float | None,
-            max_steps: int | None, lora: bool, no_final_synth: bool) -> None:
+            max_steps: int | None, lora: bool, no_final_synth: bool,
+            tactic_state_comment: bool | None) -> None:
     """Expert iteration on STATEMENTS: synth → sft → synth …, each round in its own directory.
 
     Round K proves the statements with round K's policy (`prover synth`), gathers every record
@@ -246,6 +249,8 @@ def iterate(statements: Path, model: str, out: Path, rounds: int, policy: str | 
     synth_args = [*flag("--search", search_method), *flag("--budget", budget),
                   *flag("--limit", limit), *flag("--workers", workers), *flag("--repl", repl),
                   *flag("--timeout", timeout), "--quiet"]
+    if tactic_state_comment is not None:
+        synth_args.append("--state-comment" if tactic_state_comment else "--no-state-comment")
     sft_args = [*flag("--max-steps", max_steps), *(["--lora"] if lora else []), "--quiet"]
     plan = IteratePlan(statements=statements, model=model, out=out, rounds=rounds,
                        policy=policy, synth_args=tuple(synth_args), sft_args=tuple(sft_args),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,11 @@ class BatchingPolicy:
             for p, result in zip(batch, results, strict=False):
                 if not p.future.done():
                     p.future.set_result(result)
+
+    def token_counter(self) -> Callable[[str], int] | None:
+        """The inner policy's (``prover.policies.tokens``); None when it has none."""
+        method = getattr(self.inner, "token_counter", None)
+        return method() if callable(method) else None
 
     async def close(self) -> None:
         await self._flush()

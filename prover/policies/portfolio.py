@@ -185,8 +185,11 @@ class PortfolioPolicy:
 
     async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
                              tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
-        del temperature  # deterministic: there is nothing to sample
+                             temperature: float = 1.0, state_comment: str | None = None
+                             ) -> list[Proposal]:
+        # Deterministic: nothing to sample. No prompt either, so no comment: the goal is
+        # read from ``tactic_state``, and prompt tokens are code points (no tokenizer).
+        del temperature, state_comment
         picked = _pick(_proof_texts(problem, prefix, tactic_state), n, seed)
         return [Proposal(t, float(-rank), len(t.split())) for t, rank in picked]
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable, Literal, Protocol
 
 from lean_bridge.goals import FENCE, extract_last_lean4_block, find_declaration
 from lean_bridge.text import mask_non_code, parse_file
@@ -63,12 +63,21 @@ class PromptParts:
         return GenerationRequest(prompt=self.prompt, messages=self.messages, **sampling)  # type: ignore[arg-type]
 
 
+class BuildPrompt(Protocol):
+    """(problem, prefix, tactic_state, state_comment) -> parts. ``state_comment``, when not
+    None, is the exact comment text to put after ``prefix`` ("" for none), made by the
+    caller; else the format makes its own from ``tactic_state``."""
+
+    def __call__(self, problem: Problem, prefix: str = "", tactic_state: str | None = None,
+                 state_comment: str | None = None) -> PromptParts: ...
+
+
 @dataclass(frozen=True)
 class PromptFormat:
     name: str
     chat: bool
     output: OutputKind
-    build: Callable[[Problem, str, str | None], PromptParts]  # (problem, prefix, tactic_state)
+    build: BuildPrompt
     extract: Callable[[str], str]
     stop: tuple[str, ...] = ()
     build_goal: Callable[[str], PromptParts] | None = None  # tactic formats: goal -> parts
@@ -102,15 +111,22 @@ def tactic_indent(prefix: str, default: int = DEFAULT_INDENT) -> int:
 
 
 def deepseek_v15_prompt(problem: Problem, *, cot: bool = False, prefix: str = "",
-                        tactic_state: str | None = None) -> str:
-    """REF §3.2 template + ``header + informal + statement``, then ``prefix`` and, when
-    ``tactic_state`` is given, its comment (REF §3.3, §6.4) at ``tactic_indent(prefix)``.
+                        tactic_state: str | None = None, state_comment: str | None = None
+                        ) -> str:
+    """REF §3.2 template + ``header + informal + statement``, then ``prefix`` and its
+    tactic-state comment (REF §3.3, §6.4).
 
-    A prefix that does not end in a newline gets one before the comment (upstream prefixes
-    are whole lines, REF §6.2); the caller still appends the completion to ``prefix``."""
+    ``state_comment`` given: that text, verbatim, right after ``prefix`` ("" for none). This
+    is what RMaxTS sends: the comment it built from the segment's own indent (§6.2) and
+    whose tokens it counted. Else, when ``tactic_state`` is given, a comment at
+    ``tactic_indent(prefix)`` (an estimate from text alone, for callers without segments);
+    a prefix that does not end in a newline then gets one before it (upstream prefixes are
+    whole lines, REF §6.2). The caller still appends the completion to ``prefix``."""
     text = (V15_COT if cot else V15_NON_COT) + problem.header + (problem.informal or "") \
         + problem.statement + prefix
-    if tactic_state is not None:
+    if state_comment is not None:
+        text += state_comment
+    elif tactic_state is not None:
         if prefix and not prefix.endswith("\n"):
             text += "\n"
         text += tactic_state_comment(tactic_state, tactic_indent(prefix))
@@ -213,26 +229,30 @@ def extract_tactic(text: str) -> str:
 
 # -- registry ---------------------------------------------------------------------------------
 
-def _no_prefix(name: str, prefix: str, tactic_state: str | None) -> None:
+def _no_prefix(name: str, prefix: str, tactic_state: str | None,
+               state_comment: str | None = None) -> None:
     # REF §10.2 has no format for resuming from a proof prefix; refuse rather than invent.
-    if prefix or tactic_state is not None:
+    if prefix or tactic_state is not None or state_comment:
         raise ValueError(f"{name} generates whole files; it takes no prefix or tactic state")
 
 
 def _v15(cot: bool) -> PromptFormat:
     name = "deepseek-v1.5-cot" if cot else "deepseek-v1.5"
 
-    def build(problem: Problem, prefix: str = "", tactic_state: str | None = None) -> PromptParts:
+    def build(problem: Problem, prefix: str = "", tactic_state: str | None = None,
+              state_comment: str | None = None) -> PromptParts:
         return PromptParts(prompt=deepseek_v15_prompt(
-            problem, cot=cot, prefix=prefix, tactic_state=tactic_state))
+            problem, cot=cot, prefix=prefix, tactic_state=tactic_state,
+            state_comment=state_comment))
 
     return PromptFormat(name, chat=False, output="continuation", build=build,
                         extract=extract_v15, stop=(FENCE,))
 
 
 def _chat(name: str, style: ChatStyle, cot: bool) -> PromptFormat:
-    def build(problem: Problem, prefix: str = "", tactic_state: str | None = None) -> PromptParts:
-        _no_prefix(name, prefix, tactic_state)
+    def build(problem: Problem, prefix: str = "", tactic_state: str | None = None,
+              state_comment: str | None = None) -> PromptParts:
+        _no_prefix(name, prefix, tactic_state, state_comment)
         return PromptParts(messages=chat_prompt(problem, cot=cot, style=style))
 
     def extract(text: str) -> str:
@@ -246,8 +266,8 @@ def _goal_parts(goal: str) -> PromptParts:
     return PromptParts(prompt=next_tactic_prompt(goal))
 
 
-def _next_tactic_build(problem: Problem, prefix: str = "", tactic_state: str | None = None
-                       ) -> PromptParts:
+def _next_tactic_build(problem: Problem, prefix: str = "", tactic_state: str | None = None,
+                       state_comment: str | None = None) -> PromptParts:
     if tactic_state is None:
         raise ValueError("next-tactic prompts need the goal: pass tactic_state")
     return _goal_parts(tactic_state)
@@ -277,7 +297,7 @@ def get_format(name: str) -> PromptFormat:
 
 
 __all__ = [
-    "PROMPT_FORMATS", "PromptFormat", "PromptParts", "chat_prompt", "deepseek_v15_prompt",
+    "PROMPT_FORMATS", "BuildPrompt", "PromptFormat", "PromptParts", "chat_prompt", "deepseek_v15_prompt",
     "extract_tactic", "extract_v15", "get_format",
     "next_tactic_prompt", "proof_from_full_file", "sorry_file", "tactic_indent",
     "tactic_state_comment",

@@ -11,7 +11,7 @@ is wiring, done here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from lean_bridge.goals import extract_last_lean4_block
 from prover.policies.policy import Completion, GenerationRequest, Policy
@@ -28,8 +28,10 @@ class LMProposer:
     Post-processing by ``format.output``: ``continuation`` (V1.5) keeps the text before
     the first fence, which continues ``prefix``; ``file`` (chat formats) takes the last
     ``lean4`` block and grafts its proof onto the statement (``proof_from_full_file``);
-    ``tactic`` keeps the first line. Empty or unparseable outputs are dropped and counted
-    in ``dropped``. A format of the wrong kind for the call raises ``ValueError``:
+    ``tactic`` keeps the first line. Unparseable outputs, and empty ones where there is no
+    prefix, are dropped and counted in ``dropped``. An empty continuation of a non-empty
+    prefix is kept (as ""): the prefix alone may be the proof (a rollout that closed the
+    goal, then failed on a redundant line), and it is what the model says then. A format of the wrong kind for the call raises ``ValueError``:
     proofs need a ``continuation``/``file`` format, tactics a ``tactic`` one.
     """
 
@@ -50,15 +52,18 @@ class LMProposer:
 
     async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
                              tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
+                             temperature: float = 1.0, state_comment: str | None = None
+                             ) -> list[Proposal]:
         if self.format.output == "tactic":
             raise ValueError(f"format {self.format.name!r} proposes tactics, not proofs")
-        parts = self.format.build(problem, prefix, tactic_state)
+        parts = self.format.build(problem, prefix, tactic_state, state_comment=state_comment)
         request = self._request(parts, n, temperature, seed)
         out = []
         for c in await self._generate(request):
             text = self._proof(problem, c.text)
-            if text is None or not text.strip():
+            if text is not None and not text.strip() and prefix:
+                text = ""  # the prefix alone is the candidate
+            elif text is None or not text.strip():
                 self.dropped += 1
                 continue
             out.append(Proposal(text, c.logprob, c.tokens))
@@ -69,6 +74,13 @@ class LMProposer:
             return self.format.extract(raw)
         block = extract_last_lean4_block(raw)
         return None if block is None else proof_from_full_file(problem, block)
+
+    def token_counter(self) -> Callable[[str], int] | None:
+        """The policy's tokenizer count (``prover.policies.tokens.policy_token_counter``);
+        None when the policy has none."""
+        from prover.policies.tokens import policy_token_counter
+
+        return policy_token_counter(self.policy)
 
     async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
                               ) -> list[Proposal]:

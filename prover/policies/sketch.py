@@ -84,8 +84,9 @@ class LMSketcher:
 
     async def propose_proofs(self, problem: Problem, n: int, *, prefix: str = "",
                              tactic_state: str | None = None, seed: int | None = None,
-                             temperature: float = 1.0) -> list[Proposal]:
-        if prefix or tactic_state is not None:
+                             temperature: float = 1.0, state_comment: str | None = None
+                             ) -> list[Proposal]:
+        if prefix or tactic_state is not None or state_comment:
             raise ValueError("a sketcher writes whole proofs; it takes no prefix or tactic state")
         request = GenerationRequest(messages=sketch_messages(problem, self.style), n=n,
                                     temperature=temperature, top_p=self.top_p,

@@ -33,7 +33,7 @@ import asyncio
 import random
 import threading
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from prover.policies.backends.errors import BackendUnavailable
 from prover.policies.backends.spec import missing_model
@@ -187,6 +187,12 @@ class HFPolicy:
         self._lock = threading.Lock()
 
     # -- Policy ---------------------------------------------------------------------------
+
+    def token_counter(self) -> Callable[[str], int]:
+        """Prompt tokens as this model counts them (RMaxTS's cap, ``prover.policies.tokens``)."""
+        from prover.policies.tokens import tokenizer_counter
+
+        return tokenizer_counter(self.tokenizer)
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         requests = list(requests)

@@ -12,6 +12,9 @@ Contract:
   chat; ``logprobs=False`` turns that off for servers that refuse it) and summed into
   ``Completion.logprob`` when the reply has them, else ``None``. ``tokens`` is the number of
   logprob entries, or else ``usage.completion_tokens`` split evenly over the choices.
+* Prompt tokens (RMaxTS's cap) are counted with the served model's tokenizer when a local
+  copy loads: the ``tokenizer`` option (a path or cached hub id), else the model name; never
+  downloaded (``prover.policies.tokens``).
 * The API key is the ``api_key`` option, else ``$OPENAI_API_KEY``, else none is sent.
 * Each attempt has ``timeout`` seconds. Timeouts, connection errors, 408, 429 and 5xx are retried
   up to ``max_attempts`` in all, waiting ``backoff * 2**k`` seconds (capped at ``max_backoff``,
@@ -25,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from prover.policies.backends.errors import BackendError, BackendUnavailable
 from prover.policies.policy import Completion, GenerationRequest, apply_stop
@@ -132,6 +135,7 @@ class OpenAIPolicy:
         logprobs: bool = True,
         seed: int = 0,
         name: str | None = None,
+        tokenizer: str | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"openai: URL must start with http:// or https://, not {url!r}")
@@ -148,10 +152,23 @@ class OpenAIPolicy:
         self.max_backoff = max_backoff
         self.logprobs = logprobs
         self._jitter = random.Random(seed)
+        # The served model's tokenizer, for counting prompt tokens: loaded on first use.
+        self.tokenizer_source = tokenizer or model
+        self._counter: Any = None
         # The client and semaphore belong to one event loop; made on first use in that loop.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
         self._semaphore: asyncio.Semaphore | None = None
+
+    def token_counter(self) -> Callable[[str], int] | None:
+        """The served model's token count from a local tokenizer (``prover.policies.tokens``),
+        loaded once; None (code points) when it cannot be loaded."""
+        if self._counter is None:
+            from prover.policies.tokens import load_local_tokenizer, tokenizer_counter
+
+            tok = load_local_tokenizer(self.tokenizer_source, who=self.name)
+            self._counter = False if tok is None else tokenizer_counter(tok)
+        return self._counter or None
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         tasks = [asyncio.ensure_future(self._one(r)) for r in requests]

@@ -68,6 +68,7 @@ OPTIONS: dict[str, dict[str, type]] = {
         "max_backoff": float,
         "logprobs": bool,
         "seed": int,
+        "tokenizer": str,
     },
     "portfolio": {},
     "mix": {},

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from prover.policies.backends.errors import BackendUnavailable
 from prover.policies.backends.hf import render_chat
@@ -112,6 +112,12 @@ class VLLMPolicy:
             return request.prompt
         text = render_chat(self._tokenizer, request.messages, backend=self.name)
         return {"prompt_token_ids": self._tokenizer.encode(text, add_special_tokens=False)}
+
+    def token_counter(self) -> Callable[[str], int]:
+        """Prompt tokens as this model counts them (RMaxTS's cap, ``prover.policies.tokens``)."""
+        from prover.policies.tokens import tokenizer_counter
+
+        return tokenizer_counter(self._tokenizer)
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         requests = list(requests)
