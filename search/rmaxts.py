@@ -41,8 +41,10 @@ Deviations from upstream, on purpose: the run stops at the first proof instead o
 next 128-sample checkpoint (§7.10); checkpoints are JSON; tactic states that the upstream
 REPL does not report (design.md §5) are probed in tactic mode on the worker that produced
 the proof states (one extra command to re-check with ``allTactics``, plus one tactic per
-probe). Token counts default to code points (``Tree.insert_path``); pass the policy's
-tokenizer as ``count_tokens`` for upstream's 2,048-token cap.
+probe); a cut inside a line drops the partial line (upstream can keep ``rw [h₁]; `` when
+the ``linarith`` after it fails). States the REPL printed flattened (before Lean v4.14) are
+re-read the same way, with ``skip``, and never shown flat. Token counts come from the
+proposer's ``token_counter()`` when it has one (its tokenizer), else code points.
 """
 from __future__ import annotations
 
