@@ -8,6 +8,7 @@ derived from the raw JSON of each ``.expected.out`` file, independently of the b
 
 71 pairs have recorded output (74 inputs: ``pickle_scoped_notation*.in`` and
 ``Mathlib/test/H20231214.in`` document known limitations and have none).
+The 51 pairs of the default pin v4.9.0-rc1 have a table of their own (``VERDICTS_V49``).
 """
 from __future__ import annotations
 
@@ -88,6 +89,63 @@ VERDICTS = {
     "self_proof_check": "EIMIMIMIM",
     "self_proof_exact_check": "EIE",
     "self_proof_rw": "EIE",
+    "sorry_hypotheses": "II",
+    "synthesize_placeholder": "E",
+    "tactic_mode_sorry": "II",
+    "tactic_sorry": "I",
+    "term_sorry": "I",
+    "trace_simp": "PPPPIIPP",
+    "unfinished_tactic_block": "E",
+    "unknown_environment": "M",
+    "unknown_proof_state": "IM",
+    "unknown_tactic": "IM",
+    "variables": "PPI",
+}
+
+# The default pin's 51 pairs (``lean-repl-transcripts-v4.9``), lettered the same way from their
+# raw JSON. v4.9 has no ``proofStatus``: a proof step is P only with no goals left, no error
+# message and no sorries (the transcripts' README); ``endPos`` may be null.
+VERDICTS_V49 = {
+    "Mathlib/test/20240209": "IE",
+    "Mathlib/test/H20231020": "PPPP",
+    "Mathlib/test/H20231110": "PP",
+    "Mathlib/test/H20231115": "PII",
+    "Mathlib/test/H20231115_2": "PI",
+    "Mathlib/test/H20231115_3": "PE",
+    "Mathlib/test/H20231215": "PP",
+    "Mathlib/test/H20231215_2": "PI",
+    "Mathlib/test/exact": "PIPIM",
+    "Mathlib/test/induction": "PIIII",
+    "Mathlib/test/on_goal": "PII",
+    "Mathlib/test/pickle": "PII",
+    "Mathlib/test/pickle_2": "II",
+    "all_tactics": "P",
+    "by_cases": "IIII",
+    "calc": "I",
+    "def_eval": "PP",
+    "dup_msg": "PPE",
+    "dup_sorries": "II",
+    "enableInitializersExecution": "P",
+    "file": "P",
+    "have_by_sorry": "EII",
+    "incomplete": "EE",
+    "infotree": "P",
+    "invalid_tactic": "IE",
+    "name_generator": "IIPPPPPEE",
+    "no_goal_sorry": "E",
+    "no_goal_sorry_2": "E",
+    "options": "PPP",
+    "pickle_environment": "PPPP",
+    "pickle_environment_with_imports": "PPPPP",
+    "pickle_open": "PPPP",
+    "pickle_open_2": "PP",
+    "pickle_open_scoped": "PPIP",
+    "pickle_open_scoped_2": "PI",
+    "pickle_proof_state_1": "PIIIIIIP",
+    "pickle_proof_state_2": "IP",
+    "pickle_proof_state_env": "PIIIIIIP",
+    "proof_step": "IIIP",
+    "readme": "IIP",
     "sorry_hypotheses": "II",
     "synthesize_placeholder": "E",
     "tactic_mode_sorry": "II",
@@ -220,3 +278,24 @@ async def test_client_reads_real_bytes_through_a_pipe(shared, name):
     finally:
         await process.close()
     assert got == expected
+
+
+def v49_dir(shared):
+    return shared / "reference" / "lean-repl-transcripts-v4.9"
+
+
+def test_every_recorded_v49_pair_is_in_its_table(shared):
+    found = sorted(str(p.relative_to(v49_dir(shared)))[: -len(".expected.out")]
+                   for p in v49_dir(shared).rglob("*.expected.out"))
+    assert found == sorted(VERDICTS_V49) and len(found) == 51
+
+
+@pytest.mark.parametrize("name", sorted(VERDICTS_V49))
+def test_v49_transcript_parses_and_verdicts_match(shared, name):
+    base = v49_dir(shared) / name
+    raw = (base.parent / (base.name + ".expected.out")).read_bytes()
+    responses = [decode_response_block(block) for block in split_blocks(raw)]
+    # No v4.9 input has a request spread over lines, so raw and glued framing agree here.
+    requests = request_blocks((base.parent / (base.name + ".in")).read_text())
+    assert len(responses) == len(requests)
+    assert "".join(letter(r) for r in responses) == VERDICTS_V49[name]
