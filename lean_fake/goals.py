@@ -66,10 +66,31 @@ def have_hypothesis(tactic: str) -> tuple[str, str, str] | None:
     return None
 
 
+_SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹"
+
+
+def _shadowed(names: str, name: str) -> str:
+    """A hypothesis line's names once a new `name` shadows the old one: Lean shows the old one
+    inaccessible, `name✝` (older ones `name✝¹`, `name✝²`, … as more shadow them)."""
+    def older(n: str) -> str:
+        if n == name:
+            return name + "✝"
+        if n == name + "✝":
+            return name + "✝¹"
+        if n.startswith(name + "✝") and n[len(name) + 1:] and all(c in _SUPERSCRIPTS for c in n[len(name) + 1:]):
+            k = int("".join(str(_SUPERSCRIPTS.index(c) + 1) for c in n[len(name) + 1:]))
+            return name + "✝" + "".join(_SUPERSCRIPTS[int(d) - 1] for d in str(k + 1))
+        return n
+    return " ".join(older(n) for n in names.split(" "))
+
+
 def with_hypothesis(goal: str, name: str, typ: str) -> str:
     """`goal` with `name : typ` added last, merged into the previous hypothesis line when that
-    has the same type (Lean shows `x y : Nat`)."""
-    lines = goal.split("\n")
+    has the same type (Lean shows `x y : Nat`); an earlier hypothesis of the same name becomes
+    inaccessible (`h✝`)."""
+    lines = [(_shadowed(line.split(" : ", 1)[0], name) + " : " + line.split(" : ", 1)[1])
+             if " : " in line and not line.startswith("⊢") else line
+             for line in goal.split("\n")]
     target = next((i for i, line in enumerate(lines) if line.startswith("⊢")), len(lines))
     if target and lines[target - 1].endswith(f" : {typ}") and " : " in lines[target - 1]:
         names, previous = lines[target - 1].split(" : ", 1)

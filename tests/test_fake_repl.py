@@ -461,6 +461,15 @@ def test_a_hypothesis_longer_than_the_width_breaks_after_its_colon():
     assert tactic_goals_text(f"h : {typ}\n⊢ True", (4, 14, 0)) == f"h : {typ}\n⊢ True"
 
 
+def test_a_have_of_a_name_in_scope_makes_the_old_one_inaccessible(fake):
+    # Lean's `n✝` (real transcripts: induction's `n✝ : ℕ`): a repeated `have h₁` leaves the
+    # first one shadowed, shown `h₁✝`, merged with the new one when the types agree.
+    code = ("theorem t (x : Nat) : x = x := by\n  have h₁ : x = 1 := sorry\n"
+            "  have h₁ : x = 1 := sorry\n  have h₁ : x = 1 := sorry\n  sorry")
+    out = fake("--version", "v4.33.0").ask({"cmd": code, "allTactics": True})
+    assert out["tactics"][-1]["goals"] == "x : Nat\nh₁✝¹ h₁✝ h₁ : x = 1\n⊢ x = x"
+
+
 def test_pickle_round_trip(fake, tmp_path):
     f = fake("--version", "v4.33.0")
     assert f.ask({"cmd": "def f := 42"}) == {"env": 0}
