@@ -4,7 +4,9 @@ The server (stdlib ``http.server``, one thread per connection) answers ``/v1/com
 ``/v1/chat/completions`` deterministically, records every body it receives, counts requests in
 flight, and misbehaves on purpose according to the model name: ``flaky`` fails twice with 500,
 ``always-500`` always does, ``bad`` answers 400, ``sleepy`` answers after the client's timeout,
-``rate`` answers 429 once, ``wait`` holds each request 0.1 s, ``nologprobs`` omits logprobs.
+``rate`` answers 429 once, ``wait`` holds each request 0.1 s, ``nologprobs`` omits logprobs,
+``lean-steps`` answers every completion with a two-line proof ending in ``sorry`` (a model
+whose answers grow an RMaxTS tree: the fake REPL accepts the first line and reports the sorry).
 """
 from __future__ import annotations
 
@@ -36,6 +38,9 @@ class _State:
         self.max_active = 0
 
 
+LEAN_STEPS = "  have h₁ : x = 1 := by linarith\n  sorry\n```"
+
+
 def _reply(path: str, body: dict) -> dict:
     n = body.get("n", 1)
     if path.endswith("/chat/completions"):
@@ -50,10 +55,11 @@ def _reply(path: str, body: dict) -> dict:
             for i in range(n)
         ]
     else:
+        text = LEAN_STEPS if body["model"] == "lean-steps" else None
         choices = [
             {
                 "index": i,
-                "text": f"{body['prompt']}|{i}",
+                "text": text or f"{body['prompt']}|{i}",
                 "logprobs": {"tokens": ["a", "b"], "token_logprobs": [-0.5, -0.25]},
                 "finish_reason": "stop" if i % 2 == 0 else "length",
             }
