@@ -34,10 +34,7 @@ def pieces(masked: str, start: int, end: int) -> list[tuple[int, int]]:
     """Each non-blank line of [start, end), split at top-level `;` (not `<;>`), bullets and
     surrounding blanks dropped: the (start, end) spans of the tactics."""
     spans = []
-    line_start = start
-    while line_start < end:
-        line_end = masked.find("\n", line_start, end)
-        line_end = end if line_end < 0 else line_end
+    for line_start, line_end in _lines(masked, start, end):
         piece_start = line_start
         cuts = [i for i, ch in _top_level(masked, line_start, line_end)
                 if ch == ";" and masked[i - 1:i] != "<"]
@@ -52,7 +49,6 @@ def pieces(masked: str, start: int, end: int) -> list[tuple[int, int]]:
             if b > a:
                 spans.append((a, b))
             piece_start = cut + 1
-        line_start = line_end + 1
     return spans
 
 

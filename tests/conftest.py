@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -59,3 +63,25 @@ def process_alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def run_until(command: list[str], ready: Callable[[], bool],
+              then: Callable[[subprocess.Popen], object] = lambda p: p.send_signal(signal.SIGINT),
+              *, timeout: float = 90, what: str = "the awaited state") -> tuple[int, str, str]:
+    """Run ``command`` until ``ready()`` holds, call ``then(proc)`` (default: SIGINT, as
+    Ctrl-C), and wait for it to end: (exit code, stdout, stderr). Fails when the command ends
+    before ``ready()`` holds; never leaves it running."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{what} did not appear before the run ended")
+            time.sleep(0.02)
+        then(proc)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out, err

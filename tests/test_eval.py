@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import fake_repl_command
+from conftest import fake_repl_command, run_until
 
 from benchmarks import runner
 from benchmarks.resultlog import ResultLog, ResultLogError, read_lines
@@ -307,14 +307,11 @@ def test_ctrl_c_exits_130_keeps_finished_lines_and_a_rerun_completes(shared, tmp
     out = tmp_path / "run"
     command = eval_cmd(shared, out, "--limit", "5", "--search", "sample", "--budget", "1x4",
                        fake=("--latency", "0.25"))
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     results = out / "results.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (results.exists() and results.read_bytes().count(b"\n") >= 1):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    code, _out, err = run_until(
+        command, lambda: results.exists() and results.read_bytes().count(b"\n") >= 1,
+        what="a result line")
+    assert code == 130, err
     assert "rerun to resume" in err
     kept = results.read_bytes()
     assert 1 <= kept.count(b"\n") < 5

@@ -12,13 +12,11 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from conftest import fake_repl_command, process_alive
+from conftest import fake_repl_command, process_alive, run_until
 
 from lean_bridge.goals import find_declaration
 from lean_bridge.text import replace_proof
@@ -84,18 +82,12 @@ def expected_text(original: str, proofs: dict[str, str]) -> str:
     return out
 
 
-def wait_for_saved_proof(proc: subprocess.Popen, sidecar: Path, timeout: float = 60) -> dict:
-    """Wait until the running ``proc`` has saved a proof in its progress sidecar."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            saved = json.loads(sidecar.read_text())["proofs"]
-        except (FileNotFoundError, ValueError, KeyError):
-            saved = {}
-        if saved:
-            return saved
-        time.sleep(0.05)
-    raise AssertionError("no proof was saved before the run ended")
+def saved_proofs(sidecar: Path) -> dict:
+    """The proofs a running ``prove`` has saved in its progress sidecar so far."""
+    try:
+        return json.loads(sidecar.read_text())["proofs"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return {}
 
 
 def test_prover_is_installed():
@@ -172,15 +164,8 @@ def test_interrupt_keeps_the_file_and_the_proofs_found_and_a_rerun_reuses_them(t
     pid_file = tmp_path / "repl.pid"
     repl = shlex.join(fake_repl_command("--latency", "0.3", "--pid-file", str(pid_file)))
     command = [PROVER, "prove", str(path), "--repl", repl, "--search", "sample", "--budget", "1x4"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_saved_proof(proc, sidecar)
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, _out, err = run_until(command, lambda: bool(saved_proofs(sidecar)), what="a saved proof")
+    assert code == 130, err
     assert "interrupted" in err
     assert path.read_bytes() == MANY.encode()
     assert not (tmp_path / "many.lean.bak").exists()
@@ -311,15 +296,8 @@ def run_and_edit_meanwhile(path: Path, edit, *args: str, fake: tuple[str, ...] =
     repl = shlex.join(fake_repl_command("--latency", "0.3", *fake))
     command = [PROVER, "prove", str(path), "--repl", repl, "--search", "sample", "--budget", "1x4",
                "--json", *args]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_saved_proof(proc, sidecar)
-        edit()
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return proc.returncode, out, err
+    return run_until(command, lambda: bool(saved_proofs(sidecar)), lambda _proc: edit(),
+                     what="a saved proof")
 
 
 def test_an_edit_made_while_prove_runs_is_kept_and_a_rerun_applies_the_proofs(tmp_path):

@@ -82,6 +82,12 @@ async def interrupt(out: Path, plan: runner.EvalPlan, item: WorldItem, world: Wo
     return files[0]
 
 
+def world_run(tmp_path: Path):
+    """The branching world, its one item, the default plan and a run directory."""
+    world = branching_world()
+    return world, WorldItem(NAME, world.problem()), plan_for(), tmp_path / "run"
+
+
 SAME = ("status", "proof", "cost", "generations", "lean_calls", "timeouts", "crashed")
 
 
@@ -160,10 +166,7 @@ async def test_a_foreign_checkpoint_under_the_expected_name_is_refused(tmp_path)
 
 
 async def test_a_finished_tree_whose_line_was_not_written_is_answered_from_it(tmp_path):
-    world = branching_world()
-    item = WorldItem(NAME, world.problem())
-    plan = plan_for()
-    out = tmp_path / "run"
+    world, item, plan, out = world_run(tmp_path)
     async with world_checker(world, tmp_path) as lean:
         [whole] = await run_once(tmp_path / "whole", plan, item,
                                  ScriptedProposer(world, p_correct=P_CORRECT), lean, [])
@@ -184,10 +187,7 @@ async def test_a_finished_tree_whose_line_was_not_written_is_answered_from_it(tm
 
 
 async def test_a_checkpoint_left_by_an_attempt_with_a_line_is_removed_at_the_start(tmp_path):
-    world = branching_world()
-    item = WorldItem(NAME, world.problem())
-    plan = plan_for()
-    out = tmp_path / "run"
+    world, item, plan, out = world_run(tmp_path)
     async with world_checker(world, tmp_path) as lean:
         [line] = await run_once(out, plan, item, ScriptedProposer(world, p_correct=P_CORRECT),
                                 lean, [])

@@ -8,12 +8,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import signal
-import subprocess
-import time
 from pathlib import Path
 
-from conftest import fake_repl_command
+from conftest import fake_repl_command, run_until
 from test_eval import eval_cmd, lines, run
 from test_prove import HARD, PROVER, THREE, by_name, prove, rules, write
 
@@ -23,26 +20,12 @@ from search.rmaxts import load_checkpoint
 BUDGET = 3 * CHECKPOINT_EVERY  # the interruption falls after the first checkpoint, before the end
 
 
-def wait_for_checkpoint(proc: subprocess.Popen, folder: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if folder.is_dir() and any(folder.glob("*.json")):
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"no checkpoint appeared in {folder} before the run ended")
-
-
 def interrupted(command: list[str], folder: Path) -> str:
     """Run ``command`` until a checkpoint is in ``folder``, then SIGINT it; its stderr."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_checkpoint(proc, folder)
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, _out, err = run_until(
+        command, lambda: folder.is_dir() and any(folder.glob("*.json")),
+        what=f"a checkpoint in {folder}")
+    assert code == 130, err
     return err
 
 
