@@ -157,9 +157,14 @@ class Commands(ReplState):
                     new.names.add(seg.full_name)
                 goal = seg.goal or "⊢ True"
                 sorries = sorry_at.get(k, [])
+                # A `sorry` tactic sees the hypotheses of the `have`s before it, like the
+                # goals-before of its allTactics entry.
+                threaded = ({t["start"]: t["goals"] for t in self._tactics(text, masked, seg, goal)}
+                            if sorries and seg.by_span else {})
                 for s in sorries:
                     sorry_items.append((s, self._local_goal(text, masked, s, seg)
-                                        or self._calc_goal(text, masked, seg, goal, s) or goal))
+                                        or self._calc_goal(text, masked, seg, goal, s)
+                                        or threaded.get(s) or goal))
                 if sorries:
                     if seg.full_name:
                         new.sorry_names.add(seg.full_name)
