@@ -461,6 +461,19 @@ def test_a_hypothesis_longer_than_the_width_breaks_after_its_colon():
     assert tactic_goals_text(f"h : {typ}\n⊢ True", (4, 14, 0)) == f"h : {typ}\n⊢ True"
 
 
+def test_a_sorry_tactic_sees_the_haves_before_it_at_both_versions(fake):
+    # The sorry's goal is the state its tactic runs on (Lean's `sorry` closes exactly that
+    # goal): the same hypotheses as its allTactics entry, multi-line even where that entry is
+    # flattened (v4.9.0-rc1).
+    code = ("theorem t (x : ℝ) (h₀ : x + 1 = 2) : x = 1 := by\n"
+            "  have h₁ : x = 1 := by linarith\n  sorry")
+    state = "x : ℝ\nh₀ : x + 1 = 2\nh₁ : x = 1\n⊢ x = 1"
+    for version, entry in (("v4.33.0", state), ("v4.9.0-rc1", " ".join(state.split("\n")))):
+        out = fake("--version", version).ask({"cmd": code, "allTactics": True})
+        assert [s["goal"] for s in out["sorries"]] == [state]
+        assert out["tactics"][-1]["tactic"] == "sorry" and out["tactics"][-1]["goals"] == entry
+
+
 def test_a_have_of_a_name_in_scope_makes_the_old_one_inaccessible(fake):
     # Lean's `n✝` (real transcripts: induction's `n✝ : ℕ`): a repeated `have h₁` leaves the
     # first one shadowed, shown `h₁✝`, merged with the new one when the types agree.

@@ -20,10 +20,11 @@ from search.rmaxts import load_checkpoint
 BUDGET = 3 * CHECKPOINT_EVERY  # the interruption falls after the first checkpoint, before the end
 
 
-def interrupted(command: list[str], folder: Path) -> str:
-    """Run ``command`` until a checkpoint is in ``folder``, then SIGINT it; its stderr."""
+def interrupted(command: list[str], folder: Path, pattern: str = "*.json") -> str:
+    """Run ``command`` until a checkpoint matching ``pattern`` is in ``folder``, then SIGINT
+    it; its stderr."""
     code, _out, err = run_until(
-        command, lambda: folder.is_dir() and any(folder.glob("*.json")),
+        command, lambda: folder.is_dir() and any(folder.glob(pattern)),
         what=f"a checkpoint in {folder}")
     assert code == 130, err
     return err
@@ -43,8 +44,9 @@ def test_prove_resumes_the_tree_of_the_theorem_it_was_searching(tmp_path):
     folder = tmp_path / "three.lean.prover-checkpoints"
     slow = rules(tmp_path, HARD) + ("--latency", "0.01")
     args = ["--search", "rmaxts", "--budget", f"1x{BUDGET}", "--workers", "1"]
+    # one_easy's tree may be saved and removed before hard_one's: wait for hard_one's.
     err = interrupted([PROVER, "prove", str(path), "--repl", shlex.join(fake_repl_command(*slow)),
-                       *args], folder)
+                       *args], folder, "hard_one-*.json")
     assert "resumes its tree" in err
     [saved_path] = folder.glob("*.json")
     assert saved_path.name.startswith("hard_one-")
@@ -73,7 +75,7 @@ def test_prove_ignores_a_tree_grown_with_other_settings(tmp_path):
     slow = rules(tmp_path, HARD) + ("--latency", "0.01")
     args = ["--search", "rmaxts", "--budget", f"1x{BUDGET}", "--workers", "1"]
     interrupted([PROVER, "prove", str(path), "--repl", shlex.join(fake_repl_command(*slow)),
-                 *args], folder)
+                 *args], folder, "hard_one-*.json")
     [stale] = folder.glob("*.json")
     log = tmp_path / "requests.jsonl"
     rerun = prove(path, *args, "--seed", "7", "--json",
