@@ -277,14 +277,18 @@ class LeanChecker:
 
     @asynccontextmanager
     async def proof_session(self, header: str, statement: str,
-                            reference: Reference | None = None) -> AsyncIterator["ProofSession"]:
+                            reference: Reference | None = None, *,
+                            open_root: bool = True) -> AsyncIterator["ProofSession"]:
         """Pin one worker and open the root proof state of ``statement`` (``… :=`` or ``… := by``).
 
         Proof-state ids belong to one process, so every step of a session runs on that worker.
+        ``open_root=False`` pins the worker only (no Lean call; ``session.root`` stays None):
+        for a caller that checks a proof there and probes the proof states of its answer.
         """
         async with self.pool.acquire(header) as worker:
             session = ProofSession(self, worker, header, statement, reference)
-            await session.open()
+            if open_root:
+                await session.open()
             yield session
 
 

@@ -77,8 +77,8 @@ class LeanChecker(Protocol):
                        all_tactics: bool = False) -> CheckResult:
         ...
 
-    def proof_session(self, header: str, statement: str, reference: Reference | None = None
-                      ) -> AsyncContextManager[ProofSession]:
+    def proof_session(self, header: str, statement: str, reference: Reference | None = None,
+                      *, open_root: bool = True) -> AsyncContextManager[ProofSession]:
         ...
 
 

@@ -52,13 +52,16 @@ import asyncio
 import json
 import random
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from lean_bridge.errors import ReplCrashed, ReplTimeout
 from lean_bridge.files import atomic_write
 from lean_bridge.integrity import IntegrityOptions
 from lean_bridge.outcome import CheckResult, Status
+from lean_bridge.tactic_mode import ProofSession
 from search.problem import Problem
 from search.protocols import LeanChecker, ProofProposer, token_counter_of
 
@@ -68,7 +71,7 @@ from .segments import Segment
 from .states import rejected_prefix, resolve_states, segments_of
 from .tree import Tree
 from .ucb import EXPLORATION, GAMMA, rmax_reward
-from .verify import verify
+from .verify import reference_of, verify, verify_on
 
 CHECKPOINT_FORMAT = "rmaxts-checkpoint/1"
 MAX_TOKENS = 2048  # §7.8 / §6.3: the prefix + state comment cap (tokens upstream)
@@ -238,28 +241,58 @@ class _Search:
         # An empty continuation checks the prefix alone: at a node whose prefix closed the
         # goal (the rollout that made it failed on a redundant line after), it is a proof.
         proof = job.code + continuation
+        assert self.tree is not None
+        known = self.tree.states_on_path(job.node)
+        if not self.resolve_probes:
+            return await self._decided(proof, empty, None, known)
+        # Proof-state ids belong to the process that made them: the check and the probes of
+        # its answer share one held worker, so no probe needs the proof checked again (at
+        # the default pin every flattened state is probed).
+        async with AsyncExitStack() as stack:
+            try:
+                held = await stack.enter_async_context(self.lean.proof_session(
+                    self.problem.header, self.problem.statement, reference_of(self.problem),
+                    open_root=False))
+            except (ReplCrashed, ReplTimeout):
+                held = None  # no REPL could start: the plain check makes that its verdict
+            return await self._decided(proof, empty, held, known)
+
+    async def _verify(self, proof: str, held: ProofSession | None) -> CheckResult:
         self.lean_calls += 1
-        result = await verify(self.lean, self.problem, proof, all_tactics=True)
+        if held is None:
+            return await verify(self.lean, self.problem, proof, all_tactics=True)
+        return await verify_on(self.lean, held.worker, self.problem, proof, all_tactics=True)
+
+    async def _decided(self, proof: str, empty: bool, held: ProofSession | None,
+                       known: dict[str, str]) -> _Outcome:
+        """``known``: the states of the code prefixes the tree already holds on this path."""
+        result = await self._verify(proof, held)
         if result.status is Status.REJECTED:
-            return await self._rejected(proof, result, empty)
-        return await self._judged(proof, result, empty=empty)
+            return await self._rejected(proof, result, empty, held, known)
+        return await self._judged(proof, result, empty=empty, held=held, known=known)
 
     async def _judged(self, proof: str, result: CheckResult, *, empty: bool,
+                      held: ProofSession | None, known: dict[str, str],
                       rejected: CheckResult | None = None) -> _Outcome:
         """The outcome of a checked ``proof``: proved, or the path of its valid prefix.
         ``rejected``: ``proof`` is the honest prefix of that rejected candidate, whose
-        verdict the outcome keeps when the prefix does not prove the theorem."""
+        verdict the outcome keeps when the prefix does not prove the theorem. ``held``: the
+        worker ``result`` came from, where its proof states can be probed."""
         segments = segments_of(self.problem, proof, result)
         honest = rejected is not None
         if result.proved:
             return _Outcome(result.status, proof, tuple(segments), None, empty, honest)
+        # A segment ending where a prefix of the tree ends has that node's state: no probe.
+        segments = [s if s.resolved or proof[:s.end] not in known else s.resolve(known[proof[:s.end]])
+                    for s in segments]
         if self.resolve_probes:
-            segments = await self._resolve(proof, segments)
+            segments = await self._resolve(proof, segments, held)
         verdict = rejected or result
         return _Outcome(verdict.status, None, tuple(segments),
                         verdict.reasons[0] if verdict.reasons else None, empty, honest)
 
-    async def _rejected(self, proof: str, result: CheckResult, empty: bool) -> _Outcome:
+    async def _rejected(self, proof: str, result: CheckResult, empty: bool,
+                        held: ProofSession | None, known: dict[str, str]) -> _Outcome:
         """A candidate the trust layer rejected grows no path of its own (its verdict is
         not evidence), but its lines before the banned construct are honest search state:
         they are checked again alone (one more Lean call) and grow the tree like any
@@ -269,12 +302,14 @@ class _Search:
         prefix = rejected_prefix(self.problem, proof, integrity=self.integrity)
         if not prefix.strip():
             return _Outcome(result.status, None, (), reason, empty)
-        self.lean_calls += 1
-        again = await verify(self.lean, self.problem, prefix, all_tactics=True)
-        return await self._judged(prefix, again, empty=empty, rejected=result)
+        again = await self._verify(prefix, held)
+        return await self._judged(prefix, again, empty=empty, held=held, known=known,
+                                  rejected=result)
 
-    async def _resolve(self, proof: str, segments: list[Segment]) -> list[Segment]:
-        resolved, calls = await resolve_states(self.lean, self.problem, proof, segments)
+    async def _resolve(self, proof: str, segments: list[Segment],
+                       held: ProofSession | None) -> list[Segment]:
+        resolved, calls = await resolve_states(self.lean, self.problem, proof, segments,
+                                               session=held)
         self.lean_calls += calls
         return resolved
 

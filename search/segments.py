@@ -61,8 +61,10 @@ import textwrap
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from lean_bridge.protocol import Message, Pos, Sorry, Tactic
+from lean_bridge.protocol import Message, Sorry, Tactic
 from lean_bridge.text import LineIndex, mask_non_code
+
+from .repl_steps import Step, flattened, pos_to_offset, proof_origin, steps_from_repl
 
 NO_GOALS = "no goals"  # Lean's pretty-printed empty goal list (§3.3)
 UNSOLVED_GOALS = "unsolved goals"
@@ -82,21 +84,6 @@ def tactic_state_comment(state: str, indent: int) -> str:
     pad = " " * indent
     body = "".join(f"{pad}  {line}\n" for line in state.rstrip("\n").split("\n"))
     return f"{pad}/- tactic state:\n{body}{pad}-/\n"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One ``allTactics`` entry (or a positioned ``sorry``) in proof offsets.
-
-    ``goals`` is the state BEFORE it; ``[start, end)`` its text in the proof.
-    """
-
-    start: int
-    end: int
-    goals: str
-    proof_state: int | None
-    tactic: str
-    is_sorry: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,20 +127,6 @@ class Segment:
 
 # -- formats ----------------------------------------------------------------------------------
 
-def flattened(goals: str) -> bool:
-    """Whether ``goals`` is a state Lean's ``Format`` flattened onto one line.
-
-    Up to v4.13 the REPL's ``allTactics`` goals are printed with group flattening, so a short
-    state reads ``"t : Nat ⊢ Nat"`` (reference transcripts v4.9, ``all_tactics``), while
-    sorry goals and proof-step goals keep one hypothesis per line and ``⊢`` opening its own
-    line. A model trained on the multi-line form must never see the flat one, and line
-    breaks cannot be guessed back (a hypothesis type may itself contain spaces and colons),
-    so a flattened state is re-read in tactic mode instead. The test: a turnstile that does
-    not open its line (it cannot occur inside a term).
-    """
-    return any("⊢" in line and not line.lstrip().startswith("⊢") for line in goals.split("\n"))
-
-
 def goals_text(goals: Sequence[str]) -> str:
     """A tactic-mode goal list as one state text: joined by a blank line, like the
     ``goals`` string of ``allTactics``; ``"no goals"`` when empty."""
@@ -164,32 +137,6 @@ def state_comment(goal: str, indent: int) -> str:
     """§3.3 tactic-state comment: the tree counts the tokens of exactly the comment the
     prompt will carry, so it is the prompt module's own formatter."""
     return tactic_state_comment(goal, indent)
-
-
-# -- positions --------------------------------------------------------------------------------
-
-def proof_origin(prefix: str) -> tuple[int, int]:
-    """(base_line, base_column) of a proof that follows ``prefix`` in the text Lean saw."""
-    return prefix.count("\n"), len(prefix) - (prefix.rfind("\n") + 1)
-
-
-def pos_to_offset(pos: Pos | None, index: LineIndex, *, base_line: int = 0,
-                  base_column: int = 0) -> int | None:
-    """Offset in ``index.text`` (the proof) of a REPL position; None outside the proof.
-
-    Outside means before it (the statement, ``Pos(0, 0)`` of tactic mode) or after its
-    last line (a later declaration in the same command). A column past its line's end
-    maps to that line's end (Lean reports end-of-input errors there).
-    """
-    if pos is None or pos.line <= 0:
-        return None
-    line = pos.line - base_line
-    column = pos.column - (base_column if line == 1 else 0)
-    if line < 1 or column < 0 or line > index.line_count:
-        return None
-    start = index.line_starts[line - 1]
-    stop = index.line_starts[line] - 1 if line < index.line_count else len(index.text)
-    return min(start + column, stop)
 
 
 def truncate(proof: str, messages: Sequence[Message], sorries: Sequence[Sorry] = (), *,
@@ -213,35 +160,6 @@ def truncate(proof: str, messages: Sequence[Message], sorries: Sequence[Sorry] =
         if off is not None:
             cut = min(cut, off)
     return cut
-
-
-def steps_from_repl(proof: str, tactics: Sequence[Tactic], sorries: Sequence[Sorry] = (), *,
-                    base_line: int = 0, base_column: int = 0) -> list[Step]:
-    """``allTactics`` entries and positioned sorries as ``Step``s in proof offsets.
-
-    Entries starting outside the proof are dropped. A sorry that starts where a tactic
-    starts is dropped (the ``sorry`` tactic's own entry carries all goals; a sorry's
-    ``goal`` is only the goal it closes). Sorted by (start, -end), stable.
-    """
-    index = LineIndex(proof)
-    kw = {"base_line": base_line, "base_column": base_column}
-    steps: list[Step] = []
-    for t in tactics:
-        start = pos_to_offset(t.pos, index, **kw)
-        end = pos_to_offset(t.end_pos, index, **kw)
-        if start is not None:
-            steps.append(Step(start, max(start, len(proof) if end is None else end),
-                              t.goals, t.proof_state, t.tactic))
-    starts = {s.start for s in steps}
-    for s in sorries:
-        start = pos_to_offset(s.pos, index, **kw)
-        if start is None or start in starts:
-            continue
-        end = pos_to_offset(s.end_pos, index, **kw)
-        steps.append(Step(start, max(start, end if end is not None else start + 5), s.goal,
-                          s.proof_state, "sorry", is_sorry=True))
-    steps.sort(key=lambda s: (s.start, -s.end))
-    return steps
 
 
 # -- segmentation -----------------------------------------------------------------------------

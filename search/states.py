@@ -8,7 +8,7 @@ from lean_bridge.errors import BridgeError
 from lean_bridge.integrity import IntegrityOptions, scan_integrity
 from lean_bridge.outcome import CheckResult, Status
 from lean_bridge.protocol import Pos
-from lean_bridge.tactic_mode import StepStatus
+from lean_bridge.tactic_mode import ProofSession, StepStatus
 from lean_bridge.text import LineIndex
 from search.problem import Problem
 from search.protocols import LeanChecker
@@ -68,35 +68,48 @@ def segments_of(problem: Problem, proof: str, result: CheckResult) -> list[Segme
 
 
 async def resolve_states(lean: LeanChecker, problem: Problem, proof: str,
-                         segments: list[Segment]) -> tuple[list[Segment], int]:
+                         segments: list[Segment], *, session: ProofSession | None = None
+                         ) -> tuple[list[Segment], int]:
     """Resolve the first unresolved segments' probes in tactic mode; (segments, Lean calls).
 
-    Proof-state ids belong to the process that made them, so the proof is re-checked (with
-    ``allTactics``) on the worker a proof session pins, and the probes of that answer run
-    there. The path ends at the first probe that cannot be run or fails.
+    Proof-state ids belong to the process that made them. ``session``: the worker the
+    ``segments``' answer came from is held there, and the probes run on it directly. Else the
+    proof is re-checked (with ``allTactics``) on the worker a new proof session pins, and the
+    probes of that answer run there. The path ends at the first probe that cannot be run or
+    fails.
     """
     first = next((i for i, s in enumerate(segments) if not s.resolved), None)
     if first is None or segments[first].probe is None:
         return (segments if first is None else segments[:first]), 0
+    if session is not None:
+        return await _probed(session, segments)
     reference = reference_of(problem)
     calls = 1
     try:
-        async with lean.proof_session(problem.header, problem.statement, reference) as session:
+        async with lean.proof_session(problem.header, problem.statement, reference) as pinned:
             calls += 1
-            again = await lean.check_on(session.worker, problem.statement + proof,
+            again = await lean.check_on(pinned.worker, problem.statement + proof,
                                         reference=reference, all_tactics=True)
-            out: list[Segment] = []
-            for seg in segments_of(problem, proof, again):
-                if not seg.resolved:
-                    if seg.probe is None:
-                        break
-                    calls += 1
-                    step = await session.run_tactic(seg.probe.proof_state, seg.probe.tactic)
-                    if step.status is StepStatus.ERROR:
-                        break
-                    seg = seg.resolve(goals_text(step.goals))
-                out.append(seg)
-            return out, calls
+            out, probes = await _probed(pinned, segments_of(problem, proof, again))
+            return out, calls + probes
     except (BridgeError, ValueError):
         # No worker, no root proof state, a crash while opening: keep what was certain.
         return segments[:first], calls
+
+
+async def _probed(session: ProofSession, segments: list[Segment]) -> tuple[list[Segment], int]:
+    """``segments`` up to the first that no probe resolves, each probe run on ``session``'s
+    worker; (segments, probes run)."""
+    out: list[Segment] = []
+    calls = 0
+    for seg in segments:
+        if not seg.resolved:
+            if seg.probe is None:
+                break
+            calls += 1
+            step = await session.run_tactic(seg.probe.proof_state, seg.probe.tactic)
+            if step.status is StepStatus.ERROR:
+                break
+            seg = seg.resolve(goals_text(step.goals))
+        out.append(seg)
+    return out, calls

@@ -277,6 +277,13 @@ class Tree:
 
     # -- selection, jobs and backup (§7.2-7.4; arithmetic in search.ucb) --------------------
 
+    def states_on_path(self, index: int) -> dict[str, str]:
+        """Code prefix → state for every prefix recorded on the path to ``index``: what a
+        candidate that continues one of them already knows without asking Lean again (at
+        the default pin each such state would otherwise be re-read in tactic mode)."""
+        return {code.decode(): self.nodes[i].goal
+                for i in self.path_to(index)[1:] for code, _indent in self.nodes[i].codes}
+
     def path_to(self, index: int) -> list[int]:
         """Node indices from the root to ``index``, both included."""
         path = [index]

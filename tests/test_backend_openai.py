@@ -6,7 +6,8 @@ flight, and misbehaves on purpose according to the model name: ``flaky`` fails t
 ``always-500`` always does, ``bad`` answers 400, ``sleepy`` answers after the client's timeout,
 ``rate`` answers 429 once, ``wait`` holds each request 0.1 s, ``nologprobs`` omits logprobs,
 ``lean-steps`` answers every completion with a two-line proof ending in ``sorry`` (a model
-whose answers grow an RMaxTS tree: the fake REPL accepts the first line and reports the sorry).
+whose answers grow an RMaxTS tree: the fake REPL accepts the first line and reports the sorry),
+``lean-steps-error`` the same first line then ``nlinarith [h₁]`` (for a rule to fail).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class _State:
 
 
 LEAN_STEPS = "  have h₁ : x = 1 := by linarith\n  sorry\n```"
+LEAN_STEPS_ERROR = "  have h₁ : x = 1 := by linarith\n  nlinarith [h₁]\n```"
 
 
 def _reply(path: str, body: dict) -> dict:
@@ -55,7 +57,7 @@ def _reply(path: str, body: dict) -> dict:
             for i in range(n)
         ]
     else:
-        text = LEAN_STEPS if body["model"] == "lean-steps" else None
+        text = {"lean-steps": LEAN_STEPS, "lean-steps-error": LEAN_STEPS_ERROR}.get(body["model"])
         choices = [
             {
                 "index": i,

@@ -499,3 +499,21 @@ def test_a_flattened_state_is_re_read_in_tactic_mode_never_used():
     sorries = [Sorry("x : ℕ\n⊢ P x", 4, Pos(2, 2), Pos(2, 7))]
     segs = segment("  intro x\n  sorry\n", len("  intro x\n"), flat[:1], sorries)
     assert [s.state_after for s in segs] == ["x : ℕ\n⊢ P x"]
+
+
+
+def test_a_sorry_tactic_lends_its_flattened_entry_the_multi_line_goal():
+    # Before v4.14 a `sorry` tactic is read twice: flattened in allTactics, multi-line as the
+    # sorry's goal. The same single goal: the multi-line text is the state, no probe is needed.
+    proof = "  intro x\n  sorry\n"
+    intro = Tactic("intro x", "⊢ ∀ x, P x", Pos(1, 2), Pos(1, 9), 0)
+    flat_sorry = Tactic("sorry", "x : ℕ ⊢ P x", Pos(2, 2), Pos(2, 7), 1)
+    sorries = [Sorry("x : ℕ\n⊢ P x", 4, Pos(2, 2), Pos(2, 7))]
+    valid_end = truncate(proof, [], sorries)
+    segs = segment(proof, valid_end, [intro, flat_sorry], sorries)
+    assert [(s.state_after, s.probe) for s in segs] == [("x : ℕ\n⊢ P x", None)]
+    # With two goals open the tactic's entry holds both and the sorry only the first: other
+    # states, so the flattened entry is re-read in tactic mode as before.
+    both = Tactic("sorry", "x : ℕ ⊢ P x\n\nx : ℕ ⊢ Q x", Pos(2, 2), Pos(2, 7), 1)
+    segs = segment(proof, valid_end, [intro, both], sorries)
+    assert [(s.state_after, s.probe) for s in segs] == [(None, Probe(1, "skip"))]
