@@ -30,7 +30,7 @@ from pathlib import PurePath
 from typing import Any, Literal
 
 from benchmarks.published import PUBLISHED, PublishedResult
-from lean_bridge.workspace import DEFAULT_LEAN, DEFAULT_MATHLIB, DEFAULT_REPL
+from lean_bridge.workspace import DEFAULT_LEAN, DEFAULT_MATHLIB, DEFAULT_REPL, Pins
 
 DEFAULT_TEMPERATURE = 1.0  # the project's defaults before families existed (V1.5's own)
 DEFAULT_TOP_P = 0.95
@@ -351,6 +351,17 @@ def family_for_model(model_id: str, prompt_format: str | None = None) -> ModelFa
     return candidates[0]
 
 
+def family_pins(family: ModelFamily) -> Pins:
+    """The Lean workspace pins of ``family``: the default ones for DeepSeek and Goedel
+    (v4.9.0-rc1), the published commits where there are some (Kimina), else the Mathlib and
+    REPL tags of its Lean release."""
+    if family.lean == DEFAULT_LEAN:
+        return Pins.default()
+    if family.mathlib and family.repl:
+        return Pins.pinned(family.lean, family.mathlib, family.repl)
+    return Pins.for_toolchain(family.lean)
+
+
 def get_family(name: str) -> ModelFamily:
     """The family called ``name`` (case-insensitive); ``ValueError`` listing them otherwise."""
     for family in FAMILIES:
@@ -361,4 +372,5 @@ def get_family(name: str) -> ModelFamily:
 
 
 __all__ = ["DEFAULT_FORMAT", "DEFAULT_MAX_TOKENS", "DEFAULT_TEMPERATURE", "DEFAULT_TOP_P",
-           "FAMILIES", "ModelFamily", "Source", "family_for_model", "get_family", "model_name"]
+           "FAMILIES", "ModelFamily", "Source", "family_for_model", "family_pins", "get_family",
+           "model_name"]
