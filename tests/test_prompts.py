@@ -229,13 +229,14 @@ def test_next_tactic_prompt_and_extraction():
 
 def test_registry_names_kinds_and_stops():
     assert set(PROMPT_FORMATS) == {"deepseek-v1.5", "deepseek-v1.5-cot", "deepseek-v2",
-                                   "deepseek-v2-cot", "kimina", "goedel", "next-tactic"}
+                                   "deepseek-v2-cot", "kimina", "goedel", "goedel-v2",
+                                   "next-tactic"}
     for name, fmt in PROMPT_FORMATS.items():
         assert fmt.name == name
     assert PROMPT_FORMATS["deepseek-v1.5"].stop == ("```",)
     assert PROMPT_FORMATS["deepseek-v1.5-cot"].stop == ("```",)
     assert {n for n, f in PROMPT_FORMATS.items() if f.chat} == {
-        "deepseek-v2", "deepseek-v2-cot", "kimina", "goedel"}
+        "deepseek-v2", "deepseek-v2-cot", "kimina", "goedel", "goedel-v2"}
     assert PROMPT_FORMATS["next-tactic"].output == "tactic"
     assert get_format("kimina") is PROMPT_FORMATS["kimina"]
     with pytest.raises(ValueError):

@@ -165,6 +165,58 @@ def chat_prompt(problem: Problem, *, cot: bool, style: ChatStyle = "deepseek_v2"
     return (ChatMessage("user", content),)
 
 
+# -- Goedel-Prover-V2 (prompts.md §6) ------------------------------------------------------------
+
+GOEDEL_V2_HEADER = ("import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\n"
+                    "open BigOperators Real Nat Topology Rat\n\n")  # §6: ``extrac_code``'s head
+GOEDEL_V2_REFUSED = ("apply?", "exact?")  # §6: ``replace_statement_in_proof`` refuses these
+
+
+def by_sorry_file(problem: Problem) -> str:
+    """Goedel-Prover-V2's ``formal_statement`` (§6): header + docstring + statement up to
+    its ``:= by``, then ``:= by sorry`` on the same line.
+
+    Upstream cuts ``lean4_code.split(":= by")[0]``, the file's FIRST ``:= by``; we cut the
+    statement's own final ``:= by`` instead, which is the same text for every miniF2F
+    statement and stays the theorem for a statement that holds an inner ``:= by``. A
+    statement ending ``:=`` (ProofNet) gets `` by sorry`` (our choice; §6 shows ``:= by``)."""
+    head = problem.statement.rstrip()
+    if problem.ends_with_by:
+        head = head[:-len("by")].rstrip()
+    if head.endswith(":="):
+        head = head[:-len(":=")].rstrip(" \t")
+    return problem.header + (problem.informal or "") + head + " := by sorry"
+
+
+def goedel_v2_messages(problem: Problem) -> tuple[ChatMessage, ...]:
+    """§6 first round, verbatim: one user message, the DeepSeek-V2 CoT text with the
+    closing fence directly after ``sorry`` (no newline before it)."""
+    return (ChatMessage("user", V2_PREAMBLE + by_sorry_file(problem) + FENCE
+                        + V2_COT_PARAGRAPH),)
+
+
+_GOEDEL_V2_BLOCKS = (re.compile(r"```lean4\n(.*?)\n```", re.DOTALL),
+                     re.compile(r"```lean4\n(.*?)```", re.DOTALL),
+                     re.compile(r"```lean\n(.*?)```", re.DOTALL))
+
+
+def extract_goedel_v2(text: str) -> str:
+    """§6 ``DeepSeekCoTHandler.extrac_code`` + ``replace_statement_in_proof``'s guard: the
+    LAST closed ```` ```lean4 ```` block (patterns tried in upstream's order: closed by
+    ``\n```, then by ```, then a ```` ```lean ```` block), "" when there is none or when it
+    uses ``apply?`` / ``exact?`` (refused upstream). An unclosed block is no answer, as
+    upstream. Upstream prepends the default header; we return the block alone, since only
+    the proof is kept and grafted onto the problem's own statement (``proof_from_full_file``)."""
+    for pattern in _GOEDEL_V2_BLOCKS:
+        blocks = pattern.findall(text)
+        if blocks:
+            block = blocks[-1]
+            if any(r in block for r in GOEDEL_V2_REFUSED):
+                return ""
+            return block
+    return ""
+
+
 def _declared_name(statement: str) -> str | None:
     decls = [d for d in parse_file(statement).declarations if d.name is not None]
     return decls[-1].name if decls else None
@@ -262,6 +314,19 @@ def _chat(name: str, style: ChatStyle, cot: bool) -> PromptFormat:
     return PromptFormat(name, chat=True, output="file", build=build, extract=extract)
 
 
+def _messages_format(name: str, messages: Callable[[Problem], tuple[ChatMessage, ...]],
+                     extract: Callable[[str], str], stop: tuple[str, ...] = ()
+                     ) -> PromptFormat:
+    """A whole-file chat format: ``messages(problem)`` in, ``extract(raw)`` = the answer's
+    Lean block ("" for none or a refused one) out."""
+    def build(problem: Problem, prefix: str = "", tactic_state: str | None = None,
+              state_comment: str | None = None) -> PromptParts:
+        _no_prefix(name, prefix, tactic_state, state_comment)
+        return PromptParts(messages=messages(problem))
+
+    return PromptFormat(name, chat=True, output="file", build=build, extract=extract, stop=stop)
+
+
 def _goal_parts(goal: str) -> PromptParts:
     return PromptParts(prompt=next_tactic_prompt(goal))
 
@@ -281,6 +346,8 @@ PROMPT_FORMATS: dict[str, PromptFormat] = {
         _chat("deepseek-v2-cot", "deepseek_v2", cot=True),
         _chat("kimina", "kimina", cot=False),
         _chat("goedel", "goedel", cot=False),
+        # §6: no stop strings upstream (SamplingParams has none; the model ends with EOS).
+        _messages_format("goedel-v2", goedel_v2_messages, extract_goedel_v2),
         # No stop string: tactic models end with EOS, and `extract_tactic` keeps one line.
         PromptFormat("next-tactic", chat=False, output="tactic", build=_next_tactic_build,
                      extract=extract_tactic, build_goal=_goal_parts),
@@ -298,7 +365,8 @@ def get_format(name: str) -> PromptFormat:
 
 __all__ = [
     "PROMPT_FORMATS", "BuildPrompt", "PromptFormat", "PromptParts", "chat_prompt", "deepseek_v15_prompt",
-    "extract_tactic", "extract_v15", "get_format",
+    "by_sorry_file", "extract_goedel_v2", "extract_tactic", "extract_v15", "get_format",
+    "goedel_v2_messages",
     "next_tactic_prompt", "proof_from_full_file", "sorry_file", "tactic_indent",
     "tactic_state_comment",
 ]
