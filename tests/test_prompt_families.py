@@ -135,6 +135,142 @@ def test_goedel_v2_through_the_proposer_grafts_the_proof(row):
     assert policy.requests[0].stop == ()
 
 
+# -- Goedel-Prover-SFT (§5) -------------------------------------------------------------------
+
+V15_COT_TEXT = ("Complete the following Lean 4 code with explanatory comments preceding each "
+                "line of code:\n\n```lean4\n")
+
+
+def test_goedel_sft_prompt_is_the_v15_cot_completion(row):
+    fmt = get_format("goedel")
+    assert not fmt.chat and fmt.output == "continuation" and fmt.stop == ()
+    parts = fmt.build(_problem(row), "", None)
+    assert parts.messages is None
+    assert parts.prompt == V15_COT_TEXT + row["header"] + row["informal_prefix"] \
+        + row["formal_statement"]
+
+
+def goedel_sft_reference(prompt: str, output: str) -> str | None:
+    # §5: re.search(r'```lean4\n(.*?)\n```', model_input + output, re.DOTALL).group(1)
+    import re
+    m = re.search(r"```lean4\n(.*?)\n```", prompt + output, re.DOTALL)
+    return None if m is None else m.group(1)
+
+
+@pytest.mark.parametrize("output", [
+    "  -- We use norm_num\n  norm_num\n```\nThe proof is done.\n```lean4\nmore\n```",
+    "  simp\n  ring```\n  linarith\n```",   # a fence inside a line does not close the block
+    "```\n",                                 # closes at once: an empty proof
+    "  nlinarith [sq_nonneg x]\n",           # never closed: upstream's "None"
+])
+def test_goedel_sft_extraction_is_the_first_block_of_prompt_plus_output(row, output):
+    fmt = get_format("goedel")
+    prompt = fmt.build(_problem(row), "", None).prompt
+    ref = goedel_sft_reference(prompt, output)
+    got = fmt.extract(output)
+    if ref is None:
+        assert got == ""
+    else:
+        opened = prompt[prompt.index("```lean4\n") + len("```lean4\n"):]
+        assert opened + got == ref + "\n"
+
+
+def test_goedel_sft_unclosed_output_is_dropped_by_the_proposer(row):
+    policy = ScriptedPolicy(["  norm_num\n```", "  norm_num\n  -- out of tokens"])
+    proposer = LMProposer(policy, get_format("goedel"))
+    out = asyncio.run(proposer.propose_proofs(_problem(row), 2))
+    assert [o.text for o in out] == ["  norm_num\n"]
+    assert proposer.dropped == 1
+    assert policy.requests[0].messages is None and policy.requests[0].stop == ()
+
+
+# -- Kimina-Prover-Preview-Distill (§3) -------------------------------------------------------
+
+KIMINA_SYSTEM = "You are an expert in mathematics and Lean 4."
+
+
+def kimina_reference(problem: str, formal_statement: str) -> str:
+    # §3, the card's quick start, verbatim
+    prompt = "Think about and solve the following problem step by step in Lean 4."
+    prompt += f"\n# Problem:{problem}"""
+    prompt += f"\n# Formal statement:\n```lean4\n{formal_statement}\n```\n"
+    return prompt
+
+
+def test_kimina_messages_are_the_card_quick_start(minif2f):
+    # the card's own example problem, read from the shared miniF2F copy
+    r = next(x for x in minif2f if x["name"] == "mathd_algebra_478")
+    fmt = get_format("kimina")
+    assert fmt.chat and fmt.output == "file" and fmt.stop == ()
+    formal = r["header"] + r["informal_prefix"] + r["formal_statement"]
+    assert formal.endswith(":= by\n")  # the card's triple-quoted statement ends so
+    assert fmt.build(_problem(r), "", None).messages == (
+        ChatMessage("system", KIMINA_SYSTEM),
+        ChatMessage("user", kimina_reference(r["informal_statement"], formal)))
+    content = fmt.build(_problem(r), "", None).messages[1].content
+    assert content.endswith(":= by\n\n```\n") and "sorry" not in content
+
+
+def test_kimina_problem_without_docstring_uses_goedels_fallback(row):
+    p = Problem(row["name"], row["header"], row["formal_statement"])
+    content = get_format("kimina").build(p, "", None).messages[1].content
+    # KiminaCoTHandler.clean_code_string over the statement up to ':= by'
+    cleaned = "\n".join(
+        line for line in (row["header"] + row["formal_statement"]).split(":= by")[0]
+        .__add__(":= by").splitlines()
+        if not (line.startswith("import") or line.startswith("set_option")
+                or line.startswith("open") or line.strip() == ""))
+    assert content == kimina_reference(cleaned, row["header"] + row["formal_statement"])
+
+
+def test_kimina_extraction_is_the_last_closed_block():
+    fmt = get_format("kimina")
+    answer = ("<think>\nplan\n```lean4\ntheorem a : 1 = 1 := by\n  sorry\n```\n</think>\n"
+              "```lean4\ntheorem a : 1 = 1 := by\n  rfl\n```")
+    assert fmt.extract(answer) == "theorem a : 1 = 1 := by\n  rfl"
+    assert fmt.extract("```lean4\ntheorem a : 1 = 1 := by\n  exact?\n```") == ""
+
+
+# -- Kimina-Prover 2025 (§4) ------------------------------------------------------------------
+
+KIMINA_2025_SYSTEM = ("You are an expert programmer and mathematician who helps formalizing "
+                      "mathematical problems in Lean 4.")
+
+
+def test_kimina_2025_messages_are_the_demo_first_turn(row):
+    fmt = get_format("kimina-2025")
+    assert fmt.chat and fmt.output == "file" and fmt.stop == ()
+    statement = (row["header"] + row["informal_prefix"] + row["formal_statement"]) \
+        .split(":= by")[0] + ":= by sorry"
+    prompt = "Think about and solve the following problems step by step in Lean 4."
+    prompt += "\n\n"
+    prompt += statement
+    assert fmt.build(_problem(row), "", None).messages == (
+        ChatMessage("system", KIMINA_2025_SYSTEM), ChatMessage("user", prompt))
+    assert "```" not in prompt
+
+
+def test_kimina_2025_extraction_takes_the_last_block_with_the_whole_file():
+    fmt = get_format("kimina-2025")
+    whole = "import Mathlib\n\ntheorem a : 1 = 1 := by\n  rfl"
+    answer = (f"<think>\n```lean4\n{whole.replace('rfl', 'sorry')}\n```\n</think>\n"
+              f"```lean4\n{whole}\n```\nand a lemma:\n```lean4\nhave h : 1 = 1 := by rfl\n```")
+    # the last block lacks `import`/`theorem`, so the one before it is the proof
+    assert fmt.extract(answer) == whole
+    assert fmt.extract("```lean4\ntheorem a : 1 = 1 := by\n  rfl\n```") == ""
+    assert fmt.extract("```lean4\n" + whole) == ""  # never closed
+
+
+def test_kimina_2025_through_the_proposer(row):
+    p = _problem(row)
+    answer = ("```lean4\n" + row["header"] + row["formal_statement"] + "  norm_num\n```")
+    policy = ScriptedPolicy([answer, "No proof."])
+    proposer = LMProposer(policy, get_format("kimina-2025"))
+    out = asyncio.run(proposer.propose_proofs(p, 2))
+    assert [o.text for o in out] == ["  norm_num\n"] and proposer.dropped == 1
+    assert [m.role for m in policy.requests[0].messages] == ["system", "user"]
+
+
 def test_every_format_is_registered_under_its_name():
     for name, fmt in PROMPT_FORMATS.items():
         assert fmt.name == name
