@@ -79,9 +79,11 @@ class ScriptedProposer:
         self.table = table
         self.later = later or {}  # goal -> answers from the second call on
         self.calls: list[tuple[str, int, int | None]] = []
+        self.contexts: list = []  # the StepContext of each call
 
-    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
-                              ) -> list[Proposal]:
+    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None,
+                              context=None) -> list[Proposal]:
+        self.contexts.append(context)
         seen_before = any(g == goal for g, _, _ in self.calls)
         self.calls.append((goal, n, seed))
         answers = (self.later if seen_before and goal in self.later else self.table).get(goal, [])

@@ -201,9 +201,17 @@ class SearchSettings:
     def search_options(self) -> dict[str, Any]:
         """The method's keyword options that settings decide. Only a non-default value is
         passed, so a default run's options (and an eval run's identity) stay as they were."""
+        options: dict[str, Any] = {}
         if self.method == "rmaxts" and not self.settings.tactic_state_comment:
-            return {"tactic_state_comment": False}
-        return {}
+            options["tactic_state_comment"] = False
+        if self.method == "bestfirst" and self.prompt_format is not None:
+            from prover.policies.prompts import get_format
+
+            # the node priority the step format's authors search with (search.priority)
+            priority = get_format(self.prompt_format).priority
+            if priority != "cumulative":
+                options["priority"] = priority
+        return options
 
 
 def search_settings(*, repl: str | None, workspace: Path | None, timeout: float | None,

@@ -164,7 +164,7 @@ FAMILIES: tuple[ModelFamily, ...] = (
         notes="SFT and RL with the CoT prompt (--prompt-format deepseek-v1.5-cot)."),
     ModelFamily(
         name="DeepSeek-Prover-V1.5-Base", models=("DeepSeek-Prover-V1.5-Base",), mode="few-shot",
-        prompt_format="deepseek-v1.5-base", chat=False, system=None, stop=("```",),
+        prompt_format="deepseek-v1.5-cot", chat=False, system=None, stop=("```",),
         extraction=_V15_EXTRACT, temperature=1.0, top_p=0.95, max_tokens=2048,
         extra_sampling=(("few_shot_num", 3),), lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB,
         repl=DEFAULT_REPL, self_correction=False, correction=None, published=(),
@@ -173,8 +173,11 @@ FAMILIES: tuple[ModelFamily, ...] = (
                  Source("Base model, 3 shots from minif2f_valid_few_shot.jsonl, mode='cot'", _V15,
                         "configs/sampling_few_shot.py", "PM §1"),
                  _V15_SAMPLING, *_DS_LEAN),
-        notes="3-shot, CoT mode in the upstream config; the published Base rows (42.2% at 6400) "
-              "are not in benchmarks.published."),
+        notes="Upstream prompts it 3-shot in CoT mode; the shots are drawn from upstream's "
+              "datasets/minif2f_valid_few_shot.jsonl, which is not in shared/, so there is no "
+              "deepseek-v1.5-base format and the zero-shot CoT prompt stands in (a base model is "
+              "not tuned to it). The published Base rows (42.2% at 6400) are not in "
+              "benchmarks.published."),
     ModelFamily(
         name="DeepSeek-Prover-V2", models=("DeepSeek-Prover-V2",), mode="cot",
         prompt_format="deepseek-v2-cot", chat=True, system=None, stop=(),
@@ -204,10 +207,11 @@ FAMILIES: tuple[ModelFamily, ...] = (
               "is not stated upstream."),
     ModelFamily(
         name="Goedel-Prover-SFT", models=("Goedel-Prover-SFT", "Goedel-Prover"), mode="cot",
-        prompt_format="goedel", chat=False, system=None, stop=("```",),
+        prompt_format="goedel", chat=False, system=None, stop=(),
         extraction="the first ```lean4 block of prompt + completion, i.e. the completion up to "
                    "its closing fence continues the statement; 'None' when absent",
         temperature=1.0, top_p=0.95, max_tokens=2048, extra_sampling=(("max_model_len", 4096),),
+        # no stop string upstream: the extraction needs the closing fence
         lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL,
         self_correction=False, correction="comment",
         published=_rows("Goedel-Prover-SFT"),
@@ -269,7 +273,7 @@ FAMILIES: tuple[ModelFamily, ...] = (
               "turn; no published row here was made with it."),
     ModelFamily(
         name="InternLM2-StepProver", models=("internlm2-step-prover", "InternLM2-StepProver"),
-        mode="step", method="tactic", prompt_format="internlm2-step", chat=True, system=None,
+        mode="step", method="tactic", prompt_format="internlm2-step", chat=False, system=None,
         stop=("<|im_end|>",),
         extraction="the completion without its 'PROOFSTEP ' prefix is the tactic; candidates "
                    "de-duplicated and ranked by mean token log-prob",
@@ -282,11 +286,13 @@ FAMILIES: tuple[ModelFamily, ...] = (
                         "minif2f/proofsearch_internLM2-StepProver.py", "PM §7"),
                  Source("Lean v4.7.0 (data/minif2f-lean4.7.0.jsonl; LeanDojo)", _ILM,
                         "minif2f/ and issue #31", "PM §7, user-asks §5")),
-        notes="LeanDojo best-first search; no Mathlib/REPL commit published."),
+        notes="Chat messages rendered to raw text by upstream's chat_template_to_prompt "
+              "(<|im_start|>role\\ncontent …) and sent as a completion. LeanDojo best-first "
+              "search; no Mathlib/REPL commit published."),
     ModelFamily(
         name="InternLM2.5-StepProver",
         models=("internlm2_5-step-prover", "internlm2.5-step-prover", "InternLM2.5-StepProver"),
-        mode="step", method="tactic", prompt_format="internlm2.5-step", chat=True, system=None,
+        mode="step", method="tactic", prompt_format="internlm2.5-step", chat=False, system=None,
         stop=("<|im_end|>",),
         extraction="the raw completion after 'TACTIC: ' is the tactic; candidates de-duplicated "
                    "and ranked by mean token log-prob",
@@ -298,7 +304,8 @@ FAMILIES: tuple[ModelFamily, ...] = (
                         "InternLM2-StepProver", _ILM,
                         "minif2f/proofsearch_internLM2.5-StepProver.py", "PM §7"),
                  Source("Lean v4.7.0", _ILM, "issue #31", "user-asks §5")),
-        notes="LeanDojo best-first search; no Mathlib/REPL commit published."),
+        notes="Rendered like InternLM2-StepProver and sent as a completion. LeanDojo "
+              "best-first search; no Mathlib/REPL commit published."),
     ModelFamily(
         name="BFS-Prover", models=("BFS-Prover-V2", "BFS-Prover-V1", "BFS-Prover"),
         mode="step", method="tactic", prompt_format="bfs-prover", chat=False, system=None,

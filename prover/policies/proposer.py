@@ -14,13 +14,12 @@ import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from lean_bridge.goals import extract_last_lean4_block
 from prover.policies.families import DEFAULT_FORMAT, ModelFamily, family_for_model
 from prover.policies.policy import Completion, GenerationRequest, Policy, policy_context_length
 from prover.policies.prompts import PromptFormat, PromptParts, proof_from_full_file
 from search.mix import MixProposer
 from search.problem import Problem
-from search.protocols import Proposal
+from search.protocols import Proposal, StepContext
 
 
 @dataclass
@@ -28,13 +27,14 @@ class LMProposer:
     """A language model behind the proposer protocols.
 
     Post-processing by ``format.output``: ``continuation`` (V1.5) keeps the text before
-    the first fence, which continues ``prefix``; ``file`` (chat formats) takes the last
-    ``lean4`` block and grafts its proof onto the statement (``proof_from_full_file``);
-    ``tactic`` keeps the first line. ``temperature``, when set (the model family's or
-    ``--temperature``), replaces the one the search asks with; ``stop`` (None: the format's)
-    and ``presence_penalty`` go into every request. ``max_tokens`` is cut, per request, to
-    what the prompt leaves of the served model's context when the policy knows it (a warning
-    says so once). Unparseable outputs, and empty ones where there is no
+    the first fence, which continues ``prefix``; ``file`` (chat formats) takes the block the
+    format's ``extract`` picks (the last ``lean4`` block for most) and grafts its proof onto the statement (``proof_from_full_file``);
+    ``tactic`` keeps what the format's ``extract`` keeps (the first line for
+    ``next-tactic``; step provers' own rules and candidate filters). ``temperature``, when
+    set (the model family's or ``--temperature``), replaces the one the search asks with;
+    ``stop`` (None: the format's) and ``presence_penalty`` go into every request.
+    ``max_tokens`` is cut, per request, to what the prompt leaves of the served model's
+    context when the policy knows it (a warning says so once). Unparseable outputs, and empty ones where there is no
     prefix, are dropped and counted in ``dropped``. An empty continuation of a non-empty
     prefix is kept (as ""): the prefix alone may be the proof (a rollout that closed the
     goal, then failed on a redundant line), and it is what the model says then. A format of the wrong kind for the call raises ``ValueError``:
@@ -111,8 +111,8 @@ class LMProposer:
     def _proof(self, problem: Problem, raw: str) -> str | None:
         if self.format.output == "continuation":
             return self.format.extract(raw)
-        block = extract_last_lean4_block(raw)
-        return None if block is None else proof_from_full_file(problem, block)
+        block = self.format.extract(raw)  # the format's own rule: which block, what is refused
+        return proof_from_full_file(problem, block) if block.strip() else None
 
     def token_counter(self) -> Callable[[str], int] | None:
         """The policy's tokenizer count (``prover.policies.tokens.policy_token_counter``);
@@ -121,11 +121,11 @@ class LMProposer:
 
         return policy_token_counter(self.policy)
 
-    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
-                              ) -> list[Proposal]:
+    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None,
+                              context: StepContext | None = None) -> list[Proposal]:
         if self.format.output != "tactic" or self.format.build_goal is None:
             raise ValueError(f"format {self.format.name!r} proposes proofs, not tactics")
-        parts = self.format.build_goal(goal)
+        parts = self.format.build_goal(goal, context)
         request = self._request(parts, n, self.tactic_temperature, seed)
         out = []
         for c in await self._generate(request):
