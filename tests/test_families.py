@@ -50,7 +50,7 @@ def test_every_model_id_of_prompts_md_finds_its_family(shared):
     named -= {"deepseek-ai/DeepSeek-Prover-V1.5", "deepseek-ai/DeepSeek-Prover-V2",
               "Goedel-LM/Goedel-Prover", "Goedel-LM/Goedel-Prover-V2",
               "ByteDance-Seed/BFS-Prover-V2", "AI-MO/kimina-prover-686b72614760ed23038056c5"}
-    assert len(named) >= 8  # the pattern still finds the ids
+    assert len(named) >= 6  # the pattern still finds the ids
     assert named <= set(MODEL_IDS), f"model ids of prompts.md missing here: {named - set(MODEL_IDS)}"
     for model, name in MODEL_IDS.items():
         family = family_for_model(model)
