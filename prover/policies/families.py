@@ -277,12 +277,13 @@ FAMILIES: tuple[ModelFamily, ...] = (
         stop=("<|im_end|>",),
         extraction="the completion without its 'PROOFSTEP ' prefix is the tactic; candidates "
                    "de-duplicated and ranked by mean token log-prob",
-        temperature=0.7, top_p=None, max_tokens=256,
+        temperature=0.7, top_p=1.0, max_tokens=256,  # top_p unset upstream: vLLM's 1.0
         extra_sampling=(("num_samples", 32), ("beam_search_at_temperature_0", True)),
         lean="v4.7.0", mathlib=None, repl=None, self_correction=False, correction=None,
         published=(),
         sources=(Source("DECL/GOAL user message, max_tokens=256, stop ['<|im_end|>'], 32 "
-                        "samples; T=0 beam for pass@1, '0.7 or 0.9' for pass@32", _ILM,
+                        "samples; T=0 beam for pass@1, '0.7 or 0.9' for pass@32; no top_p "
+                        "(vLLM's default 1.0)", _ILM,
                         "minif2f/proofsearch_internLM2-StepProver.py", "PM §7"),
                  Source("Lean v4.7.0 (data/minif2f-lean4.7.0.jsonl; LeanDojo)", _ILM,
                         "minif2f/ and issue #31", "PM §7, user-asks §5")),
@@ -296,7 +297,7 @@ FAMILIES: tuple[ModelFamily, ...] = (
         stop=("<|im_end|>",),
         extraction="the raw completion after 'TACTIC: ' is the tactic; candidates de-duplicated "
                    "and ranked by mean token log-prob",
-        temperature=0.7, top_p=None, max_tokens=256,
+        temperature=0.7, top_p=1.0, max_tokens=256,  # top_p unset upstream: vLLM's 1.0
         extra_sampling=(("num_samples", 32), ("beam_search_at_temperature_0", True)),
         lean="v4.7.0", mathlib=None, repl=None, self_correction=False, correction=None,
         published=(),

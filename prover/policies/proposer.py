@@ -73,11 +73,14 @@ class LMProposer:
             return request
         text = request.prompt if request.messages is None else \
             "".join(m.content for m in request.messages)
-        used = 0
-        if len(text) + request.max_tokens > self._context:  # a token spans >= 1 character
+        # A (byte-level BPE) token is at least one UTF-8 byte: the byte count bounds the
+        # prompt's tokens; the tokenizer, when there is one, says exactly.
+        used = len(text.encode("utf-8"))
+        if used + request.max_tokens > self._context:
             counter = self.token_counter()
-            # The chat template adds a few tokens of its own around the messages.
-            used = 0 if counter is None else counter(text) + (32 if request.messages else 0)
+            if counter is not None:
+                used = counter(text)
+        used += 32 if request.messages else 0  # the chat template's own tokens
         limit = max(1, self._context - used)
         if request.max_tokens <= limit:
             return request
