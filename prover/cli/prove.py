@@ -149,7 +149,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
         "file": str(file), "output": None, "dry_run": dry_run, "changed": new_text != text,
         "config": {k: getattr(settings, k) for k in ("policy", "search", "budget", "seed",
                                                      "workers", "timeout", "prompt_format",
-                                                     "temperature", "top_p", "max_tokens")},
+                                                     "temperature", "top_p", "max_tokens")}
+        | {"prompt_format": run.prompt_format},  # the one used (the model family's when unset)
         "theorems": [o.to_json() for o in outcomes],
         "not_written": None,
     }
