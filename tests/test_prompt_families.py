@@ -233,6 +233,28 @@ def test_kimina_extraction_is_the_last_closed_block():
     assert fmt.extract("```lean4\ntheorem a : 1 = 1 := by\n  exact?\n```") == ""
 
 
+@pytest.mark.parametrize("name", ["kimina", "kimina-2025"])
+def test_the_system_turn_reaches_the_backends(row, name):
+    from prover.policies.backends.hf import render_chat
+    from prover.policies.backends.openai import chat_body
+
+    messages = get_format(name).build(_problem(row), "", None).messages
+    body = chat_body(get_format(name).build(_problem(row), "", None).request(n=2), "m")
+    assert body["messages"] == [{"role": m.role, "content": m.content} for m in messages]
+    assert body["messages"][0]["role"] == "system"
+
+    class Template:  # a tokenizer's chat template (no weights here): records what it renders
+        chat_template = "{{ messages }}"
+
+        def apply_chat_template(self, chat, tokenize, add_generation_prompt):
+            self.chat = chat
+            return "rendered"
+
+    tokenizer = Template()
+    assert render_chat(tokenizer, messages) == "rendered"
+    assert tokenizer.chat == body["messages"]
+
+
 # -- Kimina-Prover 2025 (§4) ------------------------------------------------------------------
 
 KIMINA_2025_SYSTEM = ("You are an expert programmer and mathematician who helps formalizing "

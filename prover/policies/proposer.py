@@ -26,10 +26,11 @@ class LMProposer:
 
     Post-processing by ``format.output``: ``continuation`` (V1.5) keeps the text before
     the first fence, which continues ``prefix``; ``file`` (chat formats) takes the block the
-    format's ``extract`` picks (the last ``lean4`` block for most) and grafts its proof onto the statement (``proof_from_full_file``);
-    ``tactic`` keeps what the format's ``extract`` keeps (the first line for
-    ``next-tactic``; step provers' own rules and candidate filters). Unparseable outputs, and empty ones where there is no
-    prefix, are dropped and counted in ``dropped``. An empty continuation of a non-empty
+    format's ``extract`` picks (the last ``lean4`` block for most; "" when the format's
+    authors refuse the answer) and grafts its proof onto the statement
+    (``proof_from_full_file``); ``tactic`` keeps what the format's ``extract`` keeps (the
+    first line for ``next-tactic``; step provers' own rules and candidate filters).
+    Unparseable or refused outputs, and empty ones where there is no prefix, are dropped and counted in ``dropped``. An empty continuation of a non-empty
     prefix is kept (as ""): the prefix alone may be the proof (a rollout that closed the
     goal, then failed on a redundant line), and it is what the model says then. A format of the wrong kind for the call raises ``ValueError``:
     proofs need a ``continuation``/``file`` format, tactics a ``tactic`` one.
@@ -107,8 +108,10 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
 
     ``portfolio`` needs no model; ``hf:``/``vllm:``/``openai:`` wrap the backend in a
     ``BatchingPolicy`` (concurrent searches share batches) and a prompt format (default
-    ``deepseek-v1.5``, the completion format the public prover models were trained on; chat
-    models want ``deepseek-v2``, ``kimina`` or ``goedel``); ``mix:A,B`` asks A first, then B.
+    ``deepseek-v1.5``, the completion format the public prover models were trained on; each
+    family's own is in ``prover.policies.prompts.PROMPT_FORMATS``: ``goedel-v2``, ``kimina``,
+    ``kimina-2025``, ``deepseek-v2`` … for chat models, ``internlm2-step``, ``bfs-prover`` …
+    for best-first); ``mix:A,B`` asks A first, then B.
     ``policy_for(part)`` may supply a part's policy instead (e.g. one hosted elsewhere); it
     returns None for the parts it does not host.
     """
