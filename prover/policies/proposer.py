@@ -30,10 +30,12 @@ class LMProposer:
     authors refuse the answer) and grafts its proof onto the statement
     (``proof_from_full_file``); ``tactic`` keeps what the format's ``extract`` keeps (the
     first line for ``next-tactic``; step provers' own rules and candidate filters).
-    Unparseable or refused outputs, and empty ones where there is no prefix, are dropped and counted in ``dropped``. An empty continuation of a non-empty
-    prefix is kept (as ""): the prefix alone may be the proof (a rollout that closed the
-    goal, then failed on a redundant line), and it is what the model says then. A format of the wrong kind for the call raises ``ValueError``:
-    proofs need a ``continuation``/``file`` format, tactics a ``tactic`` one.
+    Unparseable or refused outputs, and empty ones where there is no prefix, are dropped
+    and counted in ``dropped``. An empty continuation of a non-empty prefix is kept (as ""):
+    the prefix alone may be the proof (a rollout that closed the goal, then failed on a
+    redundant line), and it is what the model says then. A format of the wrong kind for the
+    call raises ``ValueError``: proofs need a ``continuation``/``file`` format, tactics a
+    ``tactic`` one.
     """
 
     policy: Policy
