@@ -28,17 +28,20 @@ class LMProposer:
 
     Post-processing by ``format.output``: ``continuation`` (V1.5) keeps the text before
     the first fence, which continues ``prefix``; ``file`` (chat formats) takes the block the
-    format's ``extract`` picks (the last ``lean4`` block for most) and grafts its proof onto the statement (``proof_from_full_file``);
-    ``tactic`` keeps what the format's ``extract`` keeps (the first line for
-    ``next-tactic``; step provers' own rules and candidate filters). ``temperature``, when
-    set (the model family's or ``--temperature``), replaces the one the search asks with;
-    ``stop`` (None: the format's) and ``presence_penalty`` go into every request.
-    ``max_tokens`` is cut, per request, to what the prompt leaves of the served model's
-    context when the policy knows it (a warning says so once). Unparseable outputs, and empty ones where there is no
-    prefix, are dropped and counted in ``dropped``. An empty continuation of a non-empty
-    prefix is kept (as ""): the prefix alone may be the proof (a rollout that closed the
-    goal, then failed on a redundant line), and it is what the model says then. A format of the wrong kind for the call raises ``ValueError``:
-    proofs need a ``continuation``/``file`` format, tactics a ``tactic`` one.
+    format's ``extract`` picks (the last ``lean4`` block for most; "" when the format's
+    authors refuse the answer) and grafts its proof onto the statement
+    (``proof_from_full_file``); ``tactic`` keeps what the format's ``extract`` keeps (the
+    first line for ``next-tactic``; step provers' own rules and candidate filters).
+    ``temperature``, when set (the model family's or ``--temperature``), replaces the one
+    the search asks with; ``stop`` (None: the format's) and ``presence_penalty`` go into
+    every request. ``max_tokens`` is cut, per request, to what the prompt leaves of the
+    served model's context when the policy knows it (a warning says so once).
+    Unparseable or refused outputs, and empty ones where there is no prefix, are dropped
+    and counted in ``dropped``. An empty continuation of a non-empty prefix is kept (as ""):
+    the prefix alone may be the proof (a rollout that closed the goal, then failed on a
+    redundant line), and it is what the model says then. A format of the wrong kind for the
+    call raises ``ValueError``: proofs need a ``continuation``/``file`` format, tactics a
+    ``tactic`` one.
     """
 
     policy: Policy
@@ -234,7 +237,8 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
     ``BatchingPolicy`` (concurrent searches share batches) and an ``LMProposer`` whose prompt
     format and sampling come from the model's family (``choose_model``:
     ``prompt_format`` and ``sampling`` override; an unknown model gets ``deepseek-v1.5``
-    with a warning); ``mix:A,B`` asks A first, then B, each with its own family.
+    with a warning; the formats are ``prover.policies.prompts.PROMPT_FORMATS``);
+    ``mix:A,B`` asks A first, then B, each with its own family.
     ``policy_for(part)`` may supply a part's policy instead (e.g. one hosted elsewhere); it
     returns None for the parts it does not host.
     """
