@@ -14,7 +14,13 @@ import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from prover.policies.families import DEFAULT_FORMAT, ModelFamily, family_for_model
+from prover.policies.families import (
+    DEFAULT_FORMAT,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_TOP_P,
+    ModelFamily,
+    family_for_model,
+)
 from prover.policies.policy import Completion, GenerationRequest, Policy, policy_context_length
 from prover.policies.prompts import PromptFormat, PromptParts, proof_from_full_file
 from search.mix import MixProposer
@@ -195,14 +201,13 @@ def choose_model(model: str, *, prompt_format: str | None = None,
     ``prompt_format`` is given, and its sampling where ``sampling`` sets none. An unknown model
     without ``--prompt-format`` is warned about (the formats are listed) and gets
     ``deepseek-v1.5``; so does a family whose format this version does not have."""
-    from prover.policies.families import DEFAULT_MAX_TOKENS, DEFAULT_TOP_P
     from prover.policies.prompts import PROMPT_FORMATS
 
     family = family_for_model(model, prompt_format)
     fmt = prompt_format
     if fmt is None and family is None:
         warn(f"no model family matches {model!r}, so the prompt format is {DEFAULT_FORMAT} "
-             f"and sampling 1.0 / 0.95 / 2048; name one with --prompt-format "
+             f"(sampling: as set, else 1.0 / 0.95 / 2048); name one with --prompt-format "
              f"({', '.join(PROMPT_FORMATS)}); `prover models` lists the families")
         fmt = DEFAULT_FORMAT
     elif fmt is None:
@@ -256,11 +261,11 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
             policy = BatchingPolicy(make_policy(part), window=batch_window)
         choice = choose_model(model_id(part), prompt_format=prompt_format, sampling=sampling,
                               warn=warn)
-        temperature = choice.temperature
+        t = choice.temperature
         return LMProposer(policy, get_format(choice.prompt_format), max_tokens=choice.max_tokens,
-                          top_p=choice.top_p, temperature=temperature, stop=choice.stop,
+                          top_p=choice.top_p, temperature=t, stop=choice.stop,
                           presence_penalty=choice.presence_penalty, warn=warn,
-                          tactic_temperature=1.0 if temperature is None else temperature)
+                          tactic_temperature=1.0 if t is None else t)
 
     parsed = parse_spec(spec)
     if parsed.kind == "mix":
