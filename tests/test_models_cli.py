@@ -302,3 +302,16 @@ def test_a_step_prover_under_a_whole_proof_search_keeps_the_default_with_a_warni
     assert "InternLM2-StepProver is a tactic (step) prover; --search sample uses the prompt " \
            "format deepseek-v1.5" in result.stderr
     assert rec.posts[0][1]["prompt"].startswith("Complete the following Lean 4 code:")
+
+
+def test_setup_for_wins_over_a_workspace_pinned_otherwise(tmp_path):
+    from lean_bridge.workspace import write_workspace
+    from prover.policies.families import family_pins, get_family
+
+    workspace = tmp_path / "ws"
+    write_workspace(workspace, family_pins(get_family("Kimina-Prover")))
+    plain = run("setup", "--workspace", str(workspace), cwd=tmp_path)
+    assert "Lean v4.15.0" in plain.stdout  # plain setup keeps what the workspace states
+    result = run("setup", "--for", "Goedel-Prover-V2", "--workspace", str(workspace), cwd=tmp_path)
+    assert "Lean v4.9.0-rc1, Mathlib d1d1e4b72c6e009edd97cabe1d661b021fe8eeae" in result.stdout
+    assert result.returncode == 3
