@@ -147,3 +147,17 @@ async def test_policy_glue_with_a_stand_in_engine(fake_vllm):
     await policy.close()
     with pytest.raises(RuntimeError, match="after close"):
         await policy.generate([plain])
+
+
+def test_presence_penalty_is_passed_only_when_set():
+    assert "presence_penalty" not in to_vllm_sampling_kwargs(GenerationRequest(prompt="p"))
+    kwargs = to_vllm_sampling_kwargs(GenerationRequest(prompt="p", presence_penalty=0.2))
+    assert kwargs["presence_penalty"] == 0.2
+
+
+async def test_context_length_is_the_engines_max_model_len(fake_vllm):
+    policy = make_policy("vllm:org/model")
+    assert await policy.context_length() is None  # the stand-in engine has no model config
+    policy._llm.llm_engine = types.SimpleNamespace(
+        model_config=types.SimpleNamespace(max_model_len=4096))
+    assert await policy.context_length() == 4096

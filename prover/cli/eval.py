@@ -21,6 +21,7 @@ from prover.cli.common import (
     lean_options,
     repl_spec,
     search_settings,
+    sampling_options,
     state_comment_option,
 )
 
@@ -73,7 +74,9 @@ def lean_info(settings: Settings, spec: Any) -> dict[str, Any]:
               help="N independent attempts per problem of T generations each (default 1x32).")
 @click.option("--workers", type=int, help="Lean REPL processes and problems in flight.")
 @click.option("--seed", type=int, help="Base seed; each attempt derives its own (default 0).")
-@click.option("--prompt-format", metavar="NAME", help="Prompt format of a model policy.")
+@click.option("--prompt-format", metavar="NAME",
+              help="Prompt format of a model policy (default: the model family's, see "
+                   "`prover models`; else deepseek-v1.5, next-tactic for bestfirst).")
 @lean_options
 @click.option("--shard", metavar="I/N", help="Run only every N-th problem starting at the I-th "
                                              "(0-based); shards of one run share --out.")
@@ -84,6 +87,7 @@ def lean_info(settings: Settings, spec: Any) -> dict[str, Any]:
 @click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
               help="Run the attempts on a Ray cluster (needs the ray extra).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@sampling_options
 @state_comment_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def eval_command(benchmark: str, data: Path | None, split: str | None, limit: int | None,
@@ -92,7 +96,8 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
                  seed: int | None, prompt_format: str | None, repl: str | None,
                  workspace: Path | None, timeout: float | None, shard: str | None,
                  problem_timeout: float | None, out: Path, ray_address: str | None, quiet: bool,
-                 tactic_state_comment: bool | None, verbose: bool) -> None:
+                 tactic_state_comment: bool | None, temperature: float | None,
+          top_p: float | None, max_tokens: int | None, verbose: bool) -> None:
     """Evaluate a prover on BENCHMARK (minif2f, proofnet or putnambench).
 
     Writes one JSON line per attempt to DIR/results.jsonl (fsync'd as it goes) and the run's
@@ -113,7 +118,8 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
     run = search_settings(repl=repl, workspace=workspace, timeout=timeout, workers=workers,
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
                           prompt_format=prompt_format, verbose=verbose,
-                          tactic_state_comment=tactic_state_comment)
+                          tactic_state_comment=tactic_state_comment,
+                          temperature=temperature, top_p=top_p, max_tokens=max_tokens)
 
     def load():
         # The file is found (downloaded, on first use) once, so the hash is of what is read.
@@ -371,7 +377,9 @@ def report_command(run_dir: Path, compare: tuple[Path, ...], out: Path | None) -
 @click.option("--budget", metavar="NxT", help="N attempts per statement of T generations each.")
 @click.option("--workers", type=int, help="Lean REPL processes and statements in flight.")
 @click.option("--seed", type=int, help="Base seed; each attempt derives its own (default 0).")
-@click.option("--prompt-format", metavar="NAME", help="Prompt format of a model policy.")
+@click.option("--prompt-format", metavar="NAME",
+              help="Prompt format of a model policy (default: the model family's, see "
+                   "`prover models`; else deepseek-v1.5, next-tactic for bestfirst).")
 @lean_options
 @click.option("--shard", metavar="I/N", help="Run only every N-th statement starting at the I-th.")
 @click.option("--problem-timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
@@ -379,6 +387,7 @@ def report_command(run_dir: Path, compare: tuple[Path, ...], out: Path | None) -
 @click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
               help="Run the attempts on a Ray cluster (needs the ray extra).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@sampling_options
 @state_comment_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[str, ...],
@@ -386,7 +395,8 @@ def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[s
                   workers: int | None, seed: int | None, prompt_format: str | None,
                   repl: str | None, workspace: Path | None, timeout: float | None,
                   shard: str | None, problem_timeout: float | None, ray_address: str | None,
-                  quiet: bool, tactic_state_comment: bool | None, verbose: bool) -> None:
+                  quiet: bool, tactic_state_comment: bool | None, temperature: float | None,
+          top_p: float | None, max_tokens: int | None, verbose: bool) -> None:
     """Prove the statements of STATEMENTS (JSONL: name, formal_statement, optional header)
     and write every verified proof as a training record to DIR/records.jsonl.
 
@@ -402,7 +412,8 @@ def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[s
     run = search_settings(repl=repl, workspace=workspace, timeout=timeout, workers=workers,
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
                           prompt_format=prompt_format, verbose=verbose,
-                          tactic_state_comment=tactic_state_comment)
+                          tactic_state_comment=tactic_state_comment,
+                          temperature=temperature, top_p=top_p, max_tokens=max_tokens)
 
     def load():
         return load_statements(statements), data_identity(statements)

@@ -38,7 +38,7 @@ from prover.policies.goal_info import GoalInfo, parse_goal, parse_statement
 from prover.policies.policy import Completion, GenerationRequest, apply_stop
 from prover.policies.prompts import tactic_indent
 from search.problem import Problem
-from search.protocols import Proposal
+from search.protocols import Proposal, StepContext
 
 FIXED_HEAD = 3  # with a seed, the first few stay in place; the rest are permuted
 
@@ -139,7 +139,9 @@ def _answers(request: GenerationRequest) -> list[str]:
     d = decls[-1]
     statement, prefix = code[:d.body_start], code[d.body_start:]
     info = parse_goal(state) if state is not None else parse_statement(code)
-    return _continuations(statement, prefix, info, indent)
+    # A completion model closes the block it continues: the request's stop string (V1.5's
+    # fence) cuts the fence away, and formats without one (Goedel-Prover-SFT) read it.
+    return [t + "```" for t in _continuations(statement, prefix, info, indent)]
 
 
 def _file_answers(code: str) -> list[str]:
@@ -157,8 +159,9 @@ class PortfolioPolicy:
     """The portfolio as a ``Policy`` and as a ``ProofProposer``/``TacticProposer``.
 
     ``generate`` reads each request's prompt (or last chat message): a next-tactic prompt
-    gives tactics; a fenced ``lean4`` block gives proofs continuing it (at the indent of a
-    trailing ``/- tactic state: … -/`` comment, whose goal is then used); a chat request
+    gives tactics; a fenced ``lean4`` block gives proofs continuing it, each closing the
+    block with a fence (at the indent of a trailing ``/- tactic state: … -/`` comment, whose
+    goal is then used); a chat request
     gets whole files in a ``lean4`` block, as chat models answer. ``n`` completions per
     request cycle through the best-first list (seeded permutation after the first few).
     ``logprob`` is -rank, a stand-in; ``tokens`` counts whitespace-separated words. A
@@ -193,8 +196,9 @@ class PortfolioPolicy:
         picked = _pick(_proof_texts(problem, prefix, tactic_state), n, seed)
         return [Proposal(t, float(-rank), len(t.split())) for t, rank in picked]
 
-    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
-                              ) -> list[Proposal]:
+    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None,
+                              context: StepContext | None = None) -> list[Proposal]:
+        del context  # the goal is all the portfolio reads
         return [Proposal(t, score, len(t.split()))
                 for t, score in propose_tactics(goal, n, seed=seed)]
 

@@ -6,21 +6,40 @@ prefix, tactic state -> ``PromptParts``, ready for a ``GenerationRequest``), its
 ``extract`` (raw completion -> the part that matters), whether it is a chat format, what
 its output is, and its default stop strings. ``PROMPT_FORMATS`` is the registry, by name.
 
-Where each string comes from (``REF`` = shared/reference/deepseek-prover.md):
+Where each string comes from (``REF`` = shared/reference/deepseek-prover.md, ``PM`` =
+shared/reference/prompts.md, which names each upstream file and commit):
 
-* ``deepseek-v1.5`` / ``deepseek-v1.5-cot``: the two templates of REF §3.2, verbatim; the
-  tactic-state comment of REF §3.3; the cut at the first triple backtick of REF §3.5.
-  Passing that fence as a stop string is REF §3.5's own [inference], adopted here.
-* ``deepseek-v2`` / ``deepseek-v2-cot``: the user message of REF §10.2, verbatim.
-* ``kimina`` / ``goedel``: NO exact strings for these models are in shared/reference, so
-  they use the DeepSeek-V2 non-CoT message (REF §10.2). This is a stand-in, not a claim
-  about what those models were trained on; replace it once their formats are sourced.
+* ``deepseek-v1.5`` / ``deepseek-v1.5-cot``: the two templates of REF §3.2 (= PM §1),
+  verbatim; the tactic-state comment of REF §3.3; the cut at the first triple backtick of
+  REF §3.5. Passing that fence as a stop string is REF §3.5's own [inference], adopted here.
+  ``deepseek-v1.5-base`` (the Base model's 3-shot prompt) is NOT provided: PM §1 gives the
+  block shape, but the shots are drawn at random from upstream's
+  ``datasets/minif2f_valid_few_shot.jsonl``, which is not in shared/.
+* ``deepseek-v2`` / ``deepseek-v2-cot``: the user message of REF §10.2 (= PM §2), verbatim
+  (``:= by\n  sorry``, newline before the closing fence).
+* ``goedel`` (Goedel-Prover-SFT, PM §5): the V1.5 CoT text as a raw completion; its
+  extraction needs the closing fence, so it has no stop string (upstream has none).
+* ``goedel-v2`` (Goedel-Prover-V2, PM §6): one user message, the V2 CoT text over
+  ``… := by sorry`` with the fence directly after ``sorry``; last closed block, ``apply?`` /
+  ``exact?`` refused.
+* ``kimina`` (Kimina-Prover-Preview-Distill, PM §3): system + user message of the card.
+* ``kimina-2025`` (the July 2025 Kimina-Prover release, PM §4): the demo's system + user
+  message; the last closed block that holds a whole file.
+* Step provers (PM §7-8), strings in ``prover.policies.step_formats``.
 * ``next-tactic``: our own choice, the ``[GOAL]``/``[PROOFSTEP]`` layout that
   ReProver/LeanDojo-style tactic generators use; not from REF.
 
+A format carries its system message in ``build``'s messages; backends send every role
+(``backends/openai.py`` posts them, ``backends/hf.py`` and ``vllm.py`` render them with the
+model's chat template). Sampling settings (temperature, max new tokens…) are not here:
+they belong to the model-family registry (``prover.policies.families``).
+
 Output kinds: ``"continuation"`` (text that continues ``statement + prefix``), ``"file"``
-(a whole Lean file in a fenced block; recover the proof with ``extract_last_lean4_block``
-of ``lean_bridge.goals``, then ``proof_from_full_file``), ``"tactic"`` (one tactic).
+(a whole Lean file in a fenced block; the format's ``extract`` picks the block, e.g.
+``extract_last_lean4_block`` of ``lean_bridge.goals`` for DeepSeek-V2, then
+``proof_from_full_file`` grafts its proof onto the statement), ``"tactic"`` (one tactic;
+step formats also take a ``StepContext`` and name the best-first ``priority`` rule their
+authors search with). ``extract`` returns "" for no answer and for one its authors refuse.
 """
 from __future__ import annotations
 
@@ -30,23 +49,38 @@ from typing import Callable, Literal, Protocol
 
 from lean_bridge.goals import FENCE, extract_last_lean4_block, find_declaration
 from lean_bridge.text import mask_non_code, parse_file
+from prover.policies.family_prompts import (
+    V2_COT_PARAGRAPH,
+    V2_PREAMBLE,
+    by_sorry_file,
+    extract_goedel_sft,
+    extract_goedel_v2,
+    extract_kimina_2025,
+    goedel_v2_messages,
+    kimina_2025_messages,
+    kimina_messages,
+    problem_text,
+)
 from prover.policies.policy import ChatMessage, GenerationRequest
+from prover.policies.step_formats import (
+    INTERNLM_STOP,
+    bfs_prover_prompt,
+    extract_bfs_prover,
+    extract_internlm2_step,
+    extract_internlm25_step,
+    internlm2_step_messages,
+    internlm25_step_messages,
+    internlm_chat_text,
+)
 from search.problem import Problem
+from search.protocols import StepContext
 from search.segments import tactic_state_comment
 
 # REF §3.2, verbatim (the three backticks are part of the prompt).
 V15_NON_COT = "Complete the following Lean 4 code:\n\n```lean4\n"
 V15_COT = ("Complete the following Lean 4 code with explanatory comments preceding each line "
            "of code:\n\n```lean4\n")
-# REF §10.2, verbatim.
-V2_PREAMBLE = "Complete the following Lean 4 code:\n\n```lean4\n"
-V2_COT_PARAGRAPH = (
-    "\n\nBefore producing the Lean 4 code to formally prove the given theorem, provide a "
-    "detailed proof plan outlining the main proof steps and strategies.\nThe plan should "
-    "highlight key ideas, intermediate lemmas, and proof structures that will guide the "
-    "construction of the final formal proof.")
-
-ChatStyle = Literal["deepseek_v2", "kimina", "goedel"]
+ChatStyle = Literal["deepseek_v2"]
 OutputKind = Literal["continuation", "file", "tactic"]
 DEFAULT_INDENT = 2  # REF §6.2: the indent used when no tactic line gives one
 
@@ -72,15 +106,27 @@ class BuildPrompt(Protocol):
                  state_comment: str | None = None) -> PromptParts: ...
 
 
+class BuildGoal(Protocol):
+    """Tactic formats: (goal, where it sits) -> parts. Best-first search passes the context;
+    formats that need it (step provers) raise ``ValueError`` without one."""
+
+    def __call__(self, goal: str, context: StepContext | None = None) -> PromptParts: ...
+
+
 @dataclass(frozen=True)
 class PromptFormat:
+    """One format. ``extract`` returns "" for no answer or a refused one. ``priority`` names
+    the ``search.priority`` rule the format's authors rank best-first nodes by (tactic
+    formats; the application passes it to ``bestfirst`` as its ``priority`` option)."""
+
     name: str
     chat: bool
     output: OutputKind
     build: BuildPrompt
     extract: Callable[[str], str]
     stop: tuple[str, ...] = ()
-    build_goal: Callable[[str], PromptParts] | None = None  # tactic formats: goal -> parts
+    build_goal: BuildGoal | None = None  # tactic formats: goal (+ context) -> parts
+    priority: str = "cumulative"
 
 
 # -- DeepSeek-Prover-V1.5 (completion) ------------------------------------------------------
@@ -138,7 +184,7 @@ def extract_v15(text: str) -> str:
     return text.split(FENCE, 1)[0]
 
 
-# -- chat formats (DeepSeek-Prover-V2; Kimina and Goedel stand-ins) ---------------------------
+# -- chat formats (DeepSeek-Prover-V2) and proof grafting ---------------------------------------
 
 def sorry_file(problem: Problem) -> str:
     """REF §10.2's ``{formal_statement}``: header + docstring + statement + ``sorry`` proof,
@@ -153,11 +199,9 @@ def sorry_file(problem: Problem) -> str:
 
 def chat_prompt(problem: Problem, *, cot: bool, style: ChatStyle = "deepseek_v2"
                 ) -> tuple[ChatMessage, ...]:
-    """One user message: REF §10.2 verbatim, with the CoT paragraph when ``cot``.
-
-    ``kimina`` and ``goedel`` currently produce exactly the DeepSeek-V2 message: their own
-    documented prompts are not in shared/reference, and we do not guess them."""
-    if style not in ("deepseek_v2", "kimina", "goedel"):
+    """DeepSeek-Prover-V2's one user message: REF §10.2 (prompts.md §2) verbatim, with the
+    CoT paragraph when ``cot``. The other families have their own builders below."""
+    if style != "deepseek_v2":
         raise ValueError(f"unknown chat style {style!r}")
     content = V2_PREAMBLE + sorry_file(problem) + "\n" + FENCE
     if cot:
@@ -236,16 +280,19 @@ def _no_prefix(name: str, prefix: str, tactic_state: str | None,
         raise ValueError(f"{name} generates whole files; it takes no prefix or tactic state")
 
 
-def _v15(cot: bool) -> PromptFormat:
-    name = "deepseek-v1.5-cot" if cot else "deepseek-v1.5"
-
+def _v15_build(cot: bool) -> BuildPrompt:
     def build(problem: Problem, prefix: str = "", tactic_state: str | None = None,
               state_comment: str | None = None) -> PromptParts:
         return PromptParts(prompt=deepseek_v15_prompt(
             problem, cot=cot, prefix=prefix, tactic_state=tactic_state,
             state_comment=state_comment))
 
-    return PromptFormat(name, chat=False, output="continuation", build=build,
+    return build
+
+
+def _v15(cot: bool) -> PromptFormat:
+    name = "deepseek-v1.5-cot" if cot else "deepseek-v1.5"
+    return PromptFormat(name, chat=False, output="continuation", build=_v15_build(cot),
                         extract=extract_v15, stop=(FENCE,))
 
 
@@ -262,7 +309,20 @@ def _chat(name: str, style: ChatStyle, cot: bool) -> PromptFormat:
     return PromptFormat(name, chat=True, output="file", build=build, extract=extract)
 
 
-def _goal_parts(goal: str) -> PromptParts:
+def _messages_format(name: str, messages: Callable[[Problem], tuple[ChatMessage, ...]],
+                     extract: Callable[[str], str], stop: tuple[str, ...] = ()
+                     ) -> PromptFormat:
+    """A whole-file chat format: ``messages(problem)`` in, ``extract(raw)`` = the answer's
+    Lean block ("" for none or a refused one) out."""
+    def build(problem: Problem, prefix: str = "", tactic_state: str | None = None,
+              state_comment: str | None = None) -> PromptParts:
+        _no_prefix(name, prefix, tactic_state, state_comment)
+        return PromptParts(messages=messages(problem))
+
+    return PromptFormat(name, chat=True, output="file", build=build, extract=extract, stop=stop)
+
+
+def _goal_parts(goal: str, context: StepContext | None = None) -> PromptParts:
     return PromptParts(prompt=next_tactic_prompt(goal))
 
 
@@ -273,17 +333,60 @@ def _next_tactic_build(problem: Problem, prefix: str = "", tactic_state: str | N
     return _goal_parts(tactic_state)
 
 
+def _step_format(name: str, build_goal: BuildGoal, extract: Callable[[str], str],
+                 stop: tuple[str, ...], priority: str) -> PromptFormat:
+    """A step prover's tactic format: ``build`` = ``build_goal`` at the root of ``problem``."""
+    def build(problem: Problem, prefix: str = "", tactic_state: str | None = None,
+              state_comment: str | None = None) -> PromptParts:
+        if tactic_state is None:
+            raise ValueError(f"{name} prompts need the goal: pass tactic_state")
+        return build_goal(tactic_state, StepContext(problem))
+
+    return PromptFormat(name, chat=False, output="tactic", build=build, extract=extract,
+                        stop=stop, build_goal=build_goal, priority=priority)
+
+
+def _internlm_goal(name: str, messages: Callable[[str, StepContext], tuple[ChatMessage, ...]]
+                   ) -> BuildGoal:
+    def build_goal(goal: str, context: StepContext | None = None) -> PromptParts:
+        if context is None:
+            raise ValueError(f"{name} prompts need the declaration name: pass a StepContext")
+        return PromptParts(prompt=internlm_chat_text(messages(goal, context)))
+
+    return build_goal
+
+
+def _bfs_goal(goal: str, context: StepContext | None = None) -> PromptParts:
+    return PromptParts(prompt=bfs_prover_prompt(goal))
+
+
 PROMPT_FORMATS: dict[str, PromptFormat] = {
     f.name: f for f in (
         _v15(cot=False),
         _v15(cot=True),
         _chat("deepseek-v2", "deepseek_v2", cot=False),
         _chat("deepseek-v2-cot", "deepseek_v2", cot=True),
-        _chat("kimina", "kimina", cot=False),
-        _chat("goedel", "goedel", cot=False),
+        # §5: the V1.5 CoT text, raw completion; no stop string upstream, and its extraction
+        # needs the closing fence, so none here (a stop string would cut the fence away).
+        PromptFormat("goedel", chat=False, output="continuation", build=_v15_build(cot=True),
+                     extract=extract_goedel_sft),
+        # §3, §4, §6: no stop strings upstream (the models end with EOS).
+        _messages_format("goedel-v2", goedel_v2_messages, extract_goedel_v2),
+        # §3: Goedel-V2's KiminaCoTHandler extracts as its DeepSeek handler (last closed block,
+        # apply?/exact? refused by replace_statement_in_proof).
+        _messages_format("kimina", kimina_messages, extract_goedel_v2),
+        _messages_format("kimina-2025", kimina_2025_messages, extract_kimina_2025),
         # No stop string: tactic models end with EOS, and `extract_tactic` keeps one line.
         PromptFormat("next-tactic", chat=False, output="tactic", build=_next_tactic_build,
                      extract=extract_tactic, build_goal=_goal_parts),
+        # PM §7: candidates ranked by mean token log-prob, nodes by their sum (token-mean).
+        _step_format("internlm2-step", _internlm_goal("internlm2-step", internlm2_step_messages),
+                     extract_internlm2_step, (INTERNLM_STOP,), "token-mean"),
+        _step_format("internlm2.5-step",
+                     _internlm_goal("internlm2.5-step", internlm25_step_messages),
+                     extract_internlm25_step, (INTERNLM_STOP,), "token-mean"),
+        # PM §8: raw completion, no stop string upstream (EOS); length-normalised priority.
+        _step_format("bfs-prover", _bfs_goal, extract_bfs_prover, (), "bfs-prover"),
     )
 }
 
@@ -297,8 +400,10 @@ def get_format(name: str) -> PromptFormat:
 
 
 __all__ = [
-    "PROMPT_FORMATS", "BuildPrompt", "PromptFormat", "PromptParts", "chat_prompt", "deepseek_v15_prompt",
-    "extract_tactic", "extract_v15", "get_format",
-    "next_tactic_prompt", "proof_from_full_file", "sorry_file", "tactic_indent",
-    "tactic_state_comment",
+    "PROMPT_FORMATS", "V2_COT_PARAGRAPH", "V2_PREAMBLE", "BuildGoal", "BuildPrompt",
+    "PromptFormat", "PromptParts", "by_sorry_file", "chat_prompt", "deepseek_v15_prompt",
+    "extract_goedel_sft", "extract_goedel_v2", "extract_kimina_2025", "extract_tactic",
+    "extract_v15", "get_format", "goedel_v2_messages", "kimina_2025_messages",
+    "kimina_messages", "next_tactic_prompt", "problem_text", "proof_from_full_file",
+    "sorry_file", "tactic_indent", "tactic_state_comment",
 ]
