@@ -46,6 +46,11 @@ def _at_least_one(value: int) -> str | None:
     return None if value >= 1 else "must be at least 1"
 
 
+def _not_negative_turns(value: int) -> str | None:
+    return None if value >= 0 else ("must be 0 or more (the correction turns a refused "
+                                    "candidate gets; 0 = none)")
+
+
 def _not_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
@@ -107,6 +112,9 @@ SCHEMA: dict[str, Key] = {
     # RMaxTS: give the model the tactic-state comment after the code prefix (upstream's
     # `tactic_state_comment`); off, prompts end at the prefix (flag --no-state-comment).
     "tactic_state_comment": Key(bool, True),
+    # Whole-proof sampling: up to this many self-correction turns after a refused candidate,
+    # each one generation of the budget (0 keeps budgets comparable with pass@k).
+    "self_correct": Key(int, 0, _not_negative_turns),
 }
 
 _KIND_NAMES = {str: "a string", int: "a whole number", float: "a number",
@@ -135,6 +143,7 @@ class Settings:
     seed: int
     prompt_format: str | None
     tactic_state_comment: bool
+    self_correct: int
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod

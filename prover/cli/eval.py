@@ -21,6 +21,7 @@ from prover.cli.common import (
     lean_options,
     repl_spec,
     search_settings,
+    self_correct_option,
     state_comment_option,
 )
 
@@ -85,6 +86,7 @@ def lean_info(settings: Settings, spec: Any) -> dict[str, Any]:
               help="Run the attempts on a Ray cluster (needs the ray extra).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @state_comment_option
+@self_correct_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def eval_command(benchmark: str, data: Path | None, split: str | None, limit: int | None,
                  names: tuple[str, ...], revised: bool, no_answer: bool, policy: str | None,
@@ -92,7 +94,8 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
                  seed: int | None, prompt_format: str | None, repl: str | None,
                  workspace: Path | None, timeout: float | None, shard: str | None,
                  problem_timeout: float | None, out: Path, ray_address: str | None, quiet: bool,
-                 tactic_state_comment: bool | None, verbose: bool) -> None:
+                 tactic_state_comment: bool | None, self_correct: int | None,
+                 verbose: bool) -> None:
     """Evaluate a prover on BENCHMARK (minif2f, proofnet or putnambench).
 
     Writes one JSON line per attempt to DIR/results.jsonl (fsync'd as it goes) and the run's
@@ -113,7 +116,8 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
     run = search_settings(repl=repl, workspace=workspace, timeout=timeout, workers=workers,
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
                           prompt_format=prompt_format, verbose=verbose,
-                          tactic_state_comment=tactic_state_comment)
+                          tactic_state_comment=tactic_state_comment,
+                          self_correct=self_correct)
 
     def load():
         # The file is found (downloaded, on first use) once, so the hash is of what is read.
@@ -380,13 +384,15 @@ def report_command(run_dir: Path, compare: tuple[Path, ...], out: Path | None) -
               help="Run the attempts on a Ray cluster (needs the ray extra).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @state_comment_option
+@self_correct_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[str, ...],
                   policy: str | None, search_method: str | None, budget: str | None,
                   workers: int | None, seed: int | None, prompt_format: str | None,
                   repl: str | None, workspace: Path | None, timeout: float | None,
                   shard: str | None, problem_timeout: float | None, ray_address: str | None,
-                  quiet: bool, tactic_state_comment: bool | None, verbose: bool) -> None:
+                  quiet: bool, tactic_state_comment: bool | None, self_correct: int | None,
+                  verbose: bool) -> None:
     """Prove the statements of STATEMENTS (JSONL: name, formal_statement, optional header)
     and write every verified proof as a training record to DIR/records.jsonl.
 
@@ -402,7 +408,8 @@ def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[s
     run = search_settings(repl=repl, workspace=workspace, timeout=timeout, workers=workers,
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
                           prompt_format=prompt_format, verbose=verbose,
-                          tactic_state_comment=tactic_state_comment)
+                          tactic_state_comment=tactic_state_comment,
+                          self_correct=self_correct)
 
     def load():
         return load_statements(statements), data_identity(statements)

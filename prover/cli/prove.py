@@ -24,6 +24,7 @@ from prover.cli.common import (
     read_lean_file,
     repl_spec,
     search_settings,
+    self_correct_option,
     state_comment_option,
 )
 from search.methods import METHOD_NAMES
@@ -55,12 +56,14 @@ from search.methods import METHOD_NAMES
               help="Run the searches and the final check on a Ray cluster's Lean worker "
                    "(needs the ray extra).")
 @state_comment_option
+@self_correct_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_method: str | None,
           budget: str | None, workers: int | None, repl: str | None, workspace: Path | None,
           timeout: float | None, seed: int | None, prompt_format: str | None,
           output: Path | None, in_place: bool, dry_run: bool, as_json: bool,
-          ray_address: str | None, tactic_state_comment: bool | None, verbose: bool) -> None:
+          ray_address: str | None, tactic_state_comment: bool | None, self_correct: int | None,
+          verbose: bool) -> None:
     """Prove the `sorry` theorems and lemmas of FILE and write back the proofs Lean accepts.
 
     Each proof found has passed the full verdict (static integrity, Lean, axiom audit), and
@@ -91,7 +94,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     run = search_settings(repl=repl, workspace=workspace, timeout=timeout, workers=workers,
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
                           prompt_format=prompt_format, verbose=verbose,
-                          tactic_state_comment=tactic_state_comment)
+                          tactic_state_comment=tactic_state_comment,
+                          self_correct=self_correct)
     settings = run.settings
     spec = repl_spec(settings)
     original = text.encode("utf-8")
@@ -143,7 +147,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
     report: dict[str, Any] = {
         "file": str(file), "output": None, "dry_run": dry_run, "changed": new_text != text,
         "config": {k: getattr(settings, k) for k in ("policy", "search", "budget", "seed",
-                                                     "workers", "timeout", "prompt_format")},
+                                                     "workers", "timeout", "prompt_format",
+                                                     "self_correct")},
         "theorems": [o.to_json() for o in outcomes],
         "not_written": None,
     }
