@@ -139,11 +139,12 @@ def test_v2_messages_match_reference(first):
     assert PROMPT_FORMATS["deepseek-v2-cot"].build(p, "", None).messages == cot
 
 
-def test_kimina_and_goedel_fall_back_to_the_v2_non_cot_message(first):
+def test_kimina_and_goedel_are_no_longer_the_v2_message(first):
+    # they were stand-ins for the V2 non-CoT message; tests/test_prompt_families.py has theirs
     p = _problem(first)
     v2 = chat_prompt(p, cot=False, style="deepseek_v2")
     for name in ("kimina", "goedel"):
-        assert PROMPT_FORMATS[name].build(p, "", None).messages == v2
+        assert PROMPT_FORMATS[name].build(p, "", None).messages != v2
 
 
 def test_chat_formats_refuse_a_prefix(first):
@@ -228,14 +229,17 @@ def test_next_tactic_prompt_and_extraction():
 
 
 def test_registry_names_kinds_and_stops():
-    assert set(PROMPT_FORMATS) == {"deepseek-v1.5", "deepseek-v1.5-cot", "deepseek-v2",
-                                   "deepseek-v2-cot", "kimina", "goedel", "next-tactic"}
+    assert set(PROMPT_FORMATS) >= {"deepseek-v1.5", "deepseek-v1.5-cot", "deepseek-v2",
+                                   "deepseek-v2-cot", "kimina", "goedel", "goedel-v2",
+                                   "kimina-2025", "next-tactic"}
     for name, fmt in PROMPT_FORMATS.items():
         assert fmt.name == name
     assert PROMPT_FORMATS["deepseek-v1.5"].stop == ("```",)
     assert PROMPT_FORMATS["deepseek-v1.5-cot"].stop == ("```",)
-    assert {n for n, f in PROMPT_FORMATS.items() if f.chat} == {
-        "deepseek-v2", "deepseek-v2-cot", "kimina", "goedel"}
+    assert {n for n, f in PROMPT_FORMATS.items() if f.output == "file"} == {
+        "deepseek-v2", "deepseek-v2-cot", "kimina", "kimina-2025", "goedel-v2"}
+    assert all(f.chat for f in PROMPT_FORMATS.values() if f.output == "file")
+    assert not PROMPT_FORMATS["goedel"].chat
     assert PROMPT_FORMATS["next-tactic"].output == "tactic"
     assert get_format("kimina") is PROMPT_FORMATS["kimina"]
     with pytest.raises(ValueError):

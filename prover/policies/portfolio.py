@@ -139,7 +139,9 @@ def _answers(request: GenerationRequest) -> list[str]:
     d = decls[-1]
     statement, prefix = code[:d.body_start], code[d.body_start:]
     info = parse_goal(state) if state is not None else parse_statement(code)
-    return _continuations(statement, prefix, info, indent)
+    # A completion model closes the block it continues: the request's stop string (V1.5's
+    # fence) cuts the fence away, and formats without one (Goedel-Prover-SFT) read it.
+    return [t + "```" for t in _continuations(statement, prefix, info, indent)]
 
 
 def _file_answers(code: str) -> list[str]:
@@ -157,8 +159,9 @@ class PortfolioPolicy:
     """The portfolio as a ``Policy`` and as a ``ProofProposer``/``TacticProposer``.
 
     ``generate`` reads each request's prompt (or last chat message): a next-tactic prompt
-    gives tactics; a fenced ``lean4`` block gives proofs continuing it (at the indent of a
-    trailing ``/- tactic state: … -/`` comment, whose goal is then used); a chat request
+    gives tactics; a fenced ``lean4`` block gives proofs continuing it, each closing the
+    block with a fence (at the indent of a trailing ``/- tactic state: … -/`` comment, whose
+    goal is then used); a chat request
     gets whole files in a ``lean4`` block, as chat models answer. ``n`` completions per
     request cycle through the best-first list (seeded permutation after the first few).
     ``logprob`` is -rank, a stand-in; ``tokens`` counts whitespace-separated words. A

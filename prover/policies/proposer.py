@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from lean_bridge.goals import extract_last_lean4_block
 from lean_bridge.outcome import CheckResult
 from prover.policies.correction import Turn, next_parts, style_for
 from prover.policies.policy import Completion, GenerationRequest, Policy
@@ -33,8 +32,8 @@ class LMProposer:
     """A language model behind the proposer protocols.
 
     Post-processing by ``format.output``: ``continuation`` (V1.5) keeps the text before
-    the first fence, which continues ``prefix``; ``file`` (chat formats) takes the last
-    ``lean4`` block and grafts its proof onto the statement (``proof_from_full_file``);
+    the first fence, which continues ``prefix``; ``file`` (chat formats) takes the block the
+    format's ``extract`` picks (the last ``lean4`` block for most) and grafts its proof onto the statement (``proof_from_full_file``);
     ``tactic`` keeps the first line. Unparseable outputs, and empty ones where there is no
     prefix, are dropped and counted in ``dropped``. An empty continuation of a non-empty
     prefix is kept (as ""): the prefix alone may be the proof (a rollout that closed the
@@ -101,8 +100,8 @@ class LMProposer:
     def _proof(self, problem: Problem, raw: str) -> str | None:
         if self.format.output == "continuation":
             return self.format.extract(raw)
-        block = extract_last_lean4_block(raw)
-        return None if block is None else proof_from_full_file(problem, block)
+        block = self.format.extract(raw)  # the format's own rule: which block, what is refused
+        return proof_from_full_file(problem, block) if block.strip() else None
 
     def token_counter(self) -> Callable[[str], int] | None:
         """The policy's tokenizer count (``prover.policies.tokens.policy_token_counter``);

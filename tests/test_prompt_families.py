@@ -1,0 +1,277 @@
+"""Golden strings for every model family's prompt format (shared/reference/prompts.md).
+
+Each expected string is written from prompts.md's quoted source (Python literals there, with
+the upstream rule that fills them applied to a real miniF2F row read from /work/shared),
+never from this implementation's output. Extraction cases follow the same sections.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pytest
+
+from prover.policies.policy import ChatMessage, Completion, GenerationRequest
+from prover.policies.prompts import PROMPT_FORMATS, get_format
+from prover.policies.proposer import LMProposer
+from search.problem import Problem
+
+# prompts.md §6 (Goedel-Prover-V2 `DeepSeekCoTHandler.prover_inference`), verbatim.
+V2_COT_TEXT = (
+    "\n\nBefore producing the Lean 4 code to formally prove the given theorem, provide a "
+    "detailed proof plan outlining the main proof steps and strategies.\nThe plan should "
+    "highlight key ideas, intermediate lemmas, and proof structures that will guide the "
+    "construction of the final formal proof.")
+DEFAULT_HEAD = ("import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\n"
+                "open BigOperators Real Nat Topology Rat\n\n")
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _problem(row: dict) -> Problem:
+    return Problem(row["name"], row["header"], row["formal_statement"], row["informal_prefix"])
+
+
+@pytest.fixture(scope="module")
+def minif2f(shared: Path) -> list[dict]:
+    return _rows(shared / "benchmarks" / "minif2f.jsonl")
+
+
+@pytest.fixture(scope="module")
+def row(minif2f: list[dict]) -> dict:
+    return minif2f[0]
+
+
+def _lean4_code(row: dict) -> str:
+    """Goedel-V2's ``lean4_code`` field: header + docstring + statement (its dataset rows)."""
+    return row["header"] + row["informal_prefix"] + row["formal_statement"]
+
+
+@dataclass
+class ScriptedPolicy:
+    texts: list[str]
+    name: str = "scripted"
+    requests: list[GenerationRequest] = field(default_factory=list)
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        self.requests.extend(requests)
+        return [[Completion(t, tokens=len(t)) for t in self.texts[:r.n]] for r in requests]
+
+    async def close(self) -> None:
+        return None
+
+
+# -- Goedel-Prover-V2 (§6) ---------------------------------------------------------------------
+
+def goedel_v2_reference(row: dict) -> str:
+    # §6: formal_statement = lean4_code.split(":= by")[0] + ":= by sorry", then the F-string.
+    formal_statement = _lean4_code(row).split(":= by")[0] + ":= by sorry"
+    return ("Complete the following Lean 4 code:\n\n```lean4\n" + formal_statement + "```"
+            + V2_COT_TEXT)
+
+
+def test_goedel_v2_first_round_is_one_user_message(row):
+    fmt = get_format("goedel-v2")
+    assert fmt.chat and fmt.output == "file" and fmt.stop == ()
+    messages = fmt.build(_problem(row), "", None).messages
+    assert messages == (ChatMessage("user", goedel_v2_reference(row)),)
+    content = messages[0].content
+    # the closing fence directly after `sorry`, on the theorem's own line
+    assert ":= by sorry```\n\nBefore producing" in content
+    assert "sorry\n```" not in content
+    assert content.startswith("Complete the following Lean 4 code:\n\n```lean4\n" + DEFAULT_HEAD
+                              + row["informal_prefix"] + "theorem " + row["name"])
+
+
+def test_goedel_v2_message_matches_upstream_rule_on_every_minif2f_row(minif2f):
+    fmt = get_format("goedel-v2")
+    for r in minif2f:
+        assert fmt.build(_problem(r), "", None).messages[0].content == goedel_v2_reference(r), \
+            r["name"]
+
+
+def test_goedel_v2_refuses_a_prefix(row):
+    with pytest.raises(ValueError):
+        get_format("goedel-v2").build(_problem(row), "  simp\n", None)
+
+
+def test_goedel_v2_extraction_takes_the_last_closed_block():
+    fmt = get_format("goedel-v2")
+    answer = ("### Detailed Proof\n```lean4\ntheorem a : 1 = 1 := by\n  sorry\n```\n"
+              "### Complete Lean 4 Proof\n```lean4\ntheorem a : 1 = 1 := by\n  rfl\n```\n")
+    assert fmt.extract(answer) == "theorem a : 1 = 1 := by\n  rfl"
+    # a final block left open is no answer: the last closed one counts (upstream regexes)
+    assert fmt.extract("```lean4\nA\n```\n```lean4\nB cut off") == "A"
+    # fallbacks: closed without a newline before the fence, then a ```lean block
+    assert fmt.extract("```lean4\ntheorem a : True := trivial```") == "theorem a : True := trivial"
+    assert fmt.extract("```lean\nexample : True := trivial\n```") == "example : True := trivial\n"
+    assert fmt.extract("no code here") == ""
+
+
+@pytest.mark.parametrize("tactic", ["apply?", "exact?"])
+def test_goedel_v2_refuses_search_tactics(tactic):
+    text = f"```lean4\ntheorem a : 1 = 1 := by\n  {tactic}\n```"
+    assert get_format("goedel-v2").extract(text) == ""
+
+
+def test_goedel_v2_through_the_proposer_grafts_the_proof(row):
+    p = _problem(row)
+    good = ("plan...\n```lean4\n" + _lean4_code(row).split(":= by")[0] + ":= by sorry\n```\n"
+            "### Complete Lean 4 Proof\n```lean4\n" + DEFAULT_HEAD + row["formal_statement"]
+            + "  norm_num\n  ring\n```\n")
+    refused = "```lean4\n" + row["formal_statement"] + "  exact?\n```"
+    policy = ScriptedPolicy([good, refused, "no block at all"])
+    proposer = LMProposer(policy, get_format("goedel-v2"))
+    out = asyncio.run(proposer.propose_proofs(p, 3))
+    assert [o.text for o in out] == ["  norm_num\n  ring\n"]
+    assert proposer.dropped == 2
+    assert policy.requests[0].messages == (ChatMessage("user", goedel_v2_reference(row)),)
+    assert policy.requests[0].stop == ()
+
+
+# -- Goedel-Prover-SFT (§5) -------------------------------------------------------------------
+
+V15_COT_TEXT = ("Complete the following Lean 4 code with explanatory comments preceding each "
+                "line of code:\n\n```lean4\n")
+
+
+def test_goedel_sft_prompt_is_the_v15_cot_completion(row):
+    fmt = get_format("goedel")
+    assert not fmt.chat and fmt.output == "continuation" and fmt.stop == ()
+    parts = fmt.build(_problem(row), "", None)
+    assert parts.messages is None
+    assert parts.prompt == V15_COT_TEXT + row["header"] + row["informal_prefix"] \
+        + row["formal_statement"]
+
+
+def goedel_sft_reference(prompt: str, output: str) -> str | None:
+    # §5: re.search(r'```lean4\n(.*?)\n```', model_input + output, re.DOTALL).group(1)
+    import re
+    m = re.search(r"```lean4\n(.*?)\n```", prompt + output, re.DOTALL)
+    return None if m is None else m.group(1)
+
+
+@pytest.mark.parametrize("output", [
+    "  -- We use norm_num\n  norm_num\n```\nThe proof is done.\n```lean4\nmore\n```",
+    "  simp\n  ring```\n  linarith\n```",   # a fence inside a line does not close the block
+    "```\n",                                 # closes at once: an empty proof
+    "  nlinarith [sq_nonneg x]\n",           # never closed: upstream's "None"
+])
+def test_goedel_sft_extraction_is_the_first_block_of_prompt_plus_output(row, output):
+    fmt = get_format("goedel")
+    prompt = fmt.build(_problem(row), "", None).prompt
+    ref = goedel_sft_reference(prompt, output)
+    got = fmt.extract(output)
+    if ref is None:
+        assert got == ""
+    else:
+        opened = prompt[prompt.index("```lean4\n") + len("```lean4\n"):]
+        assert opened + got == ref + "\n"
+
+
+def test_goedel_sft_unclosed_output_is_dropped_by_the_proposer(row):
+    policy = ScriptedPolicy(["  norm_num\n```", "  norm_num\n  -- out of tokens"])
+    proposer = LMProposer(policy, get_format("goedel"))
+    out = asyncio.run(proposer.propose_proofs(_problem(row), 2))
+    assert [o.text for o in out] == ["  norm_num\n"]
+    assert proposer.dropped == 1
+    assert policy.requests[0].messages is None and policy.requests[0].stop == ()
+
+
+# -- Kimina-Prover-Preview-Distill (§3) -------------------------------------------------------
+
+KIMINA_SYSTEM = "You are an expert in mathematics and Lean 4."
+
+
+def kimina_reference(problem: str, formal_statement: str) -> str:
+    # §3, the card's quick start, verbatim
+    prompt = "Think about and solve the following problem step by step in Lean 4."
+    prompt += f"\n# Problem:{problem}"""
+    prompt += f"\n# Formal statement:\n```lean4\n{formal_statement}\n```\n"
+    return prompt
+
+
+def test_kimina_messages_are_the_card_quick_start(minif2f):
+    # the card's own example problem, read from the shared miniF2F copy
+    r = next(x for x in minif2f if x["name"] == "mathd_algebra_478")
+    fmt = get_format("kimina")
+    assert fmt.chat and fmt.output == "file" and fmt.stop == ()
+    formal = r["header"] + r["informal_prefix"] + r["formal_statement"]
+    assert formal.endswith(":= by\n")  # the card's triple-quoted statement ends so
+    assert fmt.build(_problem(r), "", None).messages == (
+        ChatMessage("system", KIMINA_SYSTEM),
+        ChatMessage("user", kimina_reference(r["informal_statement"], formal)))
+    content = fmt.build(_problem(r), "", None).messages[1].content
+    assert content.endswith(":= by\n\n```\n") and "sorry" not in content
+
+
+def test_kimina_problem_without_docstring_uses_goedels_fallback(row):
+    p = Problem(row["name"], row["header"], row["formal_statement"])
+    content = get_format("kimina").build(p, "", None).messages[1].content
+    # KiminaCoTHandler.clean_code_string over the statement up to ':= by'
+    cleaned = "\n".join(
+        line for line in (row["header"] + row["formal_statement"]).split(":= by")[0]
+        .__add__(":= by").splitlines()
+        if not (line.startswith("import") or line.startswith("set_option")
+                or line.startswith("open") or line.strip() == ""))
+    assert content == kimina_reference(cleaned, row["header"] + row["formal_statement"])
+
+
+def test_kimina_extraction_is_the_last_closed_block():
+    fmt = get_format("kimina")
+    answer = ("<think>\nplan\n```lean4\ntheorem a : 1 = 1 := by\n  sorry\n```\n</think>\n"
+              "```lean4\ntheorem a : 1 = 1 := by\n  rfl\n```")
+    assert fmt.extract(answer) == "theorem a : 1 = 1 := by\n  rfl"
+    assert fmt.extract("```lean4\ntheorem a : 1 = 1 := by\n  exact?\n```") == ""
+
+
+# -- Kimina-Prover 2025 (§4) ------------------------------------------------------------------
+
+KIMINA_2025_SYSTEM = ("You are an expert programmer and mathematician who helps formalizing "
+                      "mathematical problems in Lean 4.")
+
+
+def test_kimina_2025_messages_are_the_demo_first_turn(row):
+    fmt = get_format("kimina-2025")
+    assert fmt.chat and fmt.output == "file" and fmt.stop == ()
+    statement = (row["header"] + row["informal_prefix"] + row["formal_statement"]) \
+        .split(":= by")[0] + ":= by sorry"
+    prompt = "Think about and solve the following problems step by step in Lean 4."
+    prompt += "\n\n"
+    prompt += statement
+    assert fmt.build(_problem(row), "", None).messages == (
+        ChatMessage("system", KIMINA_2025_SYSTEM), ChatMessage("user", prompt))
+    assert "```" not in prompt
+
+
+def test_kimina_2025_extraction_takes_the_last_block_with_the_whole_file():
+    fmt = get_format("kimina-2025")
+    whole = "import Mathlib\n\ntheorem a : 1 = 1 := by\n  rfl"
+    answer = (f"<think>\n```lean4\n{whole.replace('rfl', 'sorry')}\n```\n</think>\n"
+              f"```lean4\n{whole}\n```\nand a lemma:\n```lean4\nhave h : 1 = 1 := by rfl\n```")
+    # the last block lacks `import`/`theorem`, so the one before it is the proof
+    assert fmt.extract(answer) == whole
+    assert fmt.extract("```lean4\ntheorem a : 1 = 1 := by\n  rfl\n```") == ""
+    assert fmt.extract("```lean4\n" + whole) == ""  # never closed
+
+
+def test_kimina_2025_through_the_proposer(row):
+    p = _problem(row)
+    answer = ("```lean4\n" + row["header"] + row["formal_statement"] + "  norm_num\n```")
+    policy = ScriptedPolicy([answer, "No proof."])
+    proposer = LMProposer(policy, get_format("kimina-2025"))
+    out = asyncio.run(proposer.propose_proofs(p, 2))
+    assert [o.text for o in out] == ["  norm_num\n"] and proposer.dropped == 1
+    assert [m.role for m in policy.requests[0].messages] == ["system", "user"]
+
+
+def test_every_format_is_registered_under_its_name():
+    for name, fmt in PROMPT_FORMATS.items():
+        assert fmt.name == name
+    assert "goedel-v2" in PROMPT_FORMATS
