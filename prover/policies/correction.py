@@ -36,7 +36,7 @@ there were read at the commits it gives):
   corrected version. Wrap the proof in ```lean4 and ```.``, all verbatim. Upstream sends that
   comment alone as the whole prompt (its handler builds the statement and drops it), which
   leaves a completion model nothing to continue; here (our choice) the comment follows the
-  previous prompt and answer, the fence closed, and a new ```` ```lean4 ```` block reopens the
+  previous prompt and answer (up to its first fence), the fence closed, and a new ```` ```lean4 ```` block reopens the
   file up to the statement, so the answer is again a continuation that the format's stop
   string and extraction handle unchanged.
 """
@@ -237,7 +237,8 @@ def next_parts(style: str, previous: Turn, problem: Problem, code: str, check: C
     if style == COMMENT:
         if previous.parts.messages is not None:
             raise ValueError("the comment style corrects raw completions, not chats")
-        answer = previous.raw if previous.raw.endswith("\n") else previous.raw + "\n"
+        answer = previous.raw.split(FENCE, 1)[0]  # the code, without the fence and after
+        answer = answer if answer.endswith("\n") else answer + "\n"
         return PromptParts(prompt=previous.parts.prompt + answer + FENCE + "\n\n"
                            + comment_feedback(code, check.messages, round) + "\n\n"
                            + reopened(problem))
