@@ -1,0 +1,173 @@
+"""`--self-correct R` through the installed commands: `prover prove` with an OpenAI-compatible
+model served by a local HTTP server started here (it records every request body) and the fake
+REPL, scripted so that the first answer fails and the corrected one passes; bad values; and
+what eval's run identity holds."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from test_prove import prove, rules, write
+
+if not os.environ.get("CI"):
+    pytest.importorskip("httpx")  # in CI a missing httpx is an install bug: fail, don't skip
+
+MODEL = "Goedel-LM/Goedel-Prover-V2-8B"
+FILE = ("import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\n"
+        "open BigOperators Real Nat Topology Rat\n\n"
+        "theorem t (x : ℝ) (h₀ : 2 * x = 4) : x = 2 := by\n  sorry\n")
+HEAD = FILE[:-len("  sorry\n")]
+FIRST = f"### Plan\nUse the hint.\n\n```lean4\n{HEAD}  nlinarith [h₀, bad]\n```\n"
+SECOND = f"### Analysis\n`bad` does not exist.\n\n```lean4\n{HEAD}  linarith\n```\n"
+WORLD = {"rules": [{"match": "bad",
+                    "messages": [{"severity": "error", "data": "unknown identifier 'bad'"}]}]}
+# The published feedback (prompts.md §6), written out: the checked file is FILE with the
+# first answer's proof; line 9 holds the error, `bad` at code points 17..20.
+FEEDBACK = (
+    "The proof (Round 0) is not correct. Following is the compilation error message, where we "
+    "use <error></error> to signal the position of the error.\n\n"
+    "\nError 1:\n"
+    "\nCorresponding Code:\n```lean4\n"
+    "\n"
+    "open BigOperators Real Nat Topology Rat\n"
+    "\n"
+    "theorem t (x : ℝ) (h₀ : 2 * x = 4) : x = 2 := by\n"
+    "  nlinarith [h₀, <error>bad</error>]\n"
+    "\n"
+    "\n```\n"
+    "\nError Message: unknown identifier 'bad'\n"
+    "\n\nBefore producing the Lean 4 code to formally prove the given theorem, provide a "
+    "detailed analysis of the error message.")
+
+
+@pytest.fixture
+def server():
+    bodies: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            bodies.append(body)
+            messages = body.get("messages") or []
+            text = FIRST if len(messages) <= 1 else SECOND
+            reply = {"choices": [{"index": i, "message": {"role": "assistant", "content": text},
+                                  "finish_reason": "stop"} for i in range(body.get("n", 1))],
+                     "usage": {"completion_tokens": 9}}
+            data = json.dumps(reply).encode()
+            self.send_response(200 if self.path == "/v1/chat/completions" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # a model list without a context length
+            data = json.dumps({"data": [{"id": MODEL}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", bodies
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def test_prove_corrects_the_first_answer_and_proves_on_round_one(tmp_path, server):
+    url, bodies = server
+    path = write(tmp_path, "t.lean", FILE)
+    result = prove(path, "--policy", f"openai:{url}#{MODEL}", "--prompt-format", "goedel-v2",
+                   "--self-correct", "1", "--budget", "1x2", "--json", fake=rules(tmp_path, WORLD))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    [row] = report["theorems"]
+    assert row["status"] == "proved" and row["round"] == 1 and row["method"] == "sample"
+    assert row["generations"] == 2 and row["cost"] == 2
+    assert report["config"]["self_correct"] == 1 and report["config"]["search"] == "sample"
+    assert path.read_text() == HEAD + "  linarith\n"
+    first, second = bodies
+    assert len(first["messages"]) == 1 and first["messages"][0]["role"] == "user"
+    # The second request is the multi-turn chat: the question, the failed answer, the feedback.
+    assert second["messages"] == [first["messages"][0],
+                                  {"role": "assistant", "content": FIRST},
+                                  {"role": "user", "content": FEEDBACK}]
+
+
+def test_without_self_correction_the_first_answer_is_all(tmp_path, server):
+    url, bodies = server
+    path = write(tmp_path, "t.lean", FILE)
+    result = prove(path, "--policy", f"openai:{url}#{MODEL}", "--prompt-format", "goedel-v2",
+                   "--search", "sample", "--budget", "1x2", "--json",
+                   fake=rules(tmp_path, WORLD))
+    assert result.returncode == 1, result.stderr
+    assert all(len(b["messages"]) == 1 for b in bodies)
+    assert json.loads(result.stdout)["theorems"][0]["round"] is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--self-correct", "-1"), "--self-correct -1: must be 0 or more"),
+    (("--self-correct", "many"), "many"),
+    (("--self-correct", "1", "--search", "rmaxts"), "not --search rmaxts"),
+    (("--self-correct", "2", "--search", "bestfirst"), "not --search bestfirst"),
+])
+def test_bad_self_correct_exits_2(tmp_path, args, message):
+    path = write(tmp_path, "t.lean", FILE)
+    result = prove(path, *args)
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert path.read_text() == FILE
+
+
+def test_config_file_and_environment_are_checked_alike(tmp_path):
+    path = write(tmp_path, "t.lean", FILE)
+    (tmp_path / "prover.toml").write_text("self_correct = -3\n")
+    result = prove(path, cwd=tmp_path)
+    assert result.returncode == 2 and "self_correct = -3: must be 0 or more" in result.stderr
+    result = prove(path, env={"PROVER_SELF_CORRECT": "-2"})
+    assert result.returncode == 2 and "PROVER_SELF_CORRECT=-2: must be 0 or more" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["prove", "eval", "synth"])
+def test_every_searching_command_takes_the_flag(command):
+    from click.testing import CliRunner
+
+    from prover.cli import cli
+
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0 and "--self-correct R" in result.output
+
+
+def test_eval_identity_changes_only_when_self_correcting():
+    from benchmarks.runner import EvalPlan
+    from prover.cli.common import search_settings
+
+    def identity(**flags):
+        run = search_settings(repl="x", workspace=None, timeout=None, workers=None,
+                              policy=None, search_method=flags.pop("search", None), budget=None,
+                              seed=None, prompt_format=None, verbose=False, **flags)
+        plan = EvalPlan(benchmark="minif2f", split="test", method=run.method, budget=run.budget,
+                        policy=run.settings.policy, options=run.search_options())
+        return plan.identity()
+
+    before = identity(search="sample")
+    assert before == identity(search="sample", self_correct=0) and before["options"] == {}
+    corrected = identity(search="sample", self_correct=2)
+    assert corrected["options"] == {"self_correct": 2}
+    assert {k: v for k, v in corrected.items() if k != "options"} == \
+        {k: v for k, v in before.items() if k != "options"}
+    # Without --search, self-correction runs sample (the default search is rmaxts).
+    assert identity()["search"] == "rmaxts" and identity(self_correct=1)["search"] == "sample"
