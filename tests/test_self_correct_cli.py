@@ -171,3 +171,37 @@ def test_eval_identity_changes_only_when_self_correcting():
         {k: v for k, v in before.items() if k != "options"}
     # Without --search, self-correction runs sample (the default search is rmaxts).
     assert identity()["search"] == "rmaxts" and identity(self_correct=1)["search"] == "sample"
+
+
+def test_eval_result_lines_record_the_round():
+    from types import SimpleNamespace
+
+    from benchmarks.runner import EvalPlan, result_line
+    from search import Budget
+    from search.result import SearchResult
+
+    plan = EvalPlan(benchmark="minif2f", split="test", method="sample", budget=Budget(1, 4),
+                    policy="portfolio", options={"self_correct": 1})
+    item = SimpleNamespace(split="test", name="p", problem=SimpleNamespace(name="p"),
+                           category="c")
+    proved = SearchResult("p", "  linarith\n", 2, 2, 0.1, 2, "sample", round=1)
+    assert result_line(plan, item, 0, status="proved", result=proved)["round"] == 1
+    missed = SearchResult("p", None, 4, 4, 0.1, None, "sample")
+    assert result_line(plan, item, 0, status="unproved", result=missed)["round"] is None
+
+
+def test_iterate_refuses_a_negative_self_correct_before_anything_runs(tmp_path):
+    import subprocess
+
+    from test_prove import PROVER
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    statements = write(tmp_path, "s.jsonl", '{"name": "t", "formal_statement": "theorem t : True := by\\n"}\n')
+    result = subprocess.run([PROVER, "iterate", str(statements), "--model", str(model),
+                             "--out", str(tmp_path / "run"), "--self-correct", "-1"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "--self-correct -1: must be 0 or more" in result.stderr
+    assert not (tmp_path / "run").exists()
