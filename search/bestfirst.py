@@ -4,15 +4,23 @@ One attempt (of an ``N×T`` budget) opens a tactic session on the problem (the r
 state of ``statement`` with a ``sorry`` proof), then repeats until T tactics have been asked
 of the proposer, the queue is empty, or ``max_expansions`` is reached:
 
-1. pop the node with the highest cumulative log-probability (ties: first inserted first);
-2. ask the proposer for ``width`` tactics for its goals (Lean's goal list, ``"\\n\\n"``-joined);
-3. run them, best log-probability first, on the node's proof state:
+1. pop the node with the highest priority key (ties: first inserted first);
+2. ask the proposer for ``width`` tactics for its goals (Lean's goal list, ``"\\n\\n"``-joined),
+   with a ``StepContext`` (the problem and the tactics from the root to the node) for
+   step-prover prompts that show the declaration name and the proof so far;
+3. run them, best edge score first, on the node's proof state:
    ``error`` → dropped; ``open`` → a new node unless its goal text was seen before in this
    attempt (a duplicate, counted, no node); ``open`` with no goals (``proofStatus`` says
    incomplete although nothing is left, e.g. a metavariable) → dropped as ``stuck``;
    ``completed`` → the proof text is assembled from the tactic path and re-checked in command
    mode by ``session.recheck``. Only a re-check that says PROVED ends the search; a refused
    one is recorded (node status ``unverified``) and the search goes on.
+
+Priorities (``search.priority``, option ``priority``): by default a tactic's edge score is
+its cumulative log-probability and a node's key the sum along its path; ``token-mean``
+divides each score by the tactic's token count (InternLM step provers); ``bfs-prover`` also
+divides the node's sum by ``depth ** depth_reward`` (BFS-Prover-V2's length normalisation).
+A node's recorded ``logprob`` is its path's summed edge scores under the rule in use.
 
 Nodes at ``max_depth`` tactics from the root are kept but never expanded. Each attempt is a
 fresh search (new session, new graph) with its own random stream drawn from ``rng``; the
@@ -46,8 +54,9 @@ from typing import Any, Sequence
 
 from lean_bridge.reference import placeholder_for
 from lean_bridge.tactic_mode import StepStatus, TacticStep
+from search.priority import DEFAULT_DEPTH_REWARD, NodePriority
 from search.problem import Problem
-from search.protocols import LeanChecker, Proposal, TacticProposer
+from search.protocols import LeanChecker, Proposal, StepContext, TacticProposer
 
 from .budget import Budget
 from .graph import (
@@ -97,14 +106,15 @@ def proof_from_tactics(statement: str, tactics: Sequence[str]) -> str:
 async def bestfirst_search(problem: Problem, *, proposer: TacticProposer, lean: LeanChecker,
                            budget: Budget, rng: random.Random, width: int = 8,
                            max_depth: int = 32, max_expansions: int | None = None,
-                           restarts: int = 2, graphs: list[SearchGraph] | None = None
-                           ) -> SearchResult:
+                           restarts: int = 2, graphs: list[SearchGraph] | None = None,
+                           priority: str = "cumulative",
+                           depth_reward: float = DEFAULT_DEPTH_REWARD) -> SearchResult:
     """Best-first tactic search over the REPL (module docstring). ``graphs``, when given,
-    receives each attempt's ``SearchGraph``."""
+    receives each attempt's ``SearchGraph``; ``priority`` names a ``search.priority`` rule."""
     return await bestfirst_search_with(
         problem, lambda: repl_session(lean, problem), proposer=proposer, budget=budget, rng=rng,
         width=width, max_depth=max_depth, max_expansions=max_expansions, restarts=restarts,
-        graphs=graphs, method="bestfirst")
+        graphs=graphs, method="bestfirst", priority=priority, depth_reward=depth_reward)
 
 
 async def bestfirst_search_with(problem: Problem, open_session: SessionFactory, *,
@@ -112,13 +122,15 @@ async def bestfirst_search_with(problem: Problem, open_session: SessionFactory, 
                                 width: int = 8, max_depth: int = 32,
                                 max_expansions: int | None = None, restarts: int = 2,
                                 graphs: list[SearchGraph] | None = None,
-                                method: str = "bestfirst") -> SearchResult:
+                                method: str = "bestfirst", priority: str = "cumulative",
+                                depth_reward: float = DEFAULT_DEPTH_REWARD) -> SearchResult:
     """Best-first search over any ``TacticSession`` that ``open_session()`` opens (an async
     context manager, entered once per attempt and once per restart)."""
     if width < 1 or max_depth < 1:
         raise ValueError(f"width and max_depth must be >= 1, got {width} and {max_depth}")
     if max_expansions is not None and max_expansions < 1:
         raise ValueError(f"max_expansions must be >= 1 or None, got {max_expansions}")
+    rule = NodePriority(priority, depth_reward)
     started = time.monotonic()
     generations = lean_calls = 0
     trace: list[dict[str, Any]] = []
@@ -127,7 +139,7 @@ async def bestfirst_search_with(problem: Problem, open_session: SessionFactory, 
     for attempt in range(budget.attempts):
         run = _Attempt(problem, open_session, proposer, budget, attempt,
                        random.Random(rng.randrange(2**63)), width, max_depth, max_expansions,
-                       restarts)
+                       restarts, rule)
         proof, cost = await run.run()
         generations += run.generations
         lean_calls += run.lean_calls
@@ -156,11 +168,13 @@ class _AttemptOver(Exception):
 class _Attempt:
     def __init__(self, problem: Problem, open_session: SessionFactory, proposer: TacticProposer,
                  budget: Budget, attempt: int, rng: random.Random, width: int, max_depth: int,
-                 max_expansions: int | None, restarts: int) -> None:
+                 max_expansions: int | None, restarts: int,
+                 priority: NodePriority) -> None:
         self.problem, self.open_session, self.proposer = problem, open_session, proposer
         self.budget, self.attempt, self.rng = budget, attempt, rng
         self.width, self.max_depth, self.max_expansions = width, max_depth, max_expansions
         self.restarts_left = restarts
+        self.priority = priority
         self.restarts_used = self.replays = self.generations = self.lean_calls = 0
         self.trace: list[dict[str, Any]] = []
         self.tally = LeanTally()
@@ -170,7 +184,7 @@ class _Attempt:
         self.epoch = 0  # which session the handles below belong to
         self.handles: dict[int, tuple[int, Any]] = {}  # node id -> (epoch, proof-state handle)
         self.seen: dict[str, int] = {}  # goal text -> node id
-        self.queue: list[tuple[float, int, int]] = []  # (-logprob, insertion, node id)
+        self.queue: list[tuple[float, int, int]] = []  # (-key, insertion, node id)
         self.inserted = itertools.count()
 
     def _log(self, event: str, **data: Any) -> None:
@@ -259,7 +273,8 @@ class _Attempt:
 
     def _push(self, node: GraphNode) -> None:
         if node.depth < self.max_depth:
-            heapq.heappush(self.queue, (-node.logprob, next(self.inserted), node.id))
+            key = self.priority.key(node.logprob, node.depth)
+            heapq.heappush(self.queue, (-key, next(self.inserted), node.id))
 
     async def run(self) -> tuple[str | None, int | None]:
         try:
@@ -286,8 +301,10 @@ class _Attempt:
                 continue
             n = min(self.width, per_attempt - self.generations)
             asked_before = self.generations
+            context = StepContext(self.problem, tuple(self.graph.tactics_to(node_id)))
             proposals = await self.proposer.propose_tactics(node.goal_text, n,
-                                                            seed=self.rng.randrange(2**31))
+                                                            seed=self.rng.randrange(2**31),
+                                                            context=context)
             self.generations += n
             node.status, node.order = EXPANDED, self.graph.expansions
             self.graph.expansions += 1
@@ -303,7 +320,8 @@ class _Attempt:
                       ) -> tuple[int, str] | None:
         """Run the proposals on ``node``; (proposal number, proof) when one is proved."""
         fallback = math.log(1.0 / max(len(proposals), 1))
-        ranked = sorted(((p.logprob if p.logprob is not None else fallback, p.text)
+        ranked = sorted(((self.priority.edge_score(p.logprob, p.tokens)
+                          if p.logprob is not None else fallback, p.text)
                          for p in proposals), key=lambda lp_text: -lp_text[0])
         tried: set[str] = set()
         for k, (logprob, raw) in enumerate(ranked, start=1):

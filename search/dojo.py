@@ -62,6 +62,7 @@ from search.protocols import LeanChecker, TacticProposer
 
 from .bestfirst import SearchGraph, SessionLost, bestfirst_search_with
 from .budget import Budget
+from .priority import DEFAULT_DEPTH_REWARD
 from .result import CRASHED, TIMEOUT, SearchResult
 from .verify import reference_of, verify
 
@@ -209,7 +210,8 @@ async def dojo_bestfirst_search(problem: Problem, theorem: Any, *, proposer: Tac
                                 restarts: int = 2, timeout: int = 600,
                                 additional_imports: Sequence[str] = (),
                                 graphs: list[SearchGraph] | None = None,
-                                api: Any = None) -> SearchResult:
+                                api: Any = None, priority: str = "cumulative",
+                                depth_reward: float = DEFAULT_DEPTH_REWARD) -> SearchResult:
     """``search.bestfirst`` over a LeanDojo ``Theorem`` (``lean_dojo.Theorem(repo, file, name)``).
 
     ``problem`` is the same theorem as text: ``statement`` as written in the traced file (up
@@ -221,7 +223,8 @@ async def dojo_bestfirst_search(problem: Problem, theorem: Any, *, proposer: Tac
         lambda: dojo_session(theorem, problem=problem, lean=lean, timeout=timeout,
                              additional_imports=additional_imports, api=api),
         proposer=proposer, budget=budget, rng=rng, width=width, max_depth=max_depth,
-        max_expansions=max_expansions, restarts=restarts, graphs=graphs, method="bestfirst-dojo")
+        max_expansions=max_expansions, restarts=restarts, graphs=graphs, method="bestfirst-dojo",
+        priority=priority, depth_reward=depth_reward)
     result.tree_stats["verified_by"] = "lean_checker" if lean is not None else "dojo+static"
     return result
 

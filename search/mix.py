@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from search.problem import Problem
-from search.protocols import Proposal, Proposer, can_correct, token_counter_of
+from search.protocols import Proposal, Proposer, StepContext, can_correct, token_counter_of
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,15 @@ class MixProposer:
         """The first member's that has one: the models' prompts are what the cap is for."""
         return next((c for p in self.proposers if (c := token_counter_of(p)) is not None), None)
 
-    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
-                              ) -> list[Proposal]:
+    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None,
+                              context: StepContext | None = None) -> list[Proposal]:
         out: list[Proposal] = []
         seen: set[str] = set()
         for p in self.proposers:
             if len(out) >= n:
                 break
-            got = await p.propose_tactics(goal, n - len(out), seed=seed)  # type: ignore[union-attr]
+            got = await p.propose_tactics(goal, n - len(out), seed=seed,  # type: ignore[union-attr]
+                                          context=context)
             self._merge(out, seen, got, n)
         return out
 

@@ -16,7 +16,9 @@
   can; one that cannot is never asked.
 * ``TokenCounting``: a proposer that can count a prompt's tokens with its model's
   tokenizer (``token_counter()``; None when it has none), for RMaxTS's prompt cap.
-* ``TacticProposer``: single tactics for a pretty-printed goal.
+* ``TacticProposer``: single tactics for a pretty-printed goal; best-first search also passes
+  a ``StepContext`` (the problem, the tactics that led to the goal) for step-prover prompts
+  that show the declaration name and the proof so far (InternLM2/2.5-StepProver).
 * ``LeanChecker``: the full verdict on a file, on a worker already held, and tactic sessions;
   ``lean_bridge.checker.LeanChecker`` is the implementation.
 
@@ -78,10 +80,19 @@ class TokenCounting(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StepContext:
+    """Where a goal sits: the ``problem`` being proved and the ``tactics`` run from its root
+    state to this goal, in order (empty at the root)."""
+
+    problem: Problem
+    tactics: tuple[str, ...] = ()
+
+
 @runtime_checkable
 class TacticProposer(Protocol):
-    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
-                              ) -> list[Proposal]:
+    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None,
+                              context: StepContext | None = None) -> list[Proposal]:
         ...
 
 
@@ -110,5 +121,5 @@ class LeanChecker(Protocol):
         ...
 
 
-__all__ = ["CorrectingProposer", "LeanChecker", "ProofProposer", "Proposal", "Proposer", "TacticProposer",
-           "TokenCounting", "can_correct", "token_counter_of"]
+__all__ = ["CorrectingProposer", "LeanChecker", "ProofProposer", "Proposal", "Proposer",
+           "StepContext", "TacticProposer", "TokenCounting", "can_correct", "token_counter_of"]

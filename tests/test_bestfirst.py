@@ -79,9 +79,11 @@ class ScriptedProposer:
         self.table = table
         self.later = later or {}  # goal -> answers from the second call on
         self.calls: list[tuple[str, int, int | None]] = []
+        self.contexts: list = []  # the StepContext of each call
 
-    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
-                              ) -> list[Proposal]:
+    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None,
+                              context=None) -> list[Proposal]:
+        self.contexts.append(context)
         seen_before = any(g == goal for g, _, _ in self.calls)
         self.calls.append((goal, n, seed))
         answers = (self.later if seen_before and goal in self.later else self.table).get(goal, [])
@@ -223,6 +225,131 @@ async def test_best_first_order_follows_cumulative_logprob_then_insertion(make_c
     assert order == [None, "left", "left2", "right", "mid", "right2"]
     assert result.proof == "  right\n  right2\n  close\n"
     assert sorted(n.order for n in graphs[0].nodes if n.order is not None) == list(range(6))
+
+
+@dataclass
+class PromptTablePolicy:
+    """Stands in for a step-prover model behind ``LMProposer``: the answers for a prompt,
+    each (text, cumulative logprob, tokens); it records every prompt it was sent."""
+
+    table: dict[str, list[tuple[str, float, int]]]
+    name: str = "scripted-step"
+    prompts: list[str] = field(default_factory=list)
+
+    async def generate(self, requests):
+        from prover.policies.policy import Completion
+
+        self.prompts.extend(r.prompt for r in requests)
+        return [[Completion(t, tokens=k, logprob=lp) for t, lp, k in self.table.get(r.prompt, [])]
+                for r in requests]
+
+    async def close(self) -> None:
+        return None
+
+
+# Root: `left` scores -0.2, `right` -0.5; L -> `left2` (-0.8) makes L2's path -1.0 at depth 2.
+# Summed, R (-0.5) beats L2 (-1.0); BFS-Prover's -1.0 / 2**2 = -0.25 beats R (-0.5 / 1).
+DEPTH_WORLD = {
+    ROOT: [("left", -0.2, 1), ("right", -0.5, 1)],
+    "⊢ L": [("left2", -0.8, 1)],
+    "⊢ L2": [("close", -0.1, 1)],
+    "⊢ R": [("close", -0.1, 1)],
+}
+
+
+def _bfs_prompts(world):
+    return {goal + ":::": answers for goal, answers in world.items()}
+
+
+@pytest.mark.parametrize("priority, order, proof", [
+    ("cumulative", [None, "left", "right"], "  right\n  close\n"),
+    ("bfs-prover", [None, "left", "left2"], "  left\n  left2\n  close\n"),
+])
+async def test_bfs_prover_format_searches_by_its_length_normalised_priority(
+        make_checker, priority, order, proof):
+    from prover.policies.prompts import get_format
+    from prover.policies.proposer import LMProposer
+
+    fmt = get_format("bfs-prover")
+    assert fmt.priority == "bfs-prover"
+    policy = PromptTablePolicy(_bfs_prompts(DEPTH_WORLD))
+    result, graphs, again = await search(make_checker(version="v4.19.0"),
+                                         LMProposer(policy, fmt), priority=priority)
+    assert [e["via"] for e in result.trace if e["event"] == "expand"] == order
+    assert result.proof == proof and again is not None and again.status is Status.PROVED
+    assert policy.prompts[0] == ROOT + ":::"  # the raw `{state}:::` prompt, no template
+
+
+async def test_bfs_prover_normalises_each_tactic_by_its_tokens(make_checker):
+    from prover.policies.prompts import get_format
+    from prover.policies.proposer import LMProposer
+
+    # `left` has the better summed log-prob (-1.0 against -1.2), but over its 5 tokens
+    # `right` scores -0.24 a token against `left`'s -1.0: BFS-Prover runs it first.
+    world = {ROOT: [("left", -1.0, 1), ("right", -1.2, 5)], "⊢ L": [("close", -0.1, 1)],
+             "⊢ R": [("close", -0.1, 1)]}
+    fmt = get_format("bfs-prover")
+    for priority, first in (("cumulative", "left"), ("bfs-prover", "right")):
+        result, graphs, _ = await search(make_checker(version="v4.19.0"),
+                                         LMProposer(PromptTablePolicy(_bfs_prompts(world)), fmt),
+                                         priority=priority)
+        runs = [e for e in tactic_events(result) if e["node"] == 0]
+        assert runs[0]["tactic"] == first, priority
+        assert result.proof == f"  {first}\n  close\n"
+    # the recorded score is the per-token one under bfs-prover
+    assert runs[0]["logprob"] == pytest.approx(-1.2 / 5)
+
+
+async def test_bfs_prover_candidates_with_sorry_admit_or_native_decide_never_run(make_checker):
+    from prover.policies.prompts import get_format
+    from prover.policies.proposer import LMProposer
+
+    world = {ROOT: [("sorry", -0.01, 1), ("admit", -0.02, 1), ("native_decide", -0.03, 1),
+                    ("rcases h with ⟨x, ?_⟩", -0.04, 3), ("constructor", -0.5, 1)],
+             BOTH: [("exact hp", -0.1, 1)], GQ: [("exact hq", -0.1, 1)]}
+    proposer = LMProposer(PromptTablePolicy(_bfs_prompts(world)), get_format("bfs-prover"))
+    result, _, _ = await search(make_checker(version="v4.19.0"), proposer, priority="bfs-prover")
+    assert result.proof == "  constructor\n  exact hp\n  exact hq\n"
+    ran = {e["tactic"] for e in tactic_events(result)}
+    assert ran == {"constructor", "exact hp", "exact hq"}
+    assert proposer.dropped == 4
+
+
+async def test_internlm25_step_prompts_show_the_name_and_the_proof_so_far(make_checker):
+    from prover.policies.prompts import get_format
+    from prover.policies.proposer import LMProposer
+
+    def prompt(goal, before):
+        return ("<|im_start|>user\n---\nNAME: w\n\n---\nPROOF_BEFORE: " + before
+                + "\n\n---\nSTATE_BEFORE: " + goal + "\n\n---\nTACTIC: "
+                + "<|im_end|>\n<|im_start|>assistant\n")
+
+    table = {prompt(ROOT, ""): [("constructor", -0.3, 3)],
+             prompt(BOTH, "constructor"): [("exact hp", -0.2, 2)],
+             prompt(GQ, "constructor\nexact hp"): [("exact hq", -0.2, 2)]}
+    policy = PromptTablePolicy(table)
+    fmt = get_format("internlm2.5-step")
+    assert fmt.priority == "token-mean" and fmt.stop == ("<|im_end|>",)
+    result, _, _ = await search(make_checker(version="v4.19.0"), LMProposer(policy, fmt),
+                                priority=fmt.priority)
+    assert result.proof == "  constructor\n  exact hp\n  exact hq\n"
+    assert policy.prompts == list(table)
+
+
+async def test_an_unknown_priority_is_refused(make_checker):
+    checker = make_checker(version="v4.19.0")
+    with pytest.raises(ValueError, match="unknown best-first priority"):
+        await search(checker, ScriptedProposer(WORLD), priority="fastest")
+
+
+async def test_every_expansion_carries_the_step_context(make_checker):
+    from search.protocols import StepContext
+
+    proposer = ScriptedProposer(WORLD)
+    result, _, _ = await search(make_checker(version="v4.19.0"), proposer)
+    assert result.proved
+    assert proposer.contexts == [StepContext(PROBLEM, ()), StepContext(PROBLEM, ("constructor",)),
+                                 StepContext(PROBLEM, ("constructor", "exact hp"))]
 
 
 async def test_attempts_use_fresh_searches_and_cost_counts_earlier_attempts(make_checker):

@@ -17,7 +17,9 @@ import pytest
 from prover.policies.policy import ChatMessage, Completion, GenerationRequest
 from prover.policies.prompts import PROMPT_FORMATS, get_format
 from prover.policies.proposer import LMProposer
+from search.priority import PRIORITIES, NodePriority
 from search.problem import Problem
+from search.protocols import StepContext
 
 # prompts.md §6 (Goedel-Prover-V2 `DeepSeekCoTHandler.prover_inference`), verbatim.
 V2_COT_TEXT = (
@@ -231,6 +233,28 @@ def test_kimina_extraction_is_the_last_closed_block():
     assert fmt.extract("```lean4\ntheorem a : 1 = 1 := by\n  exact?\n```") == ""
 
 
+@pytest.mark.parametrize("name", ["kimina", "kimina-2025"])
+def test_the_system_turn_reaches_the_backends(row, name):
+    from prover.policies.backends.hf import render_chat
+    from prover.policies.backends.openai import chat_body
+
+    messages = get_format(name).build(_problem(row), "", None).messages
+    body = chat_body(get_format(name).build(_problem(row), "", None).request(n=2), "m")
+    assert body["messages"] == [{"role": m.role, "content": m.content} for m in messages]
+    assert body["messages"][0]["role"] == "system"
+
+    class Template:  # a tokenizer's chat template (no weights here): records what it renders
+        chat_template = "{{ messages }}"
+
+        def apply_chat_template(self, chat, tokenize, add_generation_prompt):
+            self.chat = chat
+            return "rendered"
+
+    tokenizer = Template()
+    assert render_chat(tokenizer, messages) == "rendered"
+    assert tokenizer.chat == body["messages"]
+
+
 # -- Kimina-Prover 2025 (§4) ------------------------------------------------------------------
 
 KIMINA_2025_SYSTEM = ("You are an expert programmer and mathematician who helps formalizing "
@@ -271,7 +295,145 @@ def test_kimina_2025_through_the_proposer(row):
     assert [m.role for m in policy.requests[0].messages] == ["system", "user"]
 
 
+# -- step provers (§7-8) ---------------------------------------------------------------------
+
+def _goal(row: dict) -> str:
+    return row["goal"]  # the statement's root goal, as Lean prints it (shared miniF2F rows)
+
+
+def im_chat(user: str) -> str:
+    # §7 chat_template_to_prompt for one user message
+    return "<|im_start|>user\n" + user + "<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_internlm2_step_prompt(row):
+    fmt = get_format("internlm2-step")
+    assert fmt.output == "tactic" and fmt.stop == ("<|im_end|>",)
+    assert fmt.priority == "token-mean"
+    goal = _goal(row)
+    context = StepContext(_problem(row), ("intro z",))
+    parts = fmt.build_goal(goal, context)
+    assert parts.messages is None
+    assert parts.prompt == im_chat(f"DECL {row['name']}\nGOAL {goal}\n")
+    # the README example's shape
+    assert fmt.build_goal("a b n : N\n⊢ (a * b) ^ n = a ^ n * b ^ n", StepContext(
+        Problem("MyNat.mul_pow", "", "theorem MyNat.mul_pow (a b n : N) : "
+                "(a * b) ^ n = a ^ n * b ^ n := by\n"))).prompt == im_chat(
+        "DECL MyNat.mul_pow\nGOAL a b n : N\n⊢ (a * b) ^ n = a ^ n * b ^ n\n")
+    # build() is build_goal at the root
+    assert fmt.build(_problem(row), "", goal).prompt == im_chat(
+        f"DECL {row['name']}\nGOAL {goal}\n")
+
+
+def test_internlm25_step_prompt(row):
+    fmt = get_format("internlm2.5-step")
+    goal = _goal(row)
+    tactics = ("intro z", "norm_num [h₀]")
+    parts = fmt.build_goal(goal, StepContext(_problem(row), tactics))
+    assert parts.prompt == im_chat(
+        f"---\nNAME: {row['name']}\n\n"
+        f"---\nPROOF_BEFORE: intro z\nnorm_num [h₀]\n\n"
+        f"---\nSTATE_BEFORE: {goal}\n\n"
+        f"---\nTACTIC: ")
+    root = fmt.build_goal(goal, StepContext(_problem(row))).prompt
+    assert "---\nPROOF_BEFORE: \n\n---\nSTATE_BEFORE: " in root
+
+
+def test_step_prompts_use_the_declared_name(shared):
+    # ProofNet ids are not theorem names: LeanDojo's full_name is the declared one
+    r = _rows(shared / "benchmarks" / "proofnet.jsonl")[0]
+    p = _problem(r)
+    prompt = get_format("internlm2-step").build_goal("⊢ True", StepContext(p)).prompt
+    assert prompt == im_chat(f"DECL {r['theorem_name']}\nGOAL ⊢ True\n")
+
+
+def test_internlm_formats_need_the_context(row):
+    for name in ("internlm2-step", "internlm2.5-step"):
+        with pytest.raises(ValueError, match="StepContext"):
+            get_format(name).build_goal(_goal(row))
+
+
+def test_bfs_prover_prompt(row):
+    fmt = get_format("bfs-prover")
+    assert fmt.output == "tactic" and not fmt.chat and fmt.stop == ()
+    assert fmt.priority == "bfs-prover"
+    assert fmt.build_goal(_goal(row)).prompt == _goal(row) + ":::"
+    assert fmt.build_goal(_goal(row), StepContext(_problem(row), ("simp",))).prompt \
+        == _goal(row) + ":::"
+
+
+@pytest.mark.parametrize("name, raw, tactic", [
+    ("internlm2-step", "PROOFSTEP induction n with t Ht", "induction n with t Ht"),
+    ("internlm2-step", "  nlinarith [sq_nonneg x]  ", "nlinarith [sq_nonneg x]"),
+    ("internlm2-step", "PROOFSTEP sorry", ""),
+    ("internlm2.5-step", " simp [h₀]\n", "simp [h₀]"),
+    ("internlm2.5-step", "admit", ""),
+    ("internlm2.5-step", "norm_num <;> native_decide", ""),
+    ("bfs-prover", " nlinarith [sq_nonneg (a - b)]\n", "nlinarith [sq_nonneg (a - b)]"),
+    ("bfs-prover", "intro x\nsimp", "intro x\nsimp"),      # a multi-line tactic is kept
+    ("bfs-prover", "exact sorry", ""),
+    ("bfs-prover", "rcases h with ⟨x, hx⟩", "rcases h with ⟨x, hx⟩"),
+    ("bfs-prover", "rcases h with ⟨x, ?_⟩", ""),           # buggy keyword + ?_
+    ("bfs-prover", "refine ⟨?_, ?_⟩", "refine ⟨?_, ?_⟩"),    # ?_ alone is fine
+    ("bfs-prover", "simpa using h", "simpa using h"),
+    ("bfs-prover", "simpa using h _", ""),                   # simpa with a placeholder
+    ("bfs-prover", "simpa [f _,g] using h", ""),
+])
+def test_step_extraction_and_candidate_filters(name, raw, tactic):
+    assert get_format(name).extract(raw) == tactic
+
+
+def test_step_proposer_drops_refused_candidates(row):
+    table = ["PROOFSTEP norm_num", "PROOFSTEP sorry", "PROOFSTEP admit"]
+    policy = ScriptedPolicy(table)
+    fmt = get_format("internlm2-step")
+    proposer = LMProposer(policy, fmt)
+    context = StepContext(_problem(row))
+    out = asyncio.run(proposer.propose_tactics(_goal(row), 3, context=context))
+    assert [o.text for o in out] == ["norm_num"] and proposer.dropped == 2
+    request = policy.requests[0]
+    assert request.prompt == im_chat(f"DECL {row['name']}\nGOAL {_goal(row)}\n")
+    assert request.messages is None and request.stop == ("<|im_end|>",)
+
+
+# -- best-first priorities (search.priority) ---------------------------------------------------
+
+def test_node_priority_rules():
+    cumulative, mean, bfs = (NodePriority(r) for r in PRIORITIES)
+    assert cumulative.edge_score(-1.2, 4) == -1.2 and cumulative.key(-3.0, 3) == -3.0
+    assert mean.edge_score(-1.2, 4) == pytest.approx(-0.3) and mean.edge_score(-1.2, 0) == -1.2
+    assert mean.key(-3.0, 3) == -3.0
+    assert bfs.edge_score(-1.2, 4) == pytest.approx(-0.3) and bfs.edge_score(-1.2, 0) == -1.2
+    assert bfs.key(-3.0, 3) == pytest.approx(-3.0 / 9) and bfs.key(0.0, 0) == 0.0
+    assert NodePriority("bfs-prover", depth_reward=0.0).key(-3.0, 3) == -3.0
+    with pytest.raises(ValueError):
+        NodePriority("fastest")
+    with pytest.raises(ValueError):
+        NodePriority("bfs-prover", depth_reward=-1)
+
+
+def test_bestfirst_gets_the_step_formats_priority_as_an_option():
+    from prover.cli.common import SearchSettings, settings_from
+    from search.budget import Budget
+
+    settings = settings_from({})
+    budget = Budget.parse("1x8")
+    for fmt, options in (("bfs-prover", {"priority": "bfs-prover"}),
+                         ("internlm2-step", {"priority": "token-mean"}),
+                         ("next-tactic", {})):
+        assert SearchSettings(settings, "bestfirst", budget, fmt).search_options() == options
+    assert SearchSettings(settings, "sample", budget, "goedel-v2").search_options() == {}
+
+
 def test_every_format_is_registered_under_its_name():
     for name, fmt in PROMPT_FORMATS.items():
         assert fmt.name == name
-    assert "goedel-v2" in PROMPT_FORMATS
+    assert set(PROMPT_FORMATS) == {
+        "deepseek-v1.5", "deepseek-v1.5-cot", "deepseek-v2", "deepseek-v2-cot", "goedel",
+        "goedel-v2", "kimina", "kimina-2025", "internlm2-step", "internlm2.5-step",
+        "bfs-prover", "next-tactic"}
+    # deepseek-v1.5-base is not a format: its few-shot examples are not in shared/
+    assert "deepseek-v1.5-base" not in PROMPT_FORMATS
+    tactic = {n for n, f in PROMPT_FORMATS.items() if f.output == "tactic"}
+    assert tactic == {"internlm2-step", "internlm2.5-step", "bfs-prover", "next-tactic"}
+    assert all(PROMPT_FORMATS[n].build_goal is not None for n in tactic)

@@ -54,7 +54,7 @@ class ListProposer:
         self.asked.append(n)
         return [Proposal(t, None, 1) for t in self.texts[:n]]
 
-    async def propose_tactics(self, goal, n, *, seed=None):
+    async def propose_tactics(self, goal, n, *, seed=None, context=None):
         self.asked.append(n)
         return [Proposal(t, None, 1) for t in self.texts[:n]]
 

@@ -147,6 +147,13 @@ class SearchSettings:
             options["tactic_state_comment"] = False
         if self.method in SELF_CORRECTING_METHODS and self.settings.self_correct:
             options["self_correct"] = self.settings.self_correct
+        if self.method == "bestfirst" and self.prompt_format is not None:
+            from prover.policies.prompts import get_format
+
+            # the node priority the step format's authors search with (search.priority)
+            priority = get_format(self.prompt_format).priority
+            if priority != "cumulative":
+                options["priority"] = priority
         return options
 
 

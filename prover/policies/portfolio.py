@@ -38,7 +38,7 @@ from prover.policies.goal_info import GoalInfo, parse_goal, parse_statement
 from prover.policies.policy import Completion, GenerationRequest, apply_stop
 from prover.policies.prompts import tactic_indent
 from search.problem import Problem
-from search.protocols import Proposal
+from search.protocols import Proposal, StepContext
 
 FIXED_HEAD = 3  # with a seed, the first few stay in place; the rest are permuted
 
@@ -196,8 +196,9 @@ class PortfolioPolicy:
         picked = _pick(_proof_texts(problem, prefix, tactic_state), n, seed)
         return [Proposal(t, float(-rank), len(t.split())) for t, rank in picked]
 
-    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
-                              ) -> list[Proposal]:
+    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None,
+                              context: StepContext | None = None) -> list[Proposal]:
+        del context  # the goal is all the portfolio reads
         return [Proposal(t, score, len(t.split()))
                 for t, score in propose_tactics(goal, n, seed=seed)]
 

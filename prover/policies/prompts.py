@@ -46,22 +46,37 @@ from typing import Callable, Literal, Protocol
 
 from lean_bridge.goals import FENCE, extract_last_lean4_block, find_declaration
 from lean_bridge.text import mask_non_code, parse_file
+from prover.policies.family_prompts import (
+    V2_COT_PARAGRAPH,
+    V2_PREAMBLE,
+    by_sorry_file,
+    extract_goedel_sft,
+    extract_goedel_v2,
+    extract_kimina_2025,
+    goedel_v2_messages,
+    kimina_2025_messages,
+    kimina_messages,
+    problem_text,
+)
 from prover.policies.policy import ChatMessage, GenerationRequest
+from prover.policies.step_formats import (
+    INTERNLM_STOP,
+    bfs_prover_prompt,
+    extract_bfs_prover,
+    extract_internlm2_step,
+    extract_internlm25_step,
+    internlm2_step_messages,
+    internlm25_step_messages,
+    internlm_chat_text,
+)
 from search.problem import Problem
+from search.protocols import StepContext
 from search.segments import tactic_state_comment
 
 # REF §3.2, verbatim (the three backticks are part of the prompt).
 V15_NON_COT = "Complete the following Lean 4 code:\n\n```lean4\n"
 V15_COT = ("Complete the following Lean 4 code with explanatory comments preceding each line "
            "of code:\n\n```lean4\n")
-# REF §10.2, verbatim.
-V2_PREAMBLE = "Complete the following Lean 4 code:\n\n```lean4\n"
-V2_COT_PARAGRAPH = (
-    "\n\nBefore producing the Lean 4 code to formally prove the given theorem, provide a "
-    "detailed proof plan outlining the main proof steps and strategies.\nThe plan should "
-    "highlight key ideas, intermediate lemmas, and proof structures that will guide the "
-    "construction of the final formal proof.")
-
 ChatStyle = Literal["deepseek_v2"]
 OutputKind = Literal["continuation", "file", "tactic"]
 DEFAULT_INDENT = 2  # REF §6.2: the indent used when no tactic line gives one
@@ -88,15 +103,27 @@ class BuildPrompt(Protocol):
                  state_comment: str | None = None) -> PromptParts: ...
 
 
+class BuildGoal(Protocol):
+    """Tactic formats: (goal, where it sits) -> parts. Best-first search passes the context;
+    formats that need it (step provers) raise ``ValueError`` without one."""
+
+    def __call__(self, goal: str, context: StepContext | None = None) -> PromptParts: ...
+
+
 @dataclass(frozen=True)
 class PromptFormat:
+    """One format. ``extract`` returns "" for no answer or a refused one. ``priority`` names
+    the ``search.priority`` rule the format's authors rank best-first nodes by (tactic
+    formats; the application passes it to ``bestfirst`` as its ``priority`` option)."""
+
     name: str
     chat: bool
     output: OutputKind
     build: BuildPrompt
     extract: Callable[[str], str]
     stop: tuple[str, ...] = ()
-    build_goal: Callable[[str], PromptParts] | None = None  # tactic formats: goal -> parts
+    build_goal: BuildGoal | None = None  # tactic formats: goal (+ context) -> parts
+    priority: str = "cumulative"
 
 
 # -- DeepSeek-Prover-V1.5 (completion) ------------------------------------------------------
@@ -154,7 +181,7 @@ def extract_v15(text: str) -> str:
     return text.split(FENCE, 1)[0]
 
 
-# -- chat formats (DeepSeek-Prover-V2; Kimina and Goedel stand-ins) ---------------------------
+# -- chat formats (DeepSeek-Prover-V2) and proof grafting ---------------------------------------
 
 def sorry_file(problem: Problem) -> str:
     """REF §10.2's ``{formal_statement}``: header + docstring + statement + ``sorry`` proof,
@@ -177,135 +204,6 @@ def chat_prompt(problem: Problem, *, cot: bool, style: ChatStyle = "deepseek_v2"
     if cot:
         content += V2_COT_PARAGRAPH
     return (ChatMessage("user", content),)
-
-
-# -- Goedel-Prover-V2 (prompts.md §6) ------------------------------------------------------------
-
-GOEDEL_V2_HEADER = ("import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\n"
-                    "open BigOperators Real Nat Topology Rat\n\n")  # §6: ``extrac_code``'s head
-GOEDEL_V2_REFUSED = ("apply?", "exact?")  # §6: ``replace_statement_in_proof`` refuses these
-
-
-def by_sorry_file(problem: Problem) -> str:
-    """Goedel-Prover-V2's ``formal_statement`` (§6): header + docstring + statement up to
-    its ``:= by``, then ``:= by sorry`` on the same line.
-
-    Upstream cuts ``lean4_code.split(":= by")[0]``, the file's FIRST ``:= by``; we cut the
-    statement's own final ``:= by`` instead, which is the same text for every miniF2F
-    statement and stays the theorem for a statement that holds an inner ``:= by``. A
-    statement ending ``:=`` (ProofNet) gets `` by sorry`` (our choice; §6 shows ``:= by``)."""
-    head = problem.statement.rstrip()
-    if problem.ends_with_by:
-        head = head[:-len("by")].rstrip()
-    if head.endswith(":="):
-        head = head[:-len(":=")].rstrip(" \t")
-    return problem.header + (problem.informal or "") + head + " := by sorry"
-
-
-def goedel_v2_messages(problem: Problem) -> tuple[ChatMessage, ...]:
-    """§6 first round, verbatim: one user message, the DeepSeek-V2 CoT text with the
-    closing fence directly after ``sorry`` (no newline before it)."""
-    return (ChatMessage("user", V2_PREAMBLE + by_sorry_file(problem) + FENCE
-                        + V2_COT_PARAGRAPH),)
-
-
-_GOEDEL_V2_BLOCKS = (re.compile(r"```lean4\n(.*?)\n```", re.DOTALL),
-                     re.compile(r"```lean4\n(.*?)```", re.DOTALL),
-                     re.compile(r"```lean\n(.*?)```", re.DOTALL))
-
-
-def extract_goedel_v2(text: str) -> str:
-    """§6 ``DeepSeekCoTHandler.extrac_code`` + ``replace_statement_in_proof``'s guard: the
-    LAST closed ```` ```lean4 ```` block (patterns tried in upstream's order: closed by
-    ``\n```, then by ```, then a ```` ```lean ```` block), "" when there is none or when it
-    uses ``apply?`` / ``exact?`` (refused upstream). An unclosed block is no answer, as
-    upstream. Upstream prepends the default header; we return the block alone, since only
-    the proof is kept and grafted onto the problem's own statement (``proof_from_full_file``)."""
-    for pattern in _GOEDEL_V2_BLOCKS:
-        blocks = pattern.findall(text)
-        if blocks:
-            block = blocks[-1]
-            if any(r in block for r in GOEDEL_V2_REFUSED):
-                return ""
-            return block
-    return ""
-
-
-# -- Goedel-Prover-SFT (prompts.md §5) -------------------------------------------------------
-
-def extract_goedel_sft(text: str) -> str:
-    """§5: upstream keeps the FIRST ```` ```lean4\n…\n``` ```` block of prompt + completion,
-    i.e. the block the prompt opened, closed by the first fence that starts a line. The
-    completion continues the statement (which ends in a newline), so the proof is the text
-    before the first ``\n```(or a fence at the very start). No closing fence: "" (upstream's
-    ``"None"``, refused)."""
-    cut = ("\n" + text).find("\n" + FENCE)
-    return "" if cut < 0 else text[:cut]
-
-
-# -- Kimina-Prover (prompts.md §3, §4) -----------------------------------------------------------
-
-KIMINA_SYSTEM = "You are an expert in mathematics and Lean 4."  # §3
-KIMINA_2025_SYSTEM = ("You are an expert programmer and mathematician who helps formalizing "
-                      "mathematical problems in Lean 4.")  # §4
-KIMINA_2025_PROOF_WORDS = ("theorem", "by", ":=", "import")  # §4 ``extract_proof_from_text``
-
-
-def _statement_by(problem: Problem) -> str:
-    """The statement ending ``:= by\n`` (§3's shape); a ProofNet ``:=`` gets `` by\n``."""
-    statement = problem.statement
-    if not problem.ends_with_by:
-        statement = statement.rstrip() + " by\n"
-    return statement if statement.endswith("\n") else statement + "\n"
-
-
-def problem_text(problem: Problem) -> str:
-    """§3's ``problem``: the natural-language text, i.e. the docstring's content. Without a
-    docstring, Goedel-V2's ``KiminaCoTHandler`` fallback: the statement code up to ``:= by``
-    without ``import``/``set_option``/``open`` and blank lines."""
-    if problem.informal:
-        text = problem.informal.strip()
-        text = text[len("/--"):] if text.startswith("/--") else text
-        text = text[:-len("-/")] if text.endswith("-/") else text
-        return text.strip()
-    code = (problem.header + problem.statement).split(":= by")[0] + ":= by"
-    return "\n".join(line for line in code.splitlines()
-                     if not (line.startswith(("import", "set_option", "open"))
-                             or line.strip() == ""))
-
-
-def kimina_messages(problem: Problem) -> tuple[ChatMessage, ...]:
-    """§3 (Kimina-Prover-Preview-Distill card quick start), verbatim: the system message,
-    then ``Think about …\n# Problem:{problem}\n# Formal statement:\n```lean4\n{formal}\n```\n``
-    where ``formal`` = header + docstring + statement ending ``:= by\n`` (no ``sorry``), so
-    a blank line precedes the closing fence, as on the card."""
-    formal = problem.header + (problem.informal or "") + _statement_by(problem)
-    user = ("Think about and solve the following problem step by step in Lean 4."
-            f"\n# Problem:{problem_text(problem)}"
-            f"\n# Formal statement:\n```lean4\n{formal}\n```\n")
-    return (ChatMessage("system", KIMINA_SYSTEM), ChatMessage("user", user))
-
-
-def kimina_2025_messages(problem: Problem) -> tuple[ChatMessage, ...]:
-    """§4 (the July 2025 demo, ``error_fix.py``), verbatim: its system message, then
-    ``Think about and solve the following problems step by step in Lean 4.\n\n`` + the
-    whole Lean file ending ``:= by sorry`` (no fence)."""
-    user = ("Think about and solve the following problems step by step in Lean 4."
-            "\n\n" + by_sorry_file(problem))
-    return (ChatMessage("system", KIMINA_2025_SYSTEM), ChatMessage("user", user))
-
-
-_CLOSED_LEAN4_BLOCK = re.compile(r"```lean4\n(.*?)\n```", re.DOTALL)
-
-
-def extract_kimina_2025(text: str) -> str:
-    """§4 ``extract_proof_from_text``: scanning the closed ```` ```lean4 ```` blocks from the
-    last, the first one that holds all of ``theorem``, ``by``, ``:=`` and ``import``; ""
-    when none does (upstream: ``"No proof found in the output."``, which fails to check)."""
-    for block in reversed(_CLOSED_LEAN4_BLOCK.findall(text)):
-        if all(word in block for word in KIMINA_2025_PROOF_WORDS):
-            return block
-    return ""
 
 
 def _declared_name(statement: str) -> str | None:
@@ -421,7 +319,7 @@ def _messages_format(name: str, messages: Callable[[Problem], tuple[ChatMessage,
     return PromptFormat(name, chat=True, output="file", build=build, extract=extract, stop=stop)
 
 
-def _goal_parts(goal: str) -> PromptParts:
+def _goal_parts(goal: str, context: StepContext | None = None) -> PromptParts:
     return PromptParts(prompt=next_tactic_prompt(goal))
 
 
@@ -430,6 +328,33 @@ def _next_tactic_build(problem: Problem, prefix: str = "", tactic_state: str | N
     if tactic_state is None:
         raise ValueError("next-tactic prompts need the goal: pass tactic_state")
     return _goal_parts(tactic_state)
+
+
+def _step_format(name: str, build_goal: BuildGoal, extract: Callable[[str], str],
+                 stop: tuple[str, ...], priority: str) -> PromptFormat:
+    """A step prover's tactic format: ``build`` = ``build_goal`` at the root of ``problem``."""
+    def build(problem: Problem, prefix: str = "", tactic_state: str | None = None,
+              state_comment: str | None = None) -> PromptParts:
+        if tactic_state is None:
+            raise ValueError(f"{name} prompts need the goal: pass tactic_state")
+        return build_goal(tactic_state, StepContext(problem))
+
+    return PromptFormat(name, chat=False, output="tactic", build=build, extract=extract,
+                        stop=stop, build_goal=build_goal, priority=priority)
+
+
+def _internlm_goal(name: str, messages: Callable[[str, StepContext], tuple[ChatMessage, ...]]
+                   ) -> BuildGoal:
+    def build_goal(goal: str, context: StepContext | None = None) -> PromptParts:
+        if context is None:
+            raise ValueError(f"{name} prompts need the declaration name: pass a StepContext")
+        return PromptParts(prompt=internlm_chat_text(messages(goal, context)))
+
+    return build_goal
+
+
+def _bfs_goal(goal: str, context: StepContext | None = None) -> PromptParts:
+    return PromptParts(prompt=bfs_prover_prompt(goal))
 
 
 PROMPT_FORMATS: dict[str, PromptFormat] = {
@@ -451,6 +376,14 @@ PROMPT_FORMATS: dict[str, PromptFormat] = {
         # No stop string: tactic models end with EOS, and `extract_tactic` keeps one line.
         PromptFormat("next-tactic", chat=False, output="tactic", build=_next_tactic_build,
                      extract=extract_tactic, build_goal=_goal_parts),
+        # PM §7: candidates ranked by mean token log-prob, nodes by their sum (token-mean).
+        _step_format("internlm2-step", _internlm_goal("internlm2-step", internlm2_step_messages),
+                     extract_internlm2_step, (INTERNLM_STOP,), "token-mean"),
+        _step_format("internlm2.5-step",
+                     _internlm_goal("internlm2.5-step", internlm25_step_messages),
+                     extract_internlm25_step, (INTERNLM_STOP,), "token-mean"),
+        # PM §8: raw completion, no stop string upstream (EOS); length-normalised priority.
+        _step_format("bfs-prover", _bfs_goal, extract_bfs_prover, (), "bfs-prover"),
     )
 }
 
@@ -464,7 +397,7 @@ def get_format(name: str) -> PromptFormat:
 
 
 __all__ = [
-    "PROMPT_FORMATS", "BuildPrompt", "PromptFormat", "PromptParts", "chat_prompt", "deepseek_v15_prompt",
+    "PROMPT_FORMATS", "BuildGoal", "BuildPrompt", "PromptFormat", "PromptParts", "chat_prompt", "deepseek_v15_prompt",
     "by_sorry_file", "extract_goedel_v2", "extract_tactic", "extract_v15", "get_format",
     "extract_goedel_sft", "extract_kimina_2025", "goedel_v2_messages", "kimina_2025_messages",
     "kimina_messages", "problem_text",

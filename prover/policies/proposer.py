@@ -24,7 +24,7 @@ from prover.policies.policy import Completion, GenerationRequest, Policy
 from prover.policies.prompts import PromptFormat, PromptParts, proof_from_full_file
 from search.mix import MixProposer
 from search.problem import Problem
-from search.protocols import Proposal
+from search.protocols import Proposal, StepContext
 
 
 @dataclass
@@ -33,12 +33,16 @@ class LMProposer:
 
     Post-processing by ``format.output``: ``continuation`` (V1.5) keeps the text before
     the first fence, which continues ``prefix``; ``file`` (chat formats) takes the block the
-    format's ``extract`` picks (the last ``lean4`` block for most) and grafts its proof onto the statement (``proof_from_full_file``);
-    ``tactic`` keeps the first line. Unparseable outputs, and empty ones where there is no
-    prefix, are dropped and counted in ``dropped``. An empty continuation of a non-empty
-    prefix is kept (as ""): the prefix alone may be the proof (a rollout that closed the
-    goal, then failed on a redundant line), and it is what the model says then. A format of the wrong kind for the call raises ``ValueError``:
-    proofs need a ``continuation``/``file`` format, tactics a ``tactic`` one.
+    format's ``extract`` picks (the last ``lean4`` block for most; "" when the format's
+    authors refuse the answer) and grafts its proof onto the statement
+    (``proof_from_full_file``); ``tactic`` keeps what the format's ``extract`` keeps (the
+    first line for ``next-tactic``; step provers' own rules and candidate filters).
+    Unparseable or refused outputs, and empty ones where there is no prefix, are dropped
+    and counted in ``dropped``. An empty continuation of a non-empty prefix is kept (as ""):
+    the prefix alone may be the proof (a rollout that closed the goal, then failed on a
+    redundant line), and it is what the model says then. A format of the wrong kind for the
+    call raises ``ValueError``: proofs need a ``continuation``/``file`` format, tactics a
+    ``tactic`` one.
     """
 
     policy: Policy
@@ -110,11 +114,11 @@ class LMProposer:
 
         return policy_token_counter(self.policy)
 
-    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None
-                              ) -> list[Proposal]:
+    async def propose_tactics(self, goal: str, n: int, *, seed: int | None = None,
+                              context: StepContext | None = None) -> list[Proposal]:
         if self.format.output != "tactic" or self.format.build_goal is None:
             raise ValueError(f"format {self.format.name!r} proposes proofs, not tactics")
-        parts = self.format.build_goal(goal)
+        parts = self.format.build_goal(goal, context)
         request = self._request(parts, n, self.tactic_temperature, seed)
         out = []
         for c in await self._generate(request):
@@ -135,8 +139,10 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
 
     ``portfolio`` needs no model; ``hf:``/``vllm:``/``openai:`` wrap the backend in a
     ``BatchingPolicy`` (concurrent searches share batches) and a prompt format (default
-    ``deepseek-v1.5``, the completion format the public prover models were trained on; chat
-    models want ``deepseek-v2``, ``kimina`` or ``goedel``); ``mix:A,B`` asks A first, then B.
+    ``deepseek-v1.5``, the completion format the public prover models were trained on; each
+    family's own is in ``prover.policies.prompts.PROMPT_FORMATS``: ``goedel-v2``, ``kimina``,
+    ``kimina-2025``, ``deepseek-v2`` … for chat models, ``internlm2-step``, ``bfs-prover`` …
+    for best-first); ``mix:A,B`` asks A first, then B.
     ``policy_for(part)`` may supply a part's policy instead (e.g. one hosted elsewhere); it
     returns None for the parts it does not host.
     """
