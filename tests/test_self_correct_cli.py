@@ -205,3 +205,13 @@ def test_iterate_refuses_a_negative_self_correct_before_anything_runs(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "--self-correct -1: must be 0 or more" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_the_table_says_which_round_proved_it(tmp_path, server):
+    url, _bodies = server
+    path = write(tmp_path, "t.lean", FILE)
+    result = prove(path, "--policy", f"openai:{url}#{MODEL}", "--prompt-format", "goedel-v2",
+                   "--self-correct", "1", "--budget", "1x2", fake=rules(tmp_path, WORLD),
+                   env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "proved by self-correction round 1" in result.stdout
