@@ -238,7 +238,7 @@ def block(proof: str) -> str:
 
 @dataclass
 class TurnPolicy:
-    """A chat model stand-in: a first answer (one user message) fails, a later one passes
+    """A chat model stand-in: a first answer (no assistant turn yet) fails, a later one passes
     when ``fixes``; records every request."""
 
     fixes: bool = True
@@ -249,7 +249,7 @@ class TurnPolicy:
         self.requests.extend(requests)
         out = []
         for r in requests:
-            later = r.messages is not None and len(r.messages) > 1
+            later = r.messages is not None and any(m.role == "assistant" for m in r.messages)
             text = block(GOOD if later and self.fixes else BAD)
             out.append([Completion(text, tokens=5) for _ in range(r.n)])
         return out
@@ -356,3 +356,64 @@ async def test_a_mix_sends_the_correction_to_the_member_that_made_it():
     # The corrected proposal is the model's again: a further turn goes to it too.
     [again] = await mix.propose_correction(PROBLEM, [mine, fixed], check)
     assert len(policy.requests[2].messages) == 5 and again.text == GOOD
+
+
+async def test_kimina_turn_shows_the_goals_lean_reported_before_the_error(tmp_path):
+    from lean_bridge.checker import LeanChecker
+    from lean_bridge.pool import PoolConfig, ReplPool
+    from lean_bridge.process import ReplSpec
+
+    # The error spans the whole tactic; at Kimina's Lean (v4.15) allTactics goals are multi-line.
+    script = tmp_path / "rules.json"
+    script.write_text(json.dumps({"rules": [
+        {"match": r"nlinarith \[h₀, bad\]",
+         "messages": [{"severity": "error", "data": "linarith failed"}]}]}, ensure_ascii=False))
+    lean = LeanChecker(ReplPool(ReplSpec(fake_repl_command("--script", str(script),
+                                                           "--version", "v4.15.0")),
+                                PoolConfig(max_processes=1)), timeout=30)
+    policy = TurnPolicy()
+    try:
+        result = await sample_search(PROBLEM, proposer=LMProposer(policy, get_format("kimina-2025")),
+                                     lean=lean, budget=Budget(1, 2), rng=random.Random(0),
+                                     self_correct=1)
+    finally:
+        await lean.pool.close()
+    assert result.proved and result.round == 1
+    system, user, answer, feedback = policy.requests[1].messages
+    assert (system.role, user.role, answer, feedback.role) == \
+        ("system", "user", ChatMessage("assistant", block(BAD)), "user")
+    assert feedback.content == (
+        "# Error 1:\n"
+        "Goals state before error position: \nx : ℝ\nh₀ : 2 * x = 4\n⊢ x = 2\n\n"
+        "Error message: \nlinarith failed\n\n"
+        "Lean 4 code snippet with error:\n```lean4\n"
+        "005  | \n"
+        "006  | theorem t (x : ℝ) (h₀ : 2 * x = 4) : x = 2 := by\n"
+        "007 >|   nlinarith [h₀, bad]\n"
+        "008  | \n"
+        "```\n")
+
+
+async def test_a_completion_model_is_corrected_in_the_comment_form(lean):
+    @dataclass
+    class Completing:  # a raw completion model: continues the prompt, stops at the fence
+        name: str = "completing"
+        requests: list[GenerationRequest] = field(default_factory=list)
+
+        async def generate(self, requests):
+            self.requests.extend(requests)
+            return [[Completion(GOOD if "-- The previous proof attempt" in r.prompt else BAD)
+                     for _ in range(r.n)] for r in requests]
+
+        async def close(self):
+            return None
+
+    policy = Completing()
+    result = await sample_search(PROBLEM, proposer=LMProposer(policy, get_format("deepseek-v1.5")),
+                                 lean=lean, budget=Budget(1, 2), rng=random.Random(0),
+                                 self_correct=1)
+    assert result.proved and result.round == 1 and result.proof == GOOD
+    first, second = policy.requests
+    assert first.messages is None and second.messages is None and second.stop == first.stop
+    assert second.prompt == (first.prompt + BAD + "```\n\n" + GOLDEN_COMMENT + "\n\n```lean4\n"
+                             + DEFAULT_HEADER + STATEMENT)
