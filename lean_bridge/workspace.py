@@ -59,6 +59,22 @@ class Pins:
             )
         return cls(version, version, version)
 
+    @classmethod
+    def pinned(cls, lean: str, mathlib: str, repl: str) -> "Pins":
+        """Explicit pins: a Lean release and the Mathlib and REPL commits (or tags) to use with
+        it, e.g. the environment a model was trained on."""
+        if not _VERSION.match(lean):
+            raise ValueError(f"not a Lean release name: {lean!r} (expected e.g. v4.15.0)")
+        for what, rev in (("Mathlib", mathlib), ("REPL", repl)):
+            if not re.fullmatch(r"[\w.\-]+", rev):
+                raise ValueError(f"not a git commit or tag for {what}: {rev!r}")
+        return cls(lean, mathlib, repl)
+
+    @property
+    def is_tagged(self) -> bool:
+        """Whether these are ``for_toolchain``'s pins (Mathlib and REPL tags of the release)."""
+        return self == Pins.default() or self.mathlib == self.repl == self.lean
+
     @property
     def needs_flush_patch(self) -> bool:
         """REPL tags before v4.10.0 do not flush stdout after a response (repl PR #49).
@@ -137,6 +153,26 @@ def default_workspace() -> Path:
 def toolchain_workspace(version: str) -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return cache / "prover" / f"workspace-{version}"
+
+
+def pins_workspace(pins: Pins) -> Path:
+    """Where ``prover setup`` puts a workspace for ``pins`` by default: the default one for the
+    default pins, ``workspace-<lean>`` for a release's tags, ``workspace-<lean>-<mathlib[:8]>``
+    for explicit commits (so they never share a directory with the tags)."""
+    if pins == Pins.default():
+        return default_workspace()
+    if pins.is_tagged:
+        return toolchain_workspace(pins.lean)
+    return toolchain_workspace(f"{pins.lean}-{pins.mathlib[:8]}")
+
+
+def workspace_lean(workspace: Path) -> str | None:
+    """The Lean release a workspace's ``lean-toolchain`` names; None when it has none."""
+    try:
+        text = (workspace / "lean-toolchain").read_text().strip()
+    except OSError:
+        return None
+    return text.split(":")[-1] or None
 
 
 def is_built(workspace: Path) -> bool:

@@ -46,6 +46,14 @@ def _at_least_one(value: int) -> str | None:
     return None if value >= 1 else "must be at least 1"
 
 
+def _temperature(value: float) -> str | None:
+    return None if math.isfinite(value) and value >= 0 else "must be a number >= 0"
+
+
+def _top_p(value: float) -> str | None:
+    return None if 0 < value <= 1 else "must be in (0, 1]"
+
+
 def _not_negative_turns(value: int) -> str | None:
     return None if value >= 0 else ("must be 0 or more (the correction turns a refused "
                                     "candidate gets; 0 = none)")
@@ -109,6 +117,11 @@ SCHEMA: dict[str, Key] = {
     "budget": Key(str, "1x32", _parses("search.budget:Budget.parse")),
     "seed": Key(int, 0),
     "prompt_format": Key(str, None, _parses("prover.policies.prompts:get_format")),
+    # Sampling of a model policy; unset, the model family's published values apply
+    # (prover.policies.families), else 1.0 / 0.95 / 2048.
+    "temperature": Key(float, None, _temperature),
+    "top_p": Key(float, None, _top_p),
+    "max_tokens": Key(int, None, _at_least_one),
     # RMaxTS: give the model the tactic-state comment after the code prefix (upstream's
     # `tactic_state_comment`); off, prompts end at the prefix (flag --no-state-comment).
     "tactic_state_comment": Key(bool, True),
@@ -142,6 +155,9 @@ class Settings:
     budget: str
     seed: int
     prompt_format: str | None
+    temperature: float | None
+    top_p: float | None
+    max_tokens: int | None
     tactic_state_comment: bool
     self_correct: int
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

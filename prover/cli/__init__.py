@@ -12,6 +12,7 @@ import click
 from prover.cli.bench import bench_system
 from prover.cli.eval import eval_command, report_command, synth_command
 from prover.cli.lean import check, setup
+from prover.cli.models import models_command
 from prover.cli.prove import prove
 from prover.cli.train import iterate, train
 
@@ -23,14 +24,14 @@ def cli() -> None:
 
     Start with `prover setup` (installs Lean, Mathlib and the REPL on first use), then
     `prover prove FILE.lean` to fill in the `sorry` proofs of a file, or `prover check
-    FILE.lean` to verify its theorems. `prover eval` runs miniF2F, ProofNet or PutnamBench
+    FILE.lean` to verify its theorems; `prover models` lists the model families it knows. `prover eval` runs miniF2F, ProofNet or PutnamBench
     (then `prover report`); `prover synth`, `prover train` and `prover iterate` turn verified
     proofs into training data and models.
     """
 
 
 for _command in (setup, check, prove, bench_system, eval_command, report_command, synth_command,
-                 train, iterate):
+                 train, iterate, models_command):
     cli.add_command(_command)
 
 

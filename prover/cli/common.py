@@ -112,6 +112,81 @@ def state_comment_option(func):
              "(default; config tactic_state_comment = true|false).")(func)
 
 
+def sampling_options(func):
+    """``--temperature``, ``--top-p``, ``--max-tokens``: a model policy's sampling (config keys
+    of the same names). Unset, the model family's published values apply."""
+    func = click.option("--max-tokens", type=int, metavar="N",
+                        help="Max new tokens per generation (default: the model family's, "
+                             "else 2048; cut to the served model's context).")(func)
+    func = click.option("--top-p", type=float, metavar="P",
+                        help="Nucleus sampling top-p (default: the model family's, else 0.95).")(func)
+    func = click.option("--temperature", type=float, metavar="T",
+                        help="Sampling temperature (default: the model family's, else 1.0; "
+                             "see `prover models`).")(func)
+    return func
+
+
+def model_parts(policy: str) -> list[Any]:
+    """The parts of a policy spec that are models (hf, vllm, openai)."""
+    from prover.policies.backends.spec import parse_spec
+
+    parsed = parse_spec(policy)
+    return [p for p in (parsed.parts or (parsed,)) if p.kind in ("hf", "vllm", "openai")]
+
+
+def family_format(policy: str, method: str) -> str | None:
+    """The prompt format the model of ``policy`` gets from its family when none is given, if
+    it differs from what no format means (deepseek-v1.5; next-tactic for bestfirst). None for
+    no model, several models (a mix: each part picks its own) or an unknown one. A family made
+    for the other kind of search (a step prover under rmaxts, a whole-proof model under
+    bestfirst) keeps the default, with a warning."""
+    from prover.policies.families import DEFAULT_FORMAT, family_for_model
+    from prover.policies.prompts import PROMPT_FORMATS
+    from prover.policies.proposer import model_id, warn_once
+
+    parts = model_parts(policy)
+    if len(parts) != 1:
+        return None
+    family = family_for_model(model_id(parts[0]))
+    if family is None or family.prompt_format not in PROMPT_FORMATS:
+        return None  # make_proposer warns
+    tactics = method == "bestfirst"
+    if (family.method == "tactic") != tactics:
+        default = "next-tactic" if tactics else DEFAULT_FORMAT
+        kind = "a tactic (step) prover" if family.method == "tactic" else "a whole-proof model"
+        warn_once(f"{family.name} is {kind}; --search {method} uses the prompt format "
+                  f"{default} (choose with --prompt-format)")
+        return None if tactics else DEFAULT_FORMAT
+    default = "next-tactic" if tactics else DEFAULT_FORMAT
+    return None if family.prompt_format == default else family.prompt_format
+
+
+def warn_lean_mismatch(settings: Settings) -> None:
+    """Warn (stderr) when the workspace's Lean differs from the one a model's family was trained
+    and evaluated on. Nothing to compare with a --repl command (its Lean is unknown here)."""
+    from lean_bridge.workspace import DEFAULT_LEAN, default_workspace, pins_workspace, workspace_lean
+    from prover.policies.families import family_for_model, family_pins
+    from prover.policies.proposer import model_id, warn_once
+
+    if settings.repl:
+        return
+    workspace = Path(settings.workspace) if settings.workspace else default_workspace()
+    lean = workspace_lean(workspace) or DEFAULT_LEAN  # an unset one is set up at the default
+    for part in model_parts(settings.policy):
+        family = family_for_model(model_id(part), settings.prompt_format)
+        if family is None or family.lean == lean:
+            continue
+        try:
+            where = f" (it goes to {pins_workspace(family_pins(family))}; pass it with --workspace)"
+        except ValueError:
+            where = ""
+        warn_once(f"{family.name} was trained and evaluated on Lean {family.lean}"
+                  + (f" (Mathlib {family.mathlib[:12]})" if family.mathlib else "")
+                  + f", but the workspace {workspace} runs Lean {lean}: proofs may fail for "
+                  f"version reasons. `prover setup --for {family.name}` makes its workspace"
+                  + where + ".")
+
+
 def self_correct_option(func):
     """``--self-correct R``: the searching commands' self-correction turns (config key
     ``self_correct``; default 0)."""
@@ -161,11 +236,15 @@ def search_settings(*, repl: str | None, workspace: Path | None, timeout: float 
                     workers: int | None, policy: str | None, search_method: str | None,
                     budget: str | None, seed: int | None, prompt_format: str | None,
                     verbose: bool, tactic_state_comment: bool | None = None,
-                    self_correct: int | None = None) -> SearchSettings:
+                    temperature: float | None = None, top_p: float | None = None,
+                    max_tokens: int | None = None, self_correct: int | None = None
+                    ) -> SearchSettings:
     """The settings of a searching command from its flags (None: not given), the environment
     and config files; exits 2 unless the search method, budget, prompt format and policy spec
-    make sense together. Self-correction (``self_correct`` > 0) needs whole-proof sampling: with
-    no search method given anywhere it selects ``sample``, with another method it exits 2."""
+    make sense together. Without a prompt format, a model's family chooses it
+    (``family_format``); a workspace whose Lean is not the family's is warned about.
+    Self-correction (``self_correct`` > 0) needs whole-proof sampling: with no search method
+    given anywhere it selects ``sample``, with another method it exits 2."""
     from prover.drivers import prove as pv
     from prover.policies.backends.spec import parse_spec
     from search import Budget
@@ -174,7 +253,8 @@ def search_settings(*, repl: str | None, workspace: Path | None, timeout: float 
         "repl": repl, "workspace": str(workspace) if workspace else None, "timeout": timeout,
         "workers": workers, "policy": policy, "search": search_method, "budget": budget,
         "seed": seed, "prompt_format": prompt_format,
-        "tactic_state_comment": tactic_state_comment, "self_correct": self_correct})
+        "tactic_state_comment": tactic_state_comment, "temperature": temperature,
+        "top_p": top_p, "max_tokens": max_tokens, "self_correct": self_correct})
     from prover.config import DEFAULT
 
     if settings.self_correct and settings.sources.get("search", DEFAULT) == DEFAULT:
@@ -195,8 +275,10 @@ def search_settings(*, repl: str | None, workspace: Path | None, timeout: float 
     try:
         method = pv.check_method(method_name)
         plan_budget = Budget.parse(settings.budget)
-        fmt = pv.prompt_format_for(method, settings.prompt_format)
         parse_spec(settings.policy)
+        fmt = pv.prompt_format_for(
+            method, settings.prompt_format or family_format(settings.policy, method))
     except ValueError as exc:  # ProveInputError included
         fail(str(exc), EXIT_USAGE)
+    warn_lean_mismatch(settings)
     return SearchSettings(settings, method, plan_budget, fmt)

@@ -20,6 +20,7 @@ from prover.cli.common import (
     fail,
     lean_options,
     repl_spec,
+    sampling_options,
     search_settings,
     self_correct_option,
     state_comment_option,
@@ -74,7 +75,9 @@ def lean_info(settings: Settings, spec: Any) -> dict[str, Any]:
               help="N independent attempts per problem of T generations each (default 1x32).")
 @click.option("--workers", type=int, help="Lean REPL processes and problems in flight.")
 @click.option("--seed", type=int, help="Base seed; each attempt derives its own (default 0).")
-@click.option("--prompt-format", metavar="NAME", help="Prompt format of a model policy.")
+@click.option("--prompt-format", metavar="NAME",
+              help="Prompt format of a model policy (default: the model family's, see "
+                   "`prover models`; else deepseek-v1.5, next-tactic for bestfirst).")
 @lean_options
 @click.option("--shard", metavar="I/N", help="Run only every N-th problem starting at the I-th "
                                              "(0-based); shards of one run share --out.")
@@ -85,6 +88,7 @@ def lean_info(settings: Settings, spec: Any) -> dict[str, Any]:
 @click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
               help="Run the attempts on a Ray cluster (needs the ray extra).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@sampling_options
 @state_comment_option
 @self_correct_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
@@ -94,8 +98,9 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
                  seed: int | None, prompt_format: str | None, repl: str | None,
                  workspace: Path | None, timeout: float | None, shard: str | None,
                  problem_timeout: float | None, out: Path, ray_address: str | None, quiet: bool,
-                 tactic_state_comment: bool | None, self_correct: int | None,
-                 verbose: bool) -> None:
+                 tactic_state_comment: bool | None, temperature: float | None,
+                 top_p: float | None, max_tokens: int | None,
+                 self_correct: int | None, verbose: bool) -> None:
     """Evaluate a prover on BENCHMARK (minif2f, proofnet or putnambench).
 
     Writes one JSON line per attempt to DIR/results.jsonl (fsync'd as it goes) and the run's
@@ -117,6 +122,7 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
                           prompt_format=prompt_format, verbose=verbose,
                           tactic_state_comment=tactic_state_comment,
+                          temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                           self_correct=self_correct)
 
     def load():
@@ -375,7 +381,9 @@ def report_command(run_dir: Path, compare: tuple[Path, ...], out: Path | None) -
 @click.option("--budget", metavar="NxT", help="N attempts per statement of T generations each.")
 @click.option("--workers", type=int, help="Lean REPL processes and statements in flight.")
 @click.option("--seed", type=int, help="Base seed; each attempt derives its own (default 0).")
-@click.option("--prompt-format", metavar="NAME", help="Prompt format of a model policy.")
+@click.option("--prompt-format", metavar="NAME",
+              help="Prompt format of a model policy (default: the model family's, see "
+                   "`prover models`; else deepseek-v1.5, next-tactic for bestfirst).")
 @lean_options
 @click.option("--shard", metavar="I/N", help="Run only every N-th statement starting at the I-th.")
 @click.option("--problem-timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
@@ -383,6 +391,7 @@ def report_command(run_dir: Path, compare: tuple[Path, ...], out: Path | None) -
 @click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
               help="Run the attempts on a Ray cluster (needs the ray extra).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@sampling_options
 @state_comment_option
 @self_correct_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
@@ -391,8 +400,9 @@ def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[s
                   workers: int | None, seed: int | None, prompt_format: str | None,
                   repl: str | None, workspace: Path | None, timeout: float | None,
                   shard: str | None, problem_timeout: float | None, ray_address: str | None,
-                  quiet: bool, tactic_state_comment: bool | None, self_correct: int | None,
-                  verbose: bool) -> None:
+                  quiet: bool, tactic_state_comment: bool | None, temperature: float | None,
+                  top_p: float | None, max_tokens: int | None,
+                  self_correct: int | None, verbose: bool) -> None:
     """Prove the statements of STATEMENTS (JSONL: name, formal_statement, optional header)
     and write every verified proof as a training record to DIR/records.jsonl.
 
@@ -409,6 +419,7 @@ def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[s
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
                           prompt_format=prompt_format, verbose=verbose,
                           tactic_state_comment=tactic_state_comment,
+                          temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                           self_correct=self_correct)
 
     def load():

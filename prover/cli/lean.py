@@ -26,25 +26,46 @@ from prover.cli.common import (
 @click.command()
 @click.option("--toolchain", metavar="vX.Y.Z",
               help="Make a workspace for another Lean release (Mathlib and REPL tags of that name).")
+@click.option("--for", "family_name", metavar="FAMILY",
+              help="Make the workspace a model family was trained and evaluated on (its Lean, "
+                   "Mathlib and REPL; `prover models` lists them), e.g. Kimina-Prover.")
 @click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
               help="Where the workspace lives (default: this checkout, or a cache directory per toolchain).")
 @click.option("--no-install", is_flag=True, help="Do not install elan when lake is missing; fail instead.")
-def setup(toolchain: str | None, workspace: Path | None, no_install: bool) -> None:
+def setup(toolchain: str | None, family_name: str | None, workspace: Path | None,
+          no_install: bool) -> None:
     """Install Lean (elan), fetch Mathlib's cache and build the Lean REPL.
 
     Downloads: the Lean toolchain (~200 MB), Mathlib's sources and compiled files (~5 GB)
     and the REPL's sources. Writes prover-workspace.json with the versions used.
-    Exits 3 when it cannot (no network, no elan), saying what to do.
+    `--for FAMILY` pins the family's environment (Kimina: Lean v4.15.0 with its Mathlib
+    and REPL commits; DeepSeek and Goedel: the default v4.9.0-rc1). Exits 2 for an unknown
+    family or release, 3 when it cannot set up (no network, no elan), saying what to do.
     """
     from lean_bridge.setup import SetupError, describe_plan, setup_workspace
     from lean_bridge.workspace import (
         Pins,
         default_workspace,
+        pins_workspace,
         read_pins,
         toolchain_workspace,
     )
 
-    if toolchain:
+    if toolchain and family_name:
+        fail("--toolchain and --for exclude each other (a family has its own Lean)", EXIT_USAGE)
+    wanted = None
+    if family_name:
+        from prover.policies.families import family_for_model, family_pins, get_family
+
+        try:  # a family's name, or a model id it covers
+            family = family_for_model(family_name) if "/" in family_name else None
+            wanted = family_pins(family or get_family(family_name))
+        except ValueError as exc:
+            fail(f"{exc} (or a model id they cover; see `prover models`)", EXIT_USAGE)
+    if wanted is not None and wanted != Pins.default():
+        pins, write_files = wanted, True
+        target = workspace or pins_workspace(pins)
+    elif toolchain:
         try:
             pins = Pins.for_toolchain(toolchain)
         except ValueError as exc:

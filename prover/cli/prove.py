@@ -23,6 +23,7 @@ from prover.cli.common import (
     lean_options,
     read_lean_file,
     repl_spec,
+    sampling_options,
     search_settings,
     self_correct_option,
     state_comment_option,
@@ -45,7 +46,8 @@ from search.methods import METHOD_NAMES
 @lean_options
 @click.option("--seed", type=int, metavar="N", help="Seed of the search's random choices (default 0).")
 @click.option("--prompt-format", metavar="NAME",
-              help="Prompt format of a model policy (default deepseek-v1.5; next-tactic for bestfirst).")
+              help="Prompt format of a model policy (default: the model family's, see "
+                   "`prover models`; else deepseek-v1.5, next-tactic for bestfirst).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Write the result here and leave FILE untouched.")
 @click.option("--in-place", is_flag=True,
@@ -55,6 +57,7 @@ from search.methods import METHOD_NAMES
 @click.option("--ray", "ray_address", metavar="local|auto|ADDRESS",
               help="Run the searches and the final check on a Ray cluster's Lean worker "
                    "(needs the ray extra).")
+@sampling_options
 @state_comment_option
 @self_correct_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
@@ -62,8 +65,9 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
           budget: str | None, workers: int | None, repl: str | None, workspace: Path | None,
           timeout: float | None, seed: int | None, prompt_format: str | None,
           output: Path | None, in_place: bool, dry_run: bool, as_json: bool,
-          ray_address: str | None, tactic_state_comment: bool | None, self_correct: int | None,
-          verbose: bool) -> None:
+          ray_address: str | None, tactic_state_comment: bool | None, temperature: float | None,
+          top_p: float | None, max_tokens: int | None,
+          self_correct: int | None, verbose: bool) -> None:
     """Prove the `sorry` theorems and lemmas of FILE and write back the proofs Lean accepts.
 
     Each proof found has passed the full verdict (static integrity, Lean, axiom audit), and
@@ -95,6 +99,7 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
                           prompt_format=prompt_format, verbose=verbose,
                           tactic_state_comment=tactic_state_comment,
+                          temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                           self_correct=self_correct)
     settings = run.settings
     spec = repl_spec(settings)
@@ -148,7 +153,9 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
         "file": str(file), "output": None, "dry_run": dry_run, "changed": new_text != text,
         "config": {k: getattr(settings, k) for k in ("policy", "search", "budget", "seed",
                                                      "workers", "timeout", "prompt_format",
-                                                     "self_correct")},
+                                                     "temperature", "top_p", "max_tokens",
+                                                     "self_correct")}
+        | {"prompt_format": run.prompt_format},  # the one used (the model family's when unset)
         "theorems": [o.to_json() for o in outcomes],
         "not_written": None,
     }

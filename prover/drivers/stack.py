@@ -32,15 +32,18 @@ def lean_checker(spec: ReplSpec, settings: Settings, *, processes: int) -> LeanC
     return LeanChecker(pool, timeout=settings.timeout)
 
 
-def usable_proposer(policy: str, *, prompt_format: str | None, policy_for: Any = None) -> Any:
+def usable_proposer(policy: str, *, prompt_format: str | None, policy_for: Any = None,
+                    settings: Any = None) -> Any:
     """``make_proposer(policy)``; a policy that cannot be used (bad spec, missing model or
     backend) is the usage error ``ProveInputError`` (exit 2). ``policy_for`` as in
-    ``make_proposer`` (Ray: the parts hosted on generation servers)."""
+    ``make_proposer`` (Ray: the parts hosted on generation servers); ``settings`` gives the
+    sampling the user set (temperature, top_p, max_tokens; else the model family's)."""
     from prover.policies.backends.errors import BackendUnavailable
-    from prover.policies.proposer import make_proposer
+    from prover.policies.proposer import Sampling, make_proposer
 
     try:
-        return make_proposer(policy, prompt_format=prompt_format, policy_for=policy_for)
+        return make_proposer(policy, prompt_format=prompt_format, policy_for=policy_for,
+                             sampling=Sampling.of(settings))
     except (ValueError, OSError, ImportError, BackendUnavailable) as exc:
         raise ProveInputError(f"cannot use --policy {policy}: {exc}") from None
 
@@ -59,7 +62,8 @@ async def search_stack(spec: ReplSpec, settings: Settings | Mapping[str, Any], *
     try:
         version = None if header is None else \
             await preflight(lean, header, strict=strict_header)
-        proposer = usable_proposer(settings.policy, prompt_format=prompt_format)
+        proposer = usable_proposer(settings.policy, prompt_format=prompt_format,
+                                   settings=settings)
         yield Stack(lean.pool, lean, proposer, version)
     finally:
         await close_stack(lean.pool, proposer)

@@ -39,6 +39,9 @@ class GenerationRequest:
     max_tokens: int = 2048
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # OpenAI/vLLM presence penalty (Kimina-Prover's demo uses 0.2); 0 = none. Transformers
+    # has no such setting: the hf backend ignores it.
+    presence_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -67,6 +70,19 @@ class Policy(Protocol):
 
     async def close(self) -> None:
         ...
+
+
+async def policy_context_length(policy: object) -> int | None:
+    """The served model's context in tokens (prompt + completion), when the policy knows it
+    (an optional ``async context_length()`` method); None otherwise."""
+    method = getattr(policy, "context_length", None)
+    if not callable(method):
+        return None
+    try:
+        value = await method()
+    except Exception:  # knowing the context is a nicety; never fail a run on it
+        return None
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -129,6 +145,10 @@ class BatchingPolicy:
         """The inner policy's (``prover.policies.tokens``); None when it has none."""
         method = getattr(self.inner, "token_counter", None)
         return method() if callable(method) else None
+
+    async def context_length(self) -> int | None:
+        """The inner policy's (``policy_context_length``)."""
+        return await policy_context_length(self.inner)
 
     async def close(self) -> None:
         await self._flush()

@@ -30,7 +30,8 @@ class LeanWorker:
         from prover.drivers.stack import lean_checker
 
         # Wired as in a local run (prover.drivers.stack), with this actor's REPL processes.
-        self.lean = lean_checker(spec, as_settings(settings), processes=processes)
+        self.settings = as_settings(settings)
+        self.lean = lean_checker(spec, self.settings, processes=processes)
         self.pool = self.lean.pool
         self.policy, self.prompt_format, self.servers = policy, prompt_format, dict(servers or {})
         self._proposer: Any = None
@@ -42,7 +43,8 @@ class LeanWorker:
             from prover.drivers.stack import usable_proposer
 
             self._proposer = usable_proposer(self.policy, prompt_format=self.prompt_format,
-                                             policy_for=hosted_on(self.servers))
+                                             policy_for=hosted_on(self.servers),
+                                             settings=self.settings)
         return self._proposer
 
     async def warm(self, header: str | None, strict: bool = True) -> str | None:

@@ -194,6 +194,12 @@ class HFPolicy:
 
         return tokenizer_counter(self.tokenizer)
 
+    async def context_length(self) -> int | None:
+        """The model config's ``max_position_embeddings`` (or ``n_positions``); None if absent."""
+        config = getattr(self.model, "config", None)
+        value = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        return value if isinstance(value, int) else None
+
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         requests = list(requests)
         if not requests:

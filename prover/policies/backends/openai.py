@@ -7,7 +7,10 @@ Contract:
 * One HTTP request per ``GenerationRequest``, all of a batch in flight together, at most
   ``concurrency`` at a time (the server batches them itself). Plain prompts go to
   ``URL/completions``; chat requests (``messages``) to ``URL/chat/completions``. ``n``,
-  ``temperature``, ``top_p``, ``max_tokens``, ``stop`` and ``seed`` are sent as given.
+  ``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``seed`` and a non-zero
+  ``presence_penalty`` are sent as given.
+* ``context_length()`` is the ``max_model_len`` that ``GET URL/models`` gives for the model
+  (vLLM's server says it), asked once; None when the server does not say.
 * Log-probabilities are asked for (``logprobs: 1`` for completions, ``logprobs: true`` for
   chat; ``logprobs=False`` turns that off for servers that refuse it) and summed into
   ``Completion.logprob`` when the reply has them, else ``None``. ``tokens`` is the number of
@@ -68,6 +71,8 @@ def _sampling_body(request: GenerationRequest, model: str) -> dict[str, Any]:
         body["stop"] = list(request.stop)
     if request.seed is not None:
         body["seed"] = request.seed
+    if request.presence_penalty:
+        body["presence_penalty"] = request.presence_penalty
     return body
 
 
@@ -155,6 +160,7 @@ class OpenAIPolicy:
         # The served model's tokenizer, for counting prompt tokens: loaded on first use.
         self.tokenizer_source = tokenizer or model
         self._counter: Any = None
+        self._context: int | None = None  # max_model_len from GET /models (0: unknown)
         # The client and semaphore belong to one event loop; made on first use in that loop.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
@@ -169,6 +175,23 @@ class OpenAIPolicy:
             tok = load_local_tokenizer(self.tokenizer_source, who=self.name)
             self._counter = False if tok is None else tokenizer_counter(tok)
         return self._counter or None
+
+    async def context_length(self) -> int | None:
+        """``max_model_len`` of this model in ``GET URL/models`` (asked once); None when the
+        server does not give it or cannot be asked."""
+        if self._context is None:
+            self._context = 0
+            try:
+                httpx, client, _ = self._ensure_client()
+                response = await asyncio.wait_for(client.get(self.url + "/models"), self.timeout)
+                entries = response.json().get("data", []) if response.is_success else []
+                for entry in entries:
+                    if isinstance(entry, dict) and entry.get("id") == self.model:
+                        value = entry.get("max_model_len")
+                        self._context = value if isinstance(value, int) and value > 0 else 0
+            except Exception:  # an old server, a proxy without /models: the context is unknown
+                self._context = 0
+        return self._context or None
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         tasks = [asyncio.ensure_future(self._one(r)) for r in requests]

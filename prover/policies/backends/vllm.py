@@ -34,7 +34,7 @@ INSTALL_HINT = 'pip install "lean-prover[vllm]" (vLLM needs a CUDA GPU)'
 def to_vllm_sampling_kwargs(request: GenerationRequest) -> dict[str, Any]:
     """Keyword arguments for ``vllm.SamplingParams`` that sample ``request``."""
     greedy = request.temperature == 0
-    return {
+    kwargs: dict[str, Any] = {
         "n": request.n,
         "temperature": request.temperature,
         # vLLM forces top_p=1 for greedy decoding (and warns): say it ourselves.
@@ -44,6 +44,9 @@ def to_vllm_sampling_kwargs(request: GenerationRequest) -> dict[str, Any]:
         "seed": request.seed,
         "logprobs": 0,  # 0 alternatives: just enough for cumulative_logprob
     }
+    if request.presence_penalty:
+        kwargs["presence_penalty"] = request.presence_penalty
+    return kwargs
 
 
 def from_vllm_output(output: Any, stop: Sequence[str] = ()) -> list[Completion]:
@@ -118,6 +121,13 @@ class VLLMPolicy:
         from prover.policies.tokens import tokenizer_counter
 
         return tokenizer_counter(self._tokenizer)
+
+    async def context_length(self) -> int | None:
+        """The engine's ``max_model_len`` (prompt + completion tokens)."""
+        engine = getattr(self._llm, "llm_engine", None)
+        config = getattr(engine, "model_config", None)
+        value = getattr(config, "max_model_len", None)
+        return value if isinstance(value, int) else None
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         requests = list(requests)
