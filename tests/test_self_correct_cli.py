@@ -55,7 +55,7 @@ def server():
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             bodies.append(body)
             messages = body.get("messages") or []
-            text = FIRST if len(messages) <= 1 else SECOND
+            text = SECOND if any(m["role"] == "assistant" for m in messages) else FIRST
             reply = {"choices": [{"index": i, "message": {"role": "assistant", "content": text},
                                   "finish_reason": "stop"} for i in range(body.get("n", 1))],
                      "usage": {"completion_tokens": 9}}
@@ -215,3 +215,31 @@ def test_the_table_says_which_round_proved_it(tmp_path, server):
                    env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "proved by self-correction round 1" in result.stdout
+
+
+def test_the_family_from_the_model_id_alone_corrects_in_its_format(tmp_path, server):
+    url, bodies = server
+    path = write(tmp_path, "t.lean", FILE)
+    result = prove(path, "--policy", f"openai:{url}#{MODEL}", "--self-correct", "1",
+                   "--budget", "1x2", "--json", fake=rules(tmp_path, WORLD))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["config"]["prompt_format"] == "goedel-v2"
+    assert report["theorems"][0]["round"] == 1
+    assert bodies[1]["messages"][1:] == [{"role": "assistant", "content": FIRST},
+                                         {"role": "user", "content": FEEDBACK}]
+
+
+def test_kimina_error_fix_turn_is_asked_without_the_presence_penalty(tmp_path, server):
+    url, bodies = server
+    path = write(tmp_path, "t.lean", FILE)
+    result = prove(path, "--policy", f"openai:{url}#AI-MO/Kimina-Prover-Distill-8B",
+                   "--prompt-format", "kimina-2025", "--self-correct", "1", "--budget", "1x2",
+                   "--json", fake=rules(tmp_path, WORLD))
+    assert result.returncode == 0, result.stderr
+    first, second = bodies
+    assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "user"]
+    assert second["messages"][3]["content"].startswith("# Error 1:\n")
+    assert "Error message: \nunknown identifier 'bad'\n\n" in second["messages"][3]["content"]
+    assert first.get("presence_penalty") == 0.2
+    assert second.get("presence_penalty", 0) == 0
