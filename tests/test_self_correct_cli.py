@@ -55,7 +55,14 @@ def server():
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             bodies.append(body)
             messages = body.get("messages") or []
-            text = SECOND if any(m["role"] == "assistant" for m in messages) else FIRST
+            again = any(m["role"] == "assistant" for m in messages)
+            question = messages[0]["content"] if messages else ""
+            if HEAD in question:
+                text = SECOND if again else FIRST
+            else:  # any other problem: its own file, a bad hint first, then linarith
+                file = question.split("```lean4\n", 1)[1].split(":= by sorry```", 1)[0]
+                tactic = "linarith" if again else "nlinarith [bad]"
+                text = f"```lean4\n{file}:= by\n  {tactic}\n```\n"
             reply = {"choices": [{"index": i, "message": {"role": "assistant", "content": text},
                                   "finish_reason": "stop"} for i in range(body.get("n", 1))],
                      "usage": {"completion_tokens": 9}}
@@ -243,3 +250,26 @@ def test_kimina_error_fix_turn_is_asked_without_the_presence_penalty(tmp_path, s
     assert "Error message: \nunknown identifier 'bad'\n\n" in second["messages"][3]["content"]
     assert first.get("presence_penalty") == 0.2
     assert second.get("presence_penalty", 0) == 0
+
+
+def test_eval_lines_and_run_identity_with_self_correction(shared, tmp_path, server):
+    import subprocess
+
+    from test_eval import eval_cmd, lines
+
+    from benchmarks.manifest import read_manifest
+
+    url, bodies = server
+    out = tmp_path / "run"
+    command = eval_cmd(shared, out, "--limit", "2", "--budget", "1x2", "--policy",
+                       f"openai:{url}#{MODEL}", "--self-correct", "1",
+                       fake=("--script", str(write(tmp_path, "w.json", json.dumps(WORLD)))))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    records = lines(out)
+    assert len(records) == 2
+    assert all(r["status"] == "proved" and r["round"] == 1 and r["cost"] == 2 for r in records)
+    assert all(r["method"] == "sample" and r["generations"] == 2 for r in records)
+    assert len(bodies) == 4 and sum(len(b["messages"]) == 3 for b in bodies) == 2
+    manifest = read_manifest(out)
+    assert manifest["options"] == {"self_correct": 1} and manifest["search"] == "sample"
