@@ -81,6 +81,14 @@ def test_style_follows_the_prompt_format():
     assert all(style_for(f) is None for f in PROMPT_FORMATS.values() if f.output == "tactic")
 
 
+def test_the_style_a_format_gets_is_the_one_its_family_lists():
+    from prover.policies.families import FAMILIES
+
+    listed = [(f.name, f.correction, style_for(get_format(f.prompt_format)))
+              for f in FAMILIES if f.correction is not None]
+    assert listed and all(mine == theirs for _name, theirs, mine in listed), listed
+
+
 # -- Goedel-Prover-V2 -----------------------------------------------------------------------
 
 def test_goedel_feedback_is_the_published_message_marked_at_the_span():

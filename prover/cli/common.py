@@ -164,7 +164,12 @@ def family_format(policy: str, method: str) -> str | None:
 def warn_lean_mismatch(settings: Settings) -> None:
     """Warn (stderr) when the workspace's Lean differs from the one a model's family was trained
     and evaluated on. Nothing to compare with a --repl command (its Lean is unknown here)."""
-    from lean_bridge.workspace import DEFAULT_LEAN, default_workspace, pins_workspace, workspace_lean
+    from lean_bridge.workspace import (
+        DEFAULT_LEAN,
+        default_workspace,
+        pins_workspace,
+        workspace_lean,
+    )
     from prover.policies.families import family_for_model, family_pins
     from prover.policies.proposer import model_id, warn_once
 
