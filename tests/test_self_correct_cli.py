@@ -56,8 +56,8 @@ def server():
             bodies.append(body)
             messages = body.get("messages") or []
             again = any(m["role"] == "assistant" for m in messages)
-            question = messages[0]["content"] if messages else ""
-            if HEAD in question:
+            question = next((m["content"] for m in messages if m["role"] == "user"), "")
+            if "theorem t (x : ℝ) (h₀ : 2 * x = 4)" in question:  # the scripted file
                 text = SECOND if again else FIRST
             else:  # any other problem: its own file, a bad hint first, then linarith
                 file = question.split("```lean4\n", 1)[1].split(":= by sorry```", 1)[0]
