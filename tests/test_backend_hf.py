@@ -221,3 +221,23 @@ async def test_max_tokens_beyond_the_context_is_clamped_not_a_crash(policy, line
     [[completion]] = await policy.generate([GenerationRequest(lines[0], max_tokens=2048, seed=3,
                                                               temperature=1.0)])
     assert 0 < completion.tokens <= 512
+
+
+async def test_context_length_and_the_proposers_clamp(policy, lines):
+    from prover.policies.policy import BatchingPolicy
+    from prover.policies.prompts import get_format
+    from prover.policies.proposer import LMProposer
+
+    assert await policy.context_length() == 512  # the tiny model's n_positions
+    warned: list[str] = []
+    proposer = LMProposer(BatchingPolicy(policy), get_format("deepseek-v1.5"), max_tokens=4096,
+                          warn=warned.append)
+    request = GenerationRequest(prompt=lines[0], max_tokens=4096)
+    fitted = await proposer._fit(request)
+    # what the prompt leaves of the context, counted with the model's own tokenizer
+    assert fitted.max_tokens == 512 - policy.token_counter()(lines[0])
+    assert len(warned) == 1 and "context of 512 tokens" in warned[0]
+    await proposer._fit(request)
+    assert len(warned) == 1  # said once
+    small = GenerationRequest(prompt=lines[0], max_tokens=8)
+    assert await proposer._fit(small) is small

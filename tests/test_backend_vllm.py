@@ -149,6 +149,20 @@ async def test_policy_glue_with_a_stand_in_engine(fake_vllm):
         await policy.generate([plain])
 
 
+def test_presence_penalty_is_passed_only_when_set():
+    assert "presence_penalty" not in to_vllm_sampling_kwargs(GenerationRequest(prompt="p"))
+    kwargs = to_vllm_sampling_kwargs(GenerationRequest(prompt="p", presence_penalty=0.2))
+    assert kwargs["presence_penalty"] == 0.2
+
+
+async def test_context_length_is_the_engines_max_model_len(fake_vllm):
+    policy = make_policy("vllm:org/model")
+    assert await policy.context_length() is None  # the stand-in engine has no model config
+    policy._llm.llm_engine = types.SimpleNamespace(
+        model_config=types.SimpleNamespace(max_model_len=4096))
+    assert await policy.context_length() == 4096
+
+
 async def test_a_correction_turn_reaches_the_engine_as_a_multi_turn_chat(fake_vllm):
     # Self-correction sends (user, assistant, user): every turn, in order, through the template.
     policy = make_policy("vllm:org/model")

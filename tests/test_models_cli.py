@@ -179,6 +179,8 @@ def server():
                 choice = {"index": 0, "finish_reason": "stop",
                           "message": {"role": "assistant",
                                       "content": f"Plan.\n```lean4\nimport Mathlib\n\n{proof}\n```"}}
+            elif body["prompt"].endswith("<|im_start|>assistant\n"):  # InternLM2-StepProver
+                choice = {"index": 0, "text": "PROOFSTEP simp", "finish_reason": "stop"}
             else:
                 choice = {"index": 0, "text": "  simp\n```", "finish_reason": "stop"}
             self._send({"choices": [choice] * body.get("n", 1), "usage": {"completion_tokens": 1}})
@@ -269,4 +271,47 @@ def test_no_lean_warning_when_the_workspace_matches(tmp_path):
                  "openai:http://127.0.0.1:9/v1#AI-MO/Kimina-Prover-Distill-8B", "--search",
                  "sample", "--workspace", str(workspace), cwd=tmp_path)
     assert "trained and evaluated on" not in result.stderr
+    assert result.returncode == 3
+
+
+def test_bestfirst_with_a_step_prover_id_uses_its_format(tmp_path, server):
+    url, rec = server
+    (tmp_path / "f.lean").write_text(SORRY)
+    result = run("prove", str(tmp_path / "f.lean"), "--policy",
+                 f"openai:{url}#internlm/internlm2-step-prover?logprobs=false",
+                 "--search", "bestfirst", "--budget", "1x4", "--json",
+                 "--repl", shlex.join(fake_repl_command()), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["config"]["prompt_format"] == "internlm2-step"
+    assert [t["status"] for t in report["theorems"]] == ["proved"]
+    path, body = rec.posts[0]
+    assert path == "/v1/completions"
+    assert body["prompt"].startswith("<|im_start|>user\nDECL t\nGOAL ")
+    assert (body["temperature"], body["max_tokens"], body["stop"]) == (0.7, 256, ["<|im_end|>"])
+
+
+def test_a_step_prover_under_a_whole_proof_search_keeps_the_default_with_a_warning(tmp_path, server):
+    url, rec = server
+    (tmp_path / "f.lean").write_text(SORRY)
+    result = run("prove", str(tmp_path / "f.lean"), "--policy",
+                 f"openai:{url}#internlm/internlm2-step-prover?logprobs=false",
+                 "--search", "sample", "--budget", "1x1", "--dry-run",
+                 "--repl", shlex.join(fake_repl_command()), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "InternLM2-StepProver is a tactic (step) prover; --search sample uses the prompt " \
+           "format deepseek-v1.5" in result.stderr
+    assert rec.posts[0][1]["prompt"].startswith("Complete the following Lean 4 code:")
+
+
+def test_setup_for_wins_over_a_workspace_pinned_otherwise(tmp_path):
+    from lean_bridge.workspace import write_workspace
+    from prover.policies.families import family_pins, get_family
+
+    workspace = tmp_path / "ws"
+    write_workspace(workspace, family_pins(get_family("Kimina-Prover")))
+    plain = run("setup", "--workspace", str(workspace), cwd=tmp_path)
+    assert "Lean v4.15.0" in plain.stdout  # plain setup keeps what the workspace states
+    result = run("setup", "--for", "Goedel-Prover-V2", "--workspace", str(workspace), cwd=tmp_path)
+    assert "Lean v4.9.0-rc1, Mathlib d1d1e4b72c6e009edd97cabe1d661b021fe8eeae" in result.stdout
     assert result.returncode == 3

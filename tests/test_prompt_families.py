@@ -69,6 +69,57 @@ class ScriptedPolicy:
         return None
 
 
+# -- DeepSeek-Prover-V2 (§2) and V1.5 (§1) -----------------------------------------------------
+
+# §2: the README quick start's two literals, verbatim (its example is miniF2F mathd_algebra_10).
+DS_V2_README_STATEMENT = """
+import Mathlib
+import Aesop
+
+set_option maxHeartbeats 0
+
+open BigOperators Real Nat Topology Rat
+
+/-- What is the positive difference between $120\\%$ of 30 and $130\\%$ of 20? Show that it is 10.-/
+theorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by
+  sorry
+""".strip()
+DS_V2_README_PROMPT = """
+Complete the following Lean 4 code:
+
+```lean4
+{}
+```
+
+Before producing the Lean 4 code to formally prove the given theorem, provide a detailed proof plan outlining the main proof steps and strategies.
+The plan should highlight key ideas, intermediate lemmas, and proof structures that will guide the construction of the final formal proof.
+""".strip()
+
+
+def test_deepseek_v2_cot_is_the_readme_message(minif2f):
+    r = next(x for x in minif2f if x["name"] == "mathd_algebra_10")
+    messages = get_format("deepseek-v2-cot").build(_problem(r), "", None).messages
+    assert messages == (ChatMessage("user", DS_V2_README_PROMPT.format(DS_V2_README_STATEMENT)),)
+    # non-CoT (paper App. A.1): the same message without the two sentences
+    non_cot = get_format("deepseek-v2").build(_problem(r), "", None).messages[0].content
+    assert non_cot == DS_V2_README_PROMPT.format(DS_V2_README_STATEMENT).split("\n\nBefore")[0]
+    assert get_format("deepseek-v2-cot").stop == () and get_format("deepseek-v2").chat
+
+
+def test_deepseek_v15_prompts_are_upstreams_format_strings(row):
+    # §1 non_cot_prompt / cot_prompt over the row's header, informal_prefix, formal_statement
+    data = {"header": row["header"], "informal_prefix": row["informal_prefix"],
+            "formal_statement": row["formal_statement"]}
+    non_cot = "Complete the following Lean 4 code:\n\n```lean4\n{header}{informal_prefix}{formal_statement}"
+    cot = ("Complete the following Lean 4 code with explanatory comments preceding each line of "
+           "code:\n\n```lean4\n{header}{informal_prefix}{formal_statement}")
+    assert get_format("deepseek-v1.5").build(_problem(row), "", None).prompt == non_cot.format(**data)
+    assert get_format("deepseek-v1.5-cot").build(_problem(row), "", None).prompt == cot.format(**data)
+    # post_process_output: the text before the first triple backtick
+    out = "  norm_num\n```\nmore```"
+    assert get_format("deepseek-v1.5").extract(out) == out[:out.find("```")]
+
+
 # -- Goedel-Prover-V2 (§6) ---------------------------------------------------------------------
 
 def goedel_v2_reference(row: dict) -> str:

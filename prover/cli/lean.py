@@ -62,9 +62,10 @@ def setup(toolchain: str | None, family_name: str | None, workspace: Path | None
             wanted = family_pins(family or get_family(family_name))
         except ValueError as exc:
             fail(f"{exc} (or a model id they cover; see `prover models`)", EXIT_USAGE)
-    if wanted is not None and wanted != Pins.default():
-        pins, write_files = wanted, True
-        target = workspace or pins_workspace(pins)
+    if wanted is not None:
+        pins, target = wanted, workspace or pins_workspace(wanted)
+        # the family's pins are written unless the workspace already states exactly them
+        write_files = not (target / "lakefile.lean").is_file() or read_pins(target) != pins
     elif toolchain:
         try:
             pins = Pins.for_toolchain(toolchain)

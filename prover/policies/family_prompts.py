@@ -49,7 +49,9 @@ def by_sorry_file(problem: Problem) -> str:
 
 def goedel_v2_messages(problem: Problem) -> tuple[ChatMessage, ...]:
     """§6 first round, verbatim: one user message, the DeepSeek-V2 CoT text with the
-    closing fence directly after ``sorry`` (no newline before it)."""
+    closing fence directly after ``sorry`` (no newline before it). This is the evaluation
+    pipeline's text (``src/inference.py``: ``… := by sorry```); the README quick start keeps
+    ``:= by\n  sorry`` before the same fence, which we do not follow."""
     return (ChatMessage("user", V2_PREAMBLE + by_sorry_file(problem) + FENCE
                         + V2_COT_PARAGRAPH),)
 

@@ -35,8 +35,11 @@ model's chat template). Sampling settings (temperature, max new tokens…) are n
 they belong to the model-family registry (``prover.policies.families``).
 
 Output kinds: ``"continuation"`` (text that continues ``statement + prefix``), ``"file"``
-(a whole Lean file in a fenced block; recover the proof with ``extract_last_lean4_block``
-of ``lean_bridge.goals``, then ``proof_from_full_file``), ``"tactic"`` (one tactic).
+(a whole Lean file in a fenced block; the format's ``extract`` picks the block, e.g.
+``extract_last_lean4_block`` of ``lean_bridge.goals`` for DeepSeek-V2, then
+``proof_from_full_file`` grafts its proof onto the statement), ``"tactic"`` (one tactic;
+step formats also take a ``StepContext`` and name the best-first ``priority`` rule their
+authors search with). ``extract`` returns "" for no answer and for one its authors refuse.
 """
 from __future__ import annotations
 
@@ -397,10 +400,10 @@ def get_format(name: str) -> PromptFormat:
 
 
 __all__ = [
-    "PROMPT_FORMATS", "BuildGoal", "BuildPrompt", "PromptFormat", "PromptParts", "chat_prompt", "deepseek_v15_prompt",
-    "by_sorry_file", "extract_goedel_v2", "extract_tactic", "extract_v15", "get_format",
-    "extract_goedel_sft", "extract_kimina_2025", "goedel_v2_messages", "kimina_2025_messages",
-    "kimina_messages", "problem_text",
-    "next_tactic_prompt", "proof_from_full_file", "sorry_file", "tactic_indent",
-    "tactic_state_comment",
+    "PROMPT_FORMATS", "V2_COT_PARAGRAPH", "V2_PREAMBLE", "BuildGoal", "BuildPrompt",
+    "PromptFormat", "PromptParts", "by_sorry_file", "chat_prompt", "deepseek_v15_prompt",
+    "extract_goedel_sft", "extract_goedel_v2", "extract_kimina_2025", "extract_tactic",
+    "extract_v15", "get_format", "goedel_v2_messages", "kimina_2025_messages",
+    "kimina_messages", "next_tactic_prompt", "problem_text", "proof_from_full_file",
+    "sorry_file", "tactic_indent", "tactic_state_comment",
 ]

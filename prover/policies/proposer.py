@@ -21,7 +21,13 @@ from typing import Any, Callable, Sequence
 
 from lean_bridge.outcome import CheckResult
 from prover.policies.correction import KIMINA_2025, Turn, next_parts, style_for
-from prover.policies.families import DEFAULT_FORMAT, ModelFamily, family_for_model
+from prover.policies.families import (
+    DEFAULT_FORMAT,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_TOP_P,
+    ModelFamily,
+    family_for_model,
+)
 from prover.policies.policy import Completion, GenerationRequest, Policy, policy_context_length
 from prover.policies.prompts import PromptFormat, PromptParts, proof_from_full_file
 from search.mix import MixProposer
@@ -39,15 +45,15 @@ class LMProposer:
     authors refuse the answer) and grafts its proof onto the statement
     (``proof_from_full_file``); ``tactic`` keeps what the format's ``extract`` keeps (the
     first line for ``next-tactic``; step provers' own rules and candidate filters).
-    ``temperature``, when set (the model family's or ``--temperature``), replaces the one the
-    search asks with; ``stop`` (None: the format's) and ``presence_penalty`` go into every
-    request. ``max_tokens`` is cut, per request, to what the prompt leaves of the served
-    model's context when the policy knows it (a warning says so once). Unparseable or refused
-    outputs, and empty ones where there is no prefix, are dropped and counted in
-    ``dropped``. An empty continuation of a non-empty prefix is kept (as ""): the prefix
-    alone may be the proof (a rollout that closed the goal, then failed on a redundant
-    line), and it is what the model says then. A format of the wrong kind for the call
-    raises ``ValueError``: proofs need a ``continuation``/``file`` format, tactics a
+    ``temperature``, when set (the model family's or ``--temperature``), replaces the one
+    the search asks with; ``stop`` (None: the format's) and ``presence_penalty`` go into
+    every request. ``max_tokens`` is cut, per request, to what the prompt leaves of the
+    served model's context when the policy knows it (a warning says so once).
+    Unparseable or refused outputs, and empty ones where there is no prefix, are dropped
+    and counted in ``dropped``. An empty continuation of a non-empty prefix is kept (as ""):
+    the prefix alone may be the proof (a rollout that closed the goal, then failed on a
+    redundant line), and it is what the model says then. A format of the wrong kind for the
+    call raises ``ValueError``: proofs need a ``continuation``/``file`` format, tactics a
     ``tactic`` one.
     """
 
@@ -229,14 +235,13 @@ def choose_model(model: str, *, prompt_format: str | None = None,
     ``prompt_format`` is given, and its sampling where ``sampling`` sets none. An unknown model
     without ``--prompt-format`` is warned about (the formats are listed) and gets
     ``deepseek-v1.5``; so does a family whose format this version does not have."""
-    from prover.policies.families import DEFAULT_MAX_TOKENS, DEFAULT_TOP_P
     from prover.policies.prompts import PROMPT_FORMATS
 
     family = family_for_model(model, prompt_format)
     fmt = prompt_format
     if fmt is None and family is None:
         warn(f"no model family matches {model!r}, so the prompt format is {DEFAULT_FORMAT} "
-             f"and sampling 1.0 / 0.95 / 2048; name one with --prompt-format "
+             f"(sampling: as set, else 1.0 / 0.95 / 2048); name one with --prompt-format "
              f"({', '.join(PROMPT_FORMATS)}); `prover models` lists the families")
         fmt = DEFAULT_FORMAT
     elif fmt is None:
@@ -271,7 +276,8 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
     ``BatchingPolicy`` (concurrent searches share batches) and an ``LMProposer`` whose prompt
     format and sampling come from the model's family (``choose_model``:
     ``prompt_format`` and ``sampling`` override; an unknown model gets ``deepseek-v1.5``
-    with a warning); ``mix:A,B`` asks A first, then B, each with its own family.
+    with a warning; the formats are ``prover.policies.prompts.PROMPT_FORMATS``);
+    ``mix:A,B`` asks A first, then B, each with its own family.
     ``policy_for(part)`` may supply a part's policy instead (e.g. one hosted elsewhere); it
     returns None for the parts it does not host.
     """
@@ -289,11 +295,11 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
             policy = BatchingPolicy(make_policy(part), window=batch_window)
         choice = choose_model(model_id(part), prompt_format=prompt_format, sampling=sampling,
                               warn=warn)
-        temperature = choice.temperature
+        t = choice.temperature
         return LMProposer(policy, get_format(choice.prompt_format), max_tokens=choice.max_tokens,
-                          top_p=choice.top_p, temperature=temperature, stop=choice.stop,
+                          top_p=choice.top_p, temperature=t, stop=choice.stop,
                           presence_penalty=choice.presence_penalty, warn=warn,
-                          tactic_temperature=1.0 if temperature is None else temperature)
+                          tactic_temperature=1.0 if t is None else t)
 
     parsed = parse_spec(spec)
     if parsed.kind == "mix":
