@@ -142,6 +142,8 @@ def result_line(plan: EvalPlan, item: Any, attempt: int, *, status: AttemptStatu
         "method": plan.method, "seed": plan.seed, "error": error, "finished": now(),
         "timeouts": result.timeouts if result is not None else 0,
         "crashed": result.crashed if result is not None else 0,
+        # sampling: the turn that gave the proof (0 = a first answer, r = the r-th correction)
+        "round": getattr(result, "round", None) if proved and result is not None else None,
         **decomposition_of(result),
     }
 

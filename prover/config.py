@@ -54,6 +54,11 @@ def _top_p(value: float) -> str | None:
     return None if 0 < value <= 1 else "must be in (0, 1]"
 
 
+def _not_negative_turns(value: int) -> str | None:
+    return None if value >= 0 else ("must be 0 or more (the correction turns a refused "
+                                    "candidate gets; 0 = none)")
+
+
 def _not_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
@@ -120,6 +125,9 @@ SCHEMA: dict[str, Key] = {
     # RMaxTS: give the model the tactic-state comment after the code prefix (upstream's
     # `tactic_state_comment`); off, prompts end at the prefix (flag --no-state-comment).
     "tactic_state_comment": Key(bool, True),
+    # Whole-proof sampling: up to this many self-correction turns after a refused candidate,
+    # each one generation of the budget (0 keeps budgets comparable with pass@k).
+    "self_correct": Key(int, 0, _not_negative_turns),
 }
 
 _KIND_NAMES = {str: "a string", int: "a whole number", float: "a number",
@@ -151,6 +159,7 @@ class Settings:
     top_p: float | None
     max_tokens: int | None
     tactic_state_comment: bool
+    self_correct: int
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod

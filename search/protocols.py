@@ -7,6 +7,13 @@
   text a prompt carries after the prefix ("" for none), made by the search (RMaxTS counts
   its tokens), so a prompt-building proposer must not rebuild it. An empty continuation
   of a non-empty prefix is a proposal (the prefix alone may be a proof).
+* ``CorrectingProposer``: a whole-proof proposer that can answer Lean's verdict on one of
+  its own proposals with a corrected one (self-correction): ``history`` is the candidate's
+  proposals so far, oldest first (``len(history) - 1`` is the round of the last one, 0 = the
+  first answer), ``check`` Lean's verdict on the last. What the proposer needs to build the
+  next turn (its request, the model's raw answer) rides on ``Proposal.history``, opaque
+  to search. ``can_correct(proposer)`` says whether a proposer (or a wrapper's inner one)
+  can; one that cannot is never asked.
 * ``TokenCounting``: a proposer that can count a prompt's tokens with its model's
   tokenizer (``token_counter()``; None when it has none), for RMaxTS's prompt cap.
 * ``TacticProposer``: single tactics for a pretty-printed goal; best-first search also passes
@@ -19,8 +26,8 @@ Either proposer may return fewer than ``n`` (unusable output is dropped, never p
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import AsyncContextManager, Callable, Protocol, Union, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, AsyncContextManager, Callable, Protocol, Sequence, Union, runtime_checkable
 
 from lean_bridge.checker import ProofSession
 from lean_bridge.outcome import CheckResult
@@ -34,6 +41,9 @@ class Proposal:
     text: str
     logprob: float | None  # cumulative log-probability when the backend knows it
     tokens: int
+    # What the proposer needs to correct this proposal (its request and the model's raw
+    # answer); opaque to search, never compared.
+    history: Any = field(default=None, compare=False, repr=False)
 
 
 @runtime_checkable
@@ -43,6 +53,24 @@ class ProofProposer(Protocol):
                              temperature: float = 1.0, state_comment: str | None = None
                              ) -> list[Proposal]:
         ...
+
+
+@runtime_checkable
+class CorrectingProposer(Protocol):
+    async def propose_correction(self, problem: Problem, history: Sequence[Proposal],
+                                 check: CheckResult, *, seed: int | None = None,
+                                 temperature: float = 1.0) -> list[Proposal]:
+        """At most one proposal: the next turn after ``check`` refused ``history[-1]``."""
+        ...
+
+
+def can_correct(proposer: object) -> bool:
+    """Whether ``proposer`` can be asked ``propose_correction``: its ``can_correct()`` when it
+    has one (wrappers forward their inner proposer's), else whether it has the method."""
+    probe = getattr(proposer, "can_correct", None)
+    if callable(probe):
+        return bool(probe())
+    return callable(getattr(proposer, "propose_correction", None))
 
 
 @runtime_checkable
@@ -93,5 +121,5 @@ class LeanChecker(Protocol):
         ...
 
 
-__all__ = ["LeanChecker", "ProofProposer", "Proposal", "Proposer", "StepContext", "TacticProposer",
-           "TokenCounting", "token_counter_of"]
+__all__ = ["CorrectingProposer", "LeanChecker", "ProofProposer", "Proposal", "Proposer",
+           "StepContext", "TacticProposer", "TokenCounting", "can_correct", "token_counter_of"]

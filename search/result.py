@@ -30,6 +30,9 @@ class SearchResult:
     crashed: int = 0  # Lean checks with no verdict: the REPL crashed or answered garbage
     timeouts: int = 0  # Lean checks that hit the time limit
     crash_cause: str | None = None  # why the first of the crashed checks got no verdict
+    # Whole-proof sampling: the turn that gave the proof (0 = a first answer, r = its r-th
+    # self-correction); None for the other methods and when nothing was proved.
+    round: int | None = None
 
     @property
     def proved(self) -> bool:
@@ -49,6 +52,7 @@ class SearchResult:
             "crashed": self.crashed,
             "timeouts": self.timeouts,
             "crash_cause": self.crash_cause,
+            "round": self.round,
         }
 
 

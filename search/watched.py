@@ -3,10 +3,10 @@ progress displays (``prover prove``, the eval runner) count generations without 
 knowing about them."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from search.problem import Problem
-from search.protocols import Proposal, token_counter_of
+from search.protocols import Proposal, can_correct, token_counter_of
 
 
 class WatchedProposer:
@@ -25,6 +25,17 @@ class WatchedProposer:
 
     def token_counter(self) -> Callable[[str], int] | None:
         return token_counter_of(self.inner)
+
+    def can_correct(self) -> bool:
+        return can_correct(self.inner)
+
+    async def propose_correction(self, problem: Problem, history: Sequence[Proposal],
+                                 check: Any, **kwargs: Any) -> list[Proposal]:
+        """A correction turn is one generation of the budget (``search.sampling``)."""
+        self.on_ask(1, None)
+        result: list[Proposal] = await self.inner.propose_correction(problem, history, check,
+                                                                     **kwargs)
+        return result
 
     async def propose_tactics(self, goal: str, n: int, **kwargs: Any) -> list[Proposal]:
         self.on_ask(n, None)

@@ -186,6 +186,18 @@ async def test_chat_request_uses_the_template(policy):
     )
 
 
+async def test_a_correction_turn_renders_user_assistant_user(policy):
+    # Self-correction sends the failed answer back as an assistant turn, then the feedback.
+    turns = (ChatMessage("user", "theorem t : 1 + 1 = 2"), ChatMessage("assistant", "by simp"),
+             ChatMessage("user", "The proof (Round 0) is not correct."))
+    request = GenerationRequest(messages=turns, n=1, max_tokens=4, seed=0)
+    [completions] = await policy.generate([request])
+    assert len(completions) == 1
+    assert policy._prompt_ids(request) == policy.tokenizer.encode(
+        "<|user|>\ntheorem t : 1 + 1 = 2\n<|assistant|>\nby simp\n"
+        "<|user|>\nThe proof (Round 0) is not correct.\n<|assistant|>\n", add_special_tokens=False)
+
+
 async def test_chat_without_template_is_a_clear_error(policy):
     template, policy.tokenizer.chat_template = policy.tokenizer.chat_template, None
     try:

@@ -161,3 +161,16 @@ async def test_context_length_is_the_engines_max_model_len(fake_vllm):
     policy._llm.llm_engine = types.SimpleNamespace(
         model_config=types.SimpleNamespace(max_model_len=4096))
     assert await policy.context_length() == 4096
+
+
+async def test_a_correction_turn_reaches_the_engine_as_a_multi_turn_chat(fake_vllm):
+    # Self-correction sends (user, assistant, user): every turn, in order, through the template.
+    policy = make_policy("vllm:org/model")
+    turns = (ChatMessage("user", "prove it"), ChatMessage("assistant", "nlinarith [bad]"),
+             ChatMessage("user", "The proof (Round 0) is not correct."))
+    await policy.generate([GenerationRequest(messages=turns, n=1, seed=1)])
+    (prompts, _params), = policy._llm.calls
+    assert prompts[0] == {"prompt_token_ids": [ord(c) for c in (
+        "<user>prove it<assistant>nlinarith [bad]<user>The proof (Round 0) is not correct."
+        "<assistant>")]}
+    await policy.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -164,7 +164,12 @@ def family_format(policy: str, method: str) -> str | None:
 def warn_lean_mismatch(settings: Settings) -> None:
     """Warn (stderr) when the workspace's Lean differs from the one a model's family was trained
     and evaluated on. Nothing to compare with a --repl command (its Lean is unknown here)."""
-    from lean_bridge.workspace import DEFAULT_LEAN, default_workspace, pins_workspace, workspace_lean
+    from lean_bridge.workspace import (
+        DEFAULT_LEAN,
+        default_workspace,
+        pins_workspace,
+        workspace_lean,
+    )
     from prover.policies.families import family_for_model, family_pins
     from prover.policies.proposer import model_id, warn_once
 
@@ -187,6 +192,22 @@ def warn_lean_mismatch(settings: Settings) -> None:
                   + where + ".")
 
 
+def self_correct_option(func):
+    """``--self-correct R``: the searching commands' self-correction turns (config key
+    ``self_correct``; default 0)."""
+    return click.option(
+        "--self-correct", "self_correct", type=int, default=None, metavar="R",
+        help="Whole-proof sampling: after a candidate Lean refuses, up to R more turns that "
+             "show the model Lean's errors in its family's published format; each turn is one "
+             "generation of the budget (default 0; config self_correct). Without --search, "
+             "R > 0 runs sample.")(func)
+
+
+# The methods that sample whole proofs, where self-correction applies (decompose samples
+# its lemmas' proofs).
+SELF_CORRECTING_METHODS = ("sample", "decompose")
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     """What a searching command (prove, eval, synth) runs with, resolved once: every setting
@@ -204,6 +225,8 @@ class SearchSettings:
         options: dict[str, Any] = {}
         if self.method == "rmaxts" and not self.settings.tactic_state_comment:
             options["tactic_state_comment"] = False
+        if self.method in SELF_CORRECTING_METHODS and self.settings.self_correct:
+            options["self_correct"] = self.settings.self_correct
         if self.method == "bestfirst" and self.prompt_format is not None:
             from prover.policies.prompts import get_format
 
@@ -219,11 +242,14 @@ def search_settings(*, repl: str | None, workspace: Path | None, timeout: float 
                     budget: str | None, seed: int | None, prompt_format: str | None,
                     verbose: bool, tactic_state_comment: bool | None = None,
                     temperature: float | None = None, top_p: float | None = None,
-                    max_tokens: int | None = None) -> SearchSettings:
+                    max_tokens: int | None = None, self_correct: int | None = None
+                    ) -> SearchSettings:
     """The settings of a searching command from its flags (None: not given), the environment
     and config files; exits 2 unless the search method, budget, prompt format and policy spec
     make sense together. Without a prompt format, a model's family chooses it
-    (``family_format``); a workspace whose Lean is not the family's is warned about."""
+    (``family_format``); a workspace whose Lean is not the family's is warned about.
+    Self-correction (``self_correct`` > 0) needs whole-proof sampling: with no search method
+    given anywhere it selects ``sample``, with another method it exits 2."""
     from prover.drivers import prove as pv
     from prover.policies.backends.spec import parse_spec
     from search import Budget
@@ -233,13 +259,26 @@ def search_settings(*, repl: str | None, workspace: Path | None, timeout: float 
         "workers": workers, "policy": policy, "search": search_method, "budget": budget,
         "seed": seed, "prompt_format": prompt_format,
         "tactic_state_comment": tactic_state_comment, "temperature": temperature,
-        "top_p": top_p, "max_tokens": max_tokens})
+        "top_p": top_p, "max_tokens": max_tokens, "self_correct": self_correct})
+    from prover.config import DEFAULT
+
+    if settings.self_correct and settings.sources.get("search", DEFAULT) == DEFAULT:
+        # Self-correction is a whole-proof sampling feature: no method given means sample.
+        settings = replace(settings, search="sample",
+                           sources={**settings.sources, "search": "implied by self_correct"})
     if verbose:
         click.echo("effective configuration:", err=True)
         for line in settings.describe():
             click.echo(f"  {line}", err=True)
+    method_name = settings.search
+    if settings.self_correct and method_name not in SELF_CORRECTING_METHODS:
+        from prover.config import where
+
+        fail(f"{where('self_correct', settings.self_correct, settings.sources['self_correct'])}: "
+             f"self-correction works with whole-proof sampling (--search sample or decompose), "
+             f"not --search {method_name}", EXIT_USAGE)
     try:
-        method = pv.check_method(settings.search)
+        method = pv.check_method(method_name)
         plan_budget = Budget.parse(settings.budget)
         parse_spec(settings.policy)
         fmt = pv.prompt_format_for(

@@ -20,8 +20,9 @@ from prover.cli.common import (
     fail,
     lean_options,
     repl_spec,
-    search_settings,
     sampling_options,
+    search_settings,
+    self_correct_option,
     state_comment_option,
 )
 
@@ -89,6 +90,7 @@ def lean_info(settings: Settings, spec: Any) -> dict[str, Any]:
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @sampling_options
 @state_comment_option
+@self_correct_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def eval_command(benchmark: str, data: Path | None, split: str | None, limit: int | None,
                  names: tuple[str, ...], revised: bool, no_answer: bool, policy: str | None,
@@ -97,7 +99,8 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
                  workspace: Path | None, timeout: float | None, shard: str | None,
                  problem_timeout: float | None, out: Path, ray_address: str | None, quiet: bool,
                  tactic_state_comment: bool | None, temperature: float | None,
-          top_p: float | None, max_tokens: int | None, verbose: bool) -> None:
+                 top_p: float | None, max_tokens: int | None,
+                 self_correct: int | None, verbose: bool) -> None:
     """Evaluate a prover on BENCHMARK (minif2f, proofnet or putnambench).
 
     Writes one JSON line per attempt to DIR/results.jsonl (fsync'd as it goes) and the run's
@@ -119,7 +122,8 @@ def eval_command(benchmark: str, data: Path | None, split: str | None, limit: in
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
                           prompt_format=prompt_format, verbose=verbose,
                           tactic_state_comment=tactic_state_comment,
-                          temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+                          temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                          self_correct=self_correct)
 
     def load():
         # The file is found (downloaded, on first use) once, so the hash is of what is read.
@@ -389,6 +393,7 @@ def report_command(run_dir: Path, compare: tuple[Path, ...], out: Path | None) -
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @sampling_options
 @state_comment_option
+@self_correct_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[str, ...],
                   policy: str | None, search_method: str | None, budget: str | None,
@@ -396,7 +401,8 @@ def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[s
                   repl: str | None, workspace: Path | None, timeout: float | None,
                   shard: str | None, problem_timeout: float | None, ray_address: str | None,
                   quiet: bool, tactic_state_comment: bool | None, temperature: float | None,
-          top_p: float | None, max_tokens: int | None, verbose: bool) -> None:
+                  top_p: float | None, max_tokens: int | None,
+                  self_correct: int | None, verbose: bool) -> None:
     """Prove the statements of STATEMENTS (JSONL: name, formal_statement, optional header)
     and write every verified proof as a training record to DIR/records.jsonl.
 
@@ -413,7 +419,8 @@ def synth_command(statements: Path, out: Path, limit: int | None, names: tuple[s
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
                           prompt_format=prompt_format, verbose=verbose,
                           tactic_state_comment=tactic_state_comment,
-                          temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+                          temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                          self_correct=self_correct)
 
     def load():
         return load_statements(statements), data_identity(statements)

@@ -23,8 +23,9 @@ from prover.cli.common import (
     lean_options,
     read_lean_file,
     repl_spec,
-    search_settings,
     sampling_options,
+    search_settings,
+    self_correct_option,
     state_comment_option,
 )
 from search.methods import METHOD_NAMES
@@ -58,13 +59,15 @@ from search.methods import METHOD_NAMES
                    "(needs the ray extra).")
 @sampling_options
 @state_comment_option
+@self_correct_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
 def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_method: str | None,
           budget: str | None, workers: int | None, repl: str | None, workspace: Path | None,
           timeout: float | None, seed: int | None, prompt_format: str | None,
           output: Path | None, in_place: bool, dry_run: bool, as_json: bool,
           ray_address: str | None, tactic_state_comment: bool | None, temperature: float | None,
-          top_p: float | None, max_tokens: int | None, verbose: bool) -> None:
+          top_p: float | None, max_tokens: int | None,
+          self_correct: int | None, verbose: bool) -> None:
     """Prove the `sorry` theorems and lemmas of FILE and write back the proofs Lean accepts.
 
     Each proof found has passed the full verdict (static integrity, Lean, axiom audit), and
@@ -96,7 +99,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
                           policy=policy, search_method=search_method, budget=budget, seed=seed,
                           prompt_format=prompt_format, verbose=verbose,
                           tactic_state_comment=tactic_state_comment,
-                          temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+                          temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                          self_correct=self_correct)
     settings = run.settings
     spec = repl_spec(settings)
     original = text.encode("utf-8")
@@ -149,7 +153,8 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
         "file": str(file), "output": None, "dry_run": dry_run, "changed": new_text != text,
         "config": {k: getattr(settings, k) for k in ("policy", "search", "budget", "seed",
                                                      "workers", "timeout", "prompt_format",
-                                                     "temperature", "top_p", "max_tokens")}
+                                                     "temperature", "top_p", "max_tokens",
+                                                     "self_correct")}
         | {"prompt_format": run.prompt_format},  # the one used (the model family's when unset)
         "theorems": [o.to_json() for o in outcomes],
         "not_written": None,

@@ -221,11 +221,13 @@ __all__ = ["grpo", "grpo_repl_spec", "sft", "train"]
               help="Stop after the last training (no synth with the final model).")
 @click.option("--state-comment/--no-state-comment", "tactic_state_comment", default=None,
               help="RMaxTS tactic-state comments in every synth's prompts (default on).")
+@click.option("--self-correct", "self_correct", type=int, default=None, metavar="R",
+              help="Self-correction turns in every synth (see `prover synth --help`).")
 def iterate(statements: Path, model: str, out: Path, rounds: int, policy: str | None,
             search_method: str | None, budget: str | None, limit: int | None,
             workers: int | None, repl: str | None, timeout: float | None,
             max_steps: int | None, lora: bool, no_final_synth: bool,
-            tactic_state_comment: bool | None) -> None:
+            tactic_state_comment: bool | None, self_correct: int | None) -> None:
     """Expert iteration on STATEMENTS: synth → sft → synth …, each round in its own directory.
 
     Round K proves the statements with round K's policy (`prover synth`), gathers every record
@@ -241,14 +243,14 @@ def iterate(statements: Path, model: str, out: Path, rounds: int, policy: str | 
     # Every synth would refuse a bad setting (exit 2): say so now, not after round 0 started.
     _require_model(model)
     settings_from({"search": search_method, "budget": budget, "workers": workers, "repl": repl,
-                   "timeout": timeout, "policy": policy})
+                   "timeout": timeout, "policy": policy, "self_correct": self_correct})
 
     def flag(name: str, value: Any) -> list[str]:
         return [] if value is None else [name, str(value)]
 
     synth_args = [*flag("--search", search_method), *flag("--budget", budget),
                   *flag("--limit", limit), *flag("--workers", workers), *flag("--repl", repl),
-                  *flag("--timeout", timeout), "--quiet"]
+                  *flag("--timeout", timeout), *flag("--self-correct", self_correct), "--quiet"]
     if tactic_state_comment is not None:
         synth_args.append("--state-comment" if tactic_state_comment else "--no-state-comment")
     sft_args = [*flag("--max-steps", max_steps), *(["--lora"] if lora else []), "--quiet"]

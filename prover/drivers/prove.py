@@ -199,7 +199,8 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
                 result.generations, result.lean_calls, result.seconds, result.method,
                 result.cost, _tree_summary(result.tree_stats),
                 reasons=[] if result.proved else _why_unproved(result, budget),
-                crashed=result.crashed, timeouts=result.timeouts)
+                crashed=result.crashed, timeouts=result.timeouts,
+                round=getattr(result, "round", None) if result.proved else None)
         if outcome.proof is not None:
             proofs[name] = outcome.proof
         outcomes.append(outcome)

@@ -130,6 +130,8 @@ def _note(row: dict[str, Any]) -> str:
     """A result row's first reason, and its Lean checks that crashed or timed out: a search
     that Lean did not fully judge must not read as an ordinary "no proof"."""
     parts = [row["reasons"][0][:80]] if row.get("reasons") else []
+    if row.get("round"):
+        parts.append(f"proved by self-correction round {row['round']}")
     if row.get("crashed"):
         parts.append(f"{row['crashed']} Lean check(s) crashed")
     if row.get("timeouts"):

@@ -7,13 +7,20 @@ is wiring, done here.
   policy once, and post-processes by the format's output kind (``prover.policies.prompts``).
 * ``PortfolioPolicy`` (``prover.policies.portfolio``) implements both protocols directly.
 * ``search.mix.MixProposer`` asks several in order (e.g. the portfolio, then a model).
+
+Self-correction: ``LMProposer`` keeps on each proof proposal the request and the model's raw
+answer (``correction.Turn``, in ``Proposal.history``), and ``propose_correction`` builds the
+next turn from them and Lean's verdict in its format's correction style
+(``prover.policies.correction``). The portfolio has no model to correct and does not offer it.
 """
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
+from lean_bridge.outcome import CheckResult
+from prover.policies.correction import KIMINA_2025, Turn, next_parts, style_for
 from prover.policies.families import (
     DEFAULT_FORMAT,
     DEFAULT_MAX_TOKENS,
@@ -108,7 +115,14 @@ class LMProposer:
         if self.format.output == "tactic":
             raise ValueError(f"format {self.format.name!r} proposes tactics, not proofs")
         parts = self.format.build(problem, prefix, tactic_state, state_comment=state_comment)
+        return await self._proofs(problem, parts, n, temperature, seed, prefix)
+
+    async def _proofs(self, problem: Problem, parts: PromptParts, n: int, temperature: float,
+                      seed: int | None, prefix: str = "",
+                      presence_penalty: float | None = None) -> list[Proposal]:
         request = self._request(parts, n, temperature, seed)
+        if presence_penalty is not None:
+            request = replace(request, presence_penalty=presence_penalty)
         out = []
         for c in await self._generate(request):
             text = self._proof(problem, c.text)
@@ -117,8 +131,28 @@ class LMProposer:
             elif text is None or not text.strip():
                 self.dropped += 1
                 continue
-            out.append(Proposal(text, c.logprob, c.tokens))
+            out.append(Proposal(text, c.logprob, c.tokens, history=Turn(parts, c.text)))
         return out
+
+    def can_correct(self) -> bool:
+        """Whether the format has a correction style (every proof format has one)."""
+        return style_for(self.format) is not None
+
+    async def propose_correction(self, problem: Problem, history: Sequence[Proposal],
+                                 check: CheckResult, *, seed: int | None = None,
+                                 temperature: float = 1.0) -> list[Proposal]:
+        """One generation: the answer to Lean's ``check`` of ``history[-1]`` (the round
+        ``len(history) - 1`` answer), in the format's correction style; nothing when the last
+        proposal is not one of this proposer's or the answer gives no proof."""
+        style = style_for(self.format)
+        last = history[-1] if history else None
+        if style is None or last is None or not isinstance(last.history, Turn):
+            return []
+        parts = next_parts(style, last.history, problem, problem.file_with(last.text), check,
+                           round=len(history) - 1)
+        # Kimina's demo asks its error-fix turn without the first turn's presence penalty.
+        penalty = 0.0 if style == KIMINA_2025 else None
+        return await self._proofs(problem, parts, 1, temperature, seed, presence_penalty=penalty)
 
     def _proof(self, problem: Problem, raw: str) -> str | None:
         if self.format.output == "continuation":
