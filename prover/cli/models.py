@@ -41,7 +41,7 @@ def models_command(as_json: bool) -> None:
             for f in FAMILIES]
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     click.echo('\nself-corr.: "published" = its authors published results with self-correction; '
                "(style) = the correction turn --self-correct uses for it.")
     sys.exit(EXIT_OK)
