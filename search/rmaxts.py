@@ -39,9 +39,9 @@ run resumed from it grows exactly the tree an uninterrupted run grows.
 
 Deviations from upstream, on purpose: the run stops at the first proof instead of at the
 next 128-sample checkpoint (§7.10); checkpoints are JSON; tactic states that the upstream
-REPL does not report (design.md §5) are probed in tactic mode on the worker that produced
-the proof states (one extra command to re-check with ``allTactics``, plus one tactic per
-probe); a cut inside a line drops the partial line (upstream can keep ``rw [h₁]; `` when
+REPL does not report (design.md §5) are probed in tactic mode on the worker that checked
+the candidate, held for the check and its probes (one tactic per probe; a state the tree
+already holds for the same code prefix is not probed again); a cut inside a line drops the partial line (upstream can keep ``rw [h₁]; `` when
 the ``linarith`` after it fails). States the REPL printed flattened (before Lean v4.14) are
 re-read the same way, with ``skip``, and never shown flat. Token counts come from the
 proposer's ``token_counter()`` when it has one (its tokenizer), else code points.
