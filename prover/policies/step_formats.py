@@ -43,8 +43,8 @@ _BFS_SIMPA_PLACEHOLDERS = (" _", "_ ", "_,", ",_")
 
 def declaration_name(context: StepContext) -> str:
     """The theorem's name as LeanDojo's ``full_name`` gives it (module docstring)."""
-    decls = [d for d in parse_file(context.problem.statement).declarations if d.name is not None]
-    return decls[-1].name if decls else context.problem.name
+    names = [d.name for d in parse_file(context.problem.statement).declarations if d.name]
+    return names[-1] if names else context.problem.name
 
 
 def internlm_chat_text(messages: Sequence[ChatMessage]) -> str:
