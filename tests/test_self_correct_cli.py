@@ -10,6 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from test_correction import GOLDEN_GOEDEL
 from test_prove import prove, rules, write
 
 if not os.environ.get("CI"):
@@ -24,23 +25,9 @@ FIRST = f"### Plan\nUse the hint.\n\n```lean4\n{HEAD}  nlinarith [h₀, bad]\n``
 SECOND = f"### Analysis\n`bad` does not exist.\n\n```lean4\n{HEAD}  linarith\n```\n"
 WORLD = {"rules": [{"match": "bad",
                     "messages": [{"severity": "error", "data": "unknown identifier 'bad'"}]}]}
-# The published feedback (prompts.md §6), written out: the checked file is FILE with the
-# first answer's proof; line 9 holds the error, `bad` at code points 17..20.
-FEEDBACK = (
-    "The proof (Round 0) is not correct. Following is the compilation error message, where we "
-    "use <error></error> to signal the position of the error.\n\n"
-    "\nError 1:\n"
-    "\nCorresponding Code:\n```lean4\n"
-    "\n"
-    "open BigOperators Real Nat Topology Rat\n"
-    "\n"
-    "theorem t (x : ℝ) (h₀ : 2 * x = 4) : x = 2 := by\n"
-    "  nlinarith [h₀, <error>bad</error>]\n"
-    "\n"
-    "\n```\n"
-    "\nError Message: unknown identifier 'bad'\n"
-    "\n\nBefore producing the Lean 4 code to formally prove the given theorem, provide a "
-    "detailed analysis of the error message.")
+# The published feedback (prompts.md §6), written out once in test_correction: the checked
+# file is FILE with the first answer's proof; line 9 holds the error, `bad` at 17..20.
+FEEDBACK = GOLDEN_GOEDEL
 
 
 @pytest.fixture
