@@ -13,6 +13,14 @@ candidates still failing corrected together (one batch for the backend), while t
 lasts. A proof's ``round`` is the turn that gave it (0 = a first answer) and every trace entry
 says its round. With R = 0, or a proposer that cannot correct, the search, its random draws
 and its results are what they were before self-correction existed (``round`` 0 when proved).
+
+Overlap (``pipeline``, default 1): with R = 0 the next batch is asked while the previous one
+is checked (``search.sample_pipeline``; ``pipeline=0`` is the barrier schedule: ask, check,
+read, ask). With R > 0 the batches keep the barrier, by design: the size of batch k+1 is
+``ceil(remaining / (R + 1))`` of what batch k's corrections left, and its seed is drawn after
+theirs, both known only once batch k's verdicts are in; asking it earlier would change which
+generations the budget buys and the random stream, so an R > 0 run would no longer be the
+run it was. (The corrections of one round are already asked together, as one batch.)
 """
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ from search.protocols import LeanChecker, ProofProposer, Proposal, can_correct
 
 from .budget import Budget
 from .result import CRASHED, TIMEOUT, LeanTally, SearchResult
+from .sample_pipeline import pipelined_sample
 from .verify import verify
 
 
@@ -52,10 +61,15 @@ def correctable(check: CheckResult) -> bool:
 
 async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: LeanChecker,
                         budget: Budget, rng: random.Random, batch: int = 8,
-                        temperature: float = 1.0, self_correct: int = 0) -> SearchResult:
+                        temperature: float = 1.0, self_correct: int = 0,
+                        pipeline: int = 1) -> SearchResult:
     if self_correct < 0:
         raise ValueError(f"self_correct must be 0 or more, got {self_correct}")
     rounds = self_correct if self_correct and can_correct(proposer) else 0
+    if not rounds:
+        return await pipelined_sample(problem, proposer=proposer, lean=lean, budget=budget,
+                                      rng=rng, batch=batch, temperature=temperature,
+                                      pipeline=pipeline)
     # Kimina's feedback shows the goals before each error: ask Lean for the tactics then.
     all_tactics = bool(rounds)
     started = time.monotonic()
