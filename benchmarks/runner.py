@@ -38,6 +38,7 @@ from benchmarks.checkpoints import (
     TreeCheckpoints,
     checkpoint_options,
 )
+from benchmarks.feeding import Admission, GeneratorGauge
 from benchmarks.manifest import now
 from benchmarks.metrics import AttemptStatus
 from benchmarks.resultlog import ResultLog
@@ -62,6 +63,8 @@ class EvalPlan:
     options: Mapping[str, Any] = field(default_factory=dict)
     problem_timeout: float | None = None  # wall-clock seconds for all attempts of a problem
     concurrency: int = 1  # problems in flight
+    # more problems that may start while the generator is idle (``benchmarks.feeding``)
+    prefetch: int = 1
 
     def identity(self) -> dict[str, Any]:
         return {"kind": "eval", "benchmark": self.benchmark, "split": self.split,
@@ -333,10 +336,13 @@ class ProgressLines:
 async def run_eval(plan: EvalPlan, items: Sequence[Any], log: ResultLog, attempts: Attempts, *,
                    on_result: Callable[[Mapping[str, Any], Tally], None] | None = None,
                    on_start: Callable[[str, int], None] | None = None,
-                   run: str = "", checkpoints: TreeCheckpoints | None = None) -> Tally:
-    """Run the missing attempts of ``items`` (``plan.concurrency`` problems at a time, each
-    problem's attempts in order under ``plan.problem_timeout``) and append each result to
-    ``log`` as it finishes. ``on_start(problem, attempt)`` hears each attempt begin. An
+                   run: str = "", checkpoints: TreeCheckpoints | None = None,
+                   gauge: GeneratorGauge | None = None) -> Tally:
+    """Run the missing attempts of ``items`` (``plan.concurrency`` problems at a time, and up
+    to ``plan.prefetch`` more while ``gauge``, which watches the attempts' proposer, says the
+    generator is idle: ``benchmarks.feeding``; each problem's attempts in order under
+    ``plan.problem_timeout``) and append each result to ``log`` as it finishes.
+    ``on_start(problem, attempt)`` hears each attempt begin. An
     attempt's tree checkpoint in ``checkpoints`` is removed once its line is written (and
     left-overs of attempts written before, by a run stopped in between, at the start)."""
     names = {item.name for item in items}
@@ -349,7 +355,7 @@ async def run_eval(plan: EvalPlan, items: Sequence[Any], log: ResultLog, attempt
             for attempt in range(plan.budget.attempts):
                 if (item.name, attempt) in log.done:
                     checkpoints.discard(item.name, attempt)
-    gate = asyncio.Semaphore(max(1, plan.concurrency))
+    gate = Admission(plan.concurrency, plan.prefetch, gauge)
 
     async def one_problem(item: Any) -> None:
         todo = [a for a in range(plan.budget.attempts) if (item.name, a) not in log.done]

@@ -294,6 +294,7 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
                     open_manifest, progress, *, ray_address: str | None, sink):
     """``_run`` with its progress display (``benchmarks.progress``) set up."""
     from benchmarks import runner
+    from benchmarks.feeding import GeneratorGauge
     from prover.drivers.stack import search_stack
 
     def on_result(record, tally) -> None:
@@ -331,17 +332,21 @@ async def _attempts(kind: str, plan, items, log, spec, settings, prompt_format, 
                             strict_header=False) as stack:
         open_manifest(stack.lean_version)
         local: runner.Attempts  # `attempts` above is the Ray fleet's
+        # The next problem may start while the generator idles (benchmarks.feeding).
+        gauge = GeneratorGauge()
+        proposer = gauge.watch(stack.proposer)
         if kind == "synth":
             from prover.drivers.synth import SynthAttempts
 
-            local = SynthAttempts(plan, proposer=stack.proposer, lean=stack.lean, run=run_id,
+            local = SynthAttempts(plan, proposer=proposer, lean=stack.lean, run=run_id,
                                   watch=watch, checkpoints=checkpoints)
         else:
-            local = runner.LocalAttempts(plan, proposer=stack.proposer, lean=stack.lean,
+            local = runner.LocalAttempts(plan, proposer=proposer, lean=stack.lean,
                                          run=run_id, watch=watch, checkpoints=checkpoints)
         # The folder stays when empty: another shard of the run may be about to write in it.
         return await runner.run_eval(plan, items, log, local, on_result=on_result,
-                                     on_start=on_start, run=run_id, checkpoints=checkpoints)
+                                     on_start=on_start, run=run_id, checkpoints=checkpoints,
+                                     gauge=gauge)
 
 
 @click.command("report")
