@@ -19,6 +19,9 @@ taken out (``prover bench-system``).
     budget is spent). Imports and processes are counted by the REPLs themselves (the fake's
     ``--stats``), not by the pool. Target: imports = processes (≤ W), i.e. no cancelled
     request ever costs a process and its import.
+(f) The generator's busy fraction with generation and Lean overlapped (``generator_busy_*``,
+    ``lean_busy_*``, ``overlap_*``) against the old barrier schedule, in simulated time:
+    ``benchmarks.system_overlap``.
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ from typing import Any, Callable
 
 import lean_fake
 from benchmarks import app
+from benchmarks.system_overlap import TARGETS as OVERLAP_TARGETS
+from benchmarks.system_overlap import run_overlap
 from search.methods import METHOD_NAMES
 from search.segments import Segment
 from search.tree import Tree
@@ -205,6 +210,7 @@ def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks:
            for key in ("header_imports", "processes", "proved")},
         "search_problems": per_method[SEARCH_METHODS[0]]["problems"],
         "search_budget": SEARCH_BUDGET,
+        **run_overlap(),
     }
 
 
@@ -212,6 +218,7 @@ TARGETS = {
     "rmaxts_overhead_us_per_expansion": ("<=", 100.0),
     "utilization": (">=", 0.90),
     "bytes_per_node": ("<=", 1024.0),
+    **OVERLAP_TARGETS,
 }
 
 
