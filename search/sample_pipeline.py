@@ -101,6 +101,7 @@ async def pipelined_sample(problem: Problem, *, proposer: ProofProposer, lean: L
                                                              temperature=temperature))
 
     inflight: deque[_InFlight] = deque()
+    failure: BaseException | None = None
     first = next(plans, None)
     asking: tuple[BatchPlan, asyncio.Task[list[Proposal]]] | None = \
         None if first is None else (first, ask(first))
@@ -115,9 +116,14 @@ async def pipelined_sample(problem: Problem, *, proposer: ProofProposer, lean: L
             if asking is not None and asking[1].done():
                 asked, task = asking
                 asking = None
-                proposals = task.result()
-                inflight.append(_InFlight(asked, proposals,
-                                          asyncio.ensure_future(check_all(proposals))))
+                if task.exception() is not None:
+                    # A failed ask ends the search, but only once the batches asked before
+                    # it are read: the barrier schedule would have found their proof first.
+                    failure = task.exception()
+                else:
+                    proposals = task.result()
+                    inflight.append(_InFlight(asked, proposals,
+                                              asyncio.ensure_future(check_all(proposals))))
             while inflight and inflight[0].checks.done():
                 done = inflight.popleft()
                 results = done.checks.result()
@@ -134,7 +140,7 @@ async def pipelined_sample(problem: Problem, *, proposer: ProofProposer, lean: L
                             {}, tuple(trace), **tally.fields(), round=0)
             # Ask the next batch when no ask runs and at most ``pipeline`` batches wait for
             # their verdicts (0: only when none does, the barrier schedule).
-            if asking is None and len(inflight) <= pipeline:
+            if asking is None and failure is None and len(inflight) <= pipeline:
                 upcoming = next(plans, None)
                 if upcoming is not None:
                     asking = (upcoming, ask(upcoming))
@@ -146,6 +152,8 @@ async def pipelined_sample(problem: Problem, *, proposer: ProofProposer, lean: L
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+    if failure is not None:
+        raise failure
     return SearchResult(problem.name, None, generations, answered, time.monotonic() - started,
                         None, "sample", {}, tuple(trace), **tally.fields())
 

@@ -210,6 +210,26 @@ async def test_cancelling_the_search_cancels_what_is_in_flight():
     assert {"check 0 cancelled", "check 1 cancelled"} <= set(checker.events)
 
 
+@pytest.mark.parametrize("pipeline", [0, 1])
+async def test_a_failed_ask_ends_the_search_after_the_batches_before_it(pipeline):
+    class Failing(Proposer):
+        async def propose_proofs(self, problem, n, **kwargs):
+            if self.seeds:  # every ask after the first
+                self.seeds.append(kwargs.get("seed"))
+                raise RuntimeError("the backend went away")
+            return await super().propose_proofs(problem, n, **kwargs)
+
+    # Batch 0 holds a proof: found, as the barrier schedule finds it before asking batch 1.
+    result = await run(Failing(), Checker(proofs={1}), budget=Budget(1, 4), batch=2,
+                       pipeline=pipeline)
+    assert result.cost == 2
+    # No proof in batch 0: the failure is raised, once batch 0 is read.
+    checker = Checker()
+    with pytest.raises(RuntimeError, match="went away"):
+        await run(Failing(), checker, budget=Budget(1, 4), batch=2, pipeline=pipeline)
+    assert checker.checked == [0, 1]
+
+
 async def test_a_negative_pipeline_is_refused():
     with pytest.raises(ValueError, match="pipeline must be 0 or more"):
         await run(Proposer(), Checker(), budget=Budget(1, 1), batch=1, pipeline=-1)
