@@ -49,6 +49,26 @@ def test_the_engine_runs_one_batch_at_a_time_to_its_longest_sequence():
     assert {p.tokens for p in made} <= {10, 40}
 
 
+def test_a_cancelled_check_keeps_its_lean_worker_to_the_end():
+    from benchmarks.system_overlap import Lean
+    from search.verify import reference_of
+
+    lean = Lean(workers=1, lean_s=10.0, chances={"p": 0.0})
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        first = asyncio.ensure_future(lean.check("", "x", reference=reference_of(PROBLEM)))
+        queued = asyncio.ensure_future(lean.check("", "y", reference=reference_of(PROBLEM)))
+        await asyncio.sleep(1)
+        first.cancel()  # running: the worker finishes it
+        queued.cancel()  # waiting: it just leaves the queue
+        await asyncio.gather(first, queued, return_exceptions=True)
+        await lean.check("", "z", reference=reference_of(PROBLEM))
+        return loop.time()
+
+    assert run_virtual(main()) == 20.0 and lean.checks == 2
+
+
 def test_lengths_come_from_the_real_proofs(shared):
     lengths, source = proof_lengths(shared)
     assert lengths is not None and len(lengths) == 197 and "197 proofs" in source
@@ -64,6 +84,8 @@ def test_the_report_has_both_schedules_side_by_side(tmp_path):
             assert 0 < report[f"generator_busy_{schedule}{suffix}"] <= 1
             assert 0 < report[f"lean_busy_{schedule}{suffix}"] <= 1
         assert report[f"overlap_speedup{suffix}"] > 0
+        assert report[f"overlap_extra_generations{suffix}"] >= 0
+        assert report[f"overlap_extra_checks{suffix}"] >= 0
     assert report["overlap_same_results"] is True
     assert report["overlap_lengths_source"].startswith("fallback")  # no real proofs there
     assert set(TARGETS) <= set(system.TARGETS)
