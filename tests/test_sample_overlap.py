@@ -240,3 +240,53 @@ def pair(*, proofs=(), checks_held=(), asks_held=()) -> tuple[Proposer, Checker]
     log = Log()
     return (Proposer(hold=set(asks_held), events=log),
             Checker(proofs=set(proofs), hold=set(checks_held), events=log))
+
+
+async def test_checks_cancelled_by_a_proof_cost_no_lean_process(tmp_path):
+    """Through the real checker and pool on fake REPL processes: the checks of the batch asked
+    ahead are cancelled mid-request when batch 0 holds the proof; the workers are kept (their
+    abandoned answers are read), so no process is started again and no header imported again,
+    and the next search runs on the same workers."""
+    import json
+
+    from lean_bridge.checker import LeanChecker
+    from lean_bridge.pool import PoolConfig, ReplPool
+    from lean_bridge.process import ReplSpec
+    from tests.conftest import fake_repl_command
+
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [
+        {"on": "cmd", "match": "slow_bad", "sleep": 1.5,
+         "messages": [{"severity": "error", "data": "unsolved goals"}]},
+        {"on": "cmd", "match": "trivial", "sleep": 0.5},
+        {"on": "cmd", "match": "bad", "messages": [{"severity": "error", "data": "nope"}]},
+    ]}))
+    pool = ReplPool(ReplSpec(fake_repl_command("--script", str(rules))), PoolConfig(max_processes=2))
+    lean = LeanChecker(pool, timeout=30)
+    problem = Problem("t", "import Mathlib\n\n", "theorem t : True := by\n")
+
+    class Scripted:
+        def __init__(self) -> None:
+            self.asks = 0
+
+        async def propose_proofs(self, problem, n, **kwargs):
+            self.asks += 1
+            texts = ["  exact bad\n", "  trivial\n"] if self.asks % 3 == 1 else \
+                ["  exact slow_bad\n"] * n
+            return [Proposal(t, None, 1) for t in texts[:n]]
+
+    try:
+        result = await sample_search(problem, proposer=Scripted(), lean=lean,
+                                     budget=Budget(1, 6), rng=random.Random(0), batch=2,
+                                     pipeline=1)
+        assert result.proof == "  trivial\n" and result.cost == 2
+        again = await sample_search(problem, proposer=Scripted(), lean=lean,
+                                    budget=Budget(1, 2), rng=random.Random(1), batch=2)
+        assert again.proved
+        # The bad answer's worker took a check of batch 1 while "trivial" ran: cancelled
+        # mid-request by the proof, that worker was kept, resynchronised, and lent again.
+        assert pool.stats.resynced >= 1
+        assert pool.stats.started == pool.stats.header_imports <= 2
+        assert pool.stats.destroyed == 0
+    finally:
+        await pool.close()
