@@ -249,10 +249,11 @@ async def test_checks_cancelled_by_a_proof_cost_no_lean_process(tmp_path):
     and the next search runs on the same workers."""
     import json
 
+    from conftest import fake_repl_command
+
     from lean_bridge.checker import LeanChecker
     from lean_bridge.pool import PoolConfig, ReplPool
     from lean_bridge.process import ReplSpec
-    from tests.conftest import fake_repl_command
 
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps({"rules": [
