@@ -19,9 +19,9 @@ class WatchedProposer:
         self.on_ask = on_ask
         self.on_end = on_end
 
-    async def _ended(self, request: Awaitable[list[Proposal]]) -> list[Proposal]:
+    async def _ended(self, request: Callable[[], Awaitable[list[Proposal]]]) -> list[Proposal]:
         try:
-            return await request
+            return await request()
         finally:
             if self.on_end is not None:
                 self.on_end()
@@ -30,7 +30,7 @@ class WatchedProposer:
         prefix = kwargs.get("prefix") or ""
         depth = sum(1 for line in prefix.splitlines() if line.strip())
         self.on_ask(n, depth)
-        return await self._ended(self.inner.propose_proofs(problem, n, **kwargs))
+        return await self._ended(lambda: self.inner.propose_proofs(problem, n, **kwargs))
 
     def token_counter(self) -> Callable[[str], int] | None:
         return token_counter_of(self.inner)
@@ -42,12 +42,12 @@ class WatchedProposer:
                                  check: Any, **kwargs: Any) -> list[Proposal]:
         """A correction turn is one generation of the budget (``search.sampling``)."""
         self.on_ask(1, None)
-        return await self._ended(self.inner.propose_correction(problem, history, check,
-                                                               **kwargs))
+        return await self._ended(lambda: self.inner.propose_correction(problem, history, check,
+                                                                       **kwargs))
 
     async def propose_tactics(self, goal: str, n: int, **kwargs: Any) -> list[Proposal]:
         self.on_ask(n, None)
-        return await self._ended(self.inner.propose_tactics(goal, n, **kwargs))
+        return await self._ended(lambda: self.inner.propose_tactics(goal, n, **kwargs))
 
 
 __all__ = ["WatchedProposer"]
