@@ -158,3 +158,23 @@ async def test_admission_bounds_and_order():
     assert Admission(2, 5, None).extra == 0  # no gauge: no prefetch
     with pytest.raises(ValueError, match="prefetch"):
         Admission(1, -1, gauge)
+
+
+async def test_the_gauge_hears_every_request_end_failed_or_cancelled():
+    gauge = GeneratorGauge()
+    idle: list[int] = []
+    gauge.listeners.append(lambda: idle.append(gauge.busy))
+
+    class Broken:
+        def propose_proofs(self, problem, n, **kwargs):  # fails before returning a coroutine
+            raise RuntimeError("no backend")
+
+    with pytest.raises(RuntimeError):
+        await gauge.watch(Broken()).propose_proofs(Item("a").problem, 1)
+    world = World(asks_held={"b"})
+    held = asyncio.ensure_future(gauge.watch(world).propose_proofs(Item("b").problem, 1))
+    await asyncio.wait_for(world.reached("ask b"), 5)
+    assert gauge.busy == 1 and not gauge.idle
+    held.cancel()
+    await asyncio.gather(held, return_exceptions=True)
+    assert gauge.idle and gauge.asked == 2 and idle == [0, 0]
