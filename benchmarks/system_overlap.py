@@ -208,8 +208,9 @@ CHANCES = (0.0, 0.005, 0.02, 0.05, 0.0, 0.1, 0.3, 0.0, 0.01)
 
 
 async def one_schedule(pipeline: int, prefetch: int, *, problems: int, workers: int,
-                       in_flight: int, budget: Budget, batch: int, per_token_s: float, lean_s: float,
-                       lengths: list[int] | None, directory: Path) -> dict[str, Any]:
+                       in_flight: int, budget: Budget, batch: int, per_token_s: float,
+                       lean_s: float, lengths: list[int] | None,
+                       directory: Path) -> dict[str, Any]:
     items = [_Item(f"sim_{i}") for i in range(problems)]
     engine = Engine(per_token_s, lengths)
     lean = Lean(workers, lean_s, {item.name: CHANCES[i % len(CHANCES)]
@@ -259,7 +260,8 @@ def run_overlap(*, shared: Path | None = None, problems: int = 36, budget: str =
     """Every schedule of every setup on the same simulated problems: the ``overlap`` keys of
     ``prover bench-system`` (the first setup's without a suffix)."""
     if shared is None:
-        shared = Path(os.environ.get("PROVER_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+        default = Path(__file__).resolve().parents[2] / "shared"
+        shared = Path(os.environ.get("PROVER_SHARED", default))
     lengths, source = proof_lengths(shared)
     parsed = Budget.parse(budget)
     report: dict[str, Any] = {}

@@ -32,7 +32,8 @@ class World:
     def __init__(self, *, asks_held=(), checks_held=(), proved=()) -> None:
         self.log: list[str] = []
         self.changed = asyncio.Event()
-        self.asks_held, self.checks_held, self.proved = set(asks_held), set(checks_held), set(proved)
+        self.asks_held, self.checks_held = set(asks_held), set(checks_held)
+        self.proved = set(proved)
         self.gates: dict[str, asyncio.Event] = {}
 
     def note(self, event: str) -> None:

@@ -101,12 +101,18 @@ async def run(proposer, checker, *, budget, batch, pipeline, **kwargs):
                                rng=random.Random(7), batch=batch, pipeline=pipeline, **kwargs)
 
 
+def launch(*, budget, pipeline, batch=2, **world):
+    """A proposer and checker (``pair(**world)``) and a search on them, running."""
+    proposer, checker = pair(**world)
+    search = asyncio.ensure_future(run(proposer, checker, budget=budget, batch=batch,
+                                       pipeline=pipeline))
+    return proposer, checker, search
+
+
 async def test_batch_k_plus_1_is_asked_while_batch_k_is_checked():
     # Batch 0 (candidates 0, 1) stays in Lean until released.
-    proposer, checker = pair(checks_held={0, 1})
+    proposer, checker, search = launch(budget=Budget(1, 6), pipeline=1, checks_held={0, 1})
     log = checker.events
-    search = asyncio.ensure_future(run(proposer, checker, budget=Budget(1, 6), batch=2,
-                                       pipeline=1))
     # Batch 1 is asked, and checked, although no check of batch 0 has ended ...
     await asyncio.wait_for(log.reached("checked 3"), 5)
     assert {"check 0", "check 1", "ask 1", "asked 1"} <= set(log)
@@ -121,10 +127,8 @@ async def test_batch_k_plus_1_is_asked_while_batch_k_is_checked():
 
 
 async def test_with_pipeline_0_the_next_batch_waits_for_the_verdicts():
-    proposer, checker = pair(checks_held={0, 1})
+    proposer, checker, search = launch(budget=Budget(1, 4), pipeline=0, checks_held={0, 1})
     log = checker.events
-    search = asyncio.ensure_future(run(proposer, checker, budget=Budget(1, 4), batch=2,
-                                       pipeline=0))
     await asyncio.wait_for(log.reached("check 1"), 5)
     for _ in range(20):  # the search has every chance to ask: it does not
         await asyncio.sleep(0)
@@ -167,9 +171,8 @@ def test_the_batches_are_the_barrier_split():
 
 async def test_the_first_proof_in_candidate_order_wins_over_an_earlier_verdict():
     # Candidate 3 (batch 1) is proved first in time, candidate 1 (batch 0) later: 1 wins.
-    proposer, checker = pair(proofs={1, 3}, checks_held={0, 1})
-    search = asyncio.ensure_future(run(proposer, checker, budget=Budget(1, 6), batch=2,
-                                       pipeline=1))
+    proposer, checker, search = launch(budget=Budget(1, 6), pipeline=1, proofs={1, 3},
+                                       checks_held={0, 1})
     await asyncio.wait_for(checker.events.reached("checked 3"), 5)
     checker.release()
     result = await asyncio.wait_for(search, 5)
@@ -188,9 +191,8 @@ async def test_a_proof_cancels_the_batch_being_generated():
 
 async def test_a_proof_cancels_the_checks_of_a_batch_asked_ahead():
     # Batch 0's checks wait until batch 1's are in Lean; batch 1's never end by themselves.
-    proposer, checker = pair(proofs={1}, checks_held={0, 1, 2, 3})
-    search = asyncio.ensure_future(run(proposer, checker, budget=Budget(1, 4), batch=2,
-                                       pipeline=1))
+    proposer, checker, search = launch(budget=Budget(1, 4), pipeline=1, proofs={1},
+                                       checks_held={0, 1, 2, 3})
     await asyncio.wait_for(checker.events.reached("check 3"), 5)
     checker.release(0, 1)
     result = await asyncio.wait_for(search, 5)
@@ -200,9 +202,8 @@ async def test_a_proof_cancels_the_checks_of_a_batch_asked_ahead():
 
 
 async def test_cancelling_the_search_cancels_what_is_in_flight():
-    proposer, checker = pair(checks_held={0, 1}, asks_held={1})
-    search = asyncio.ensure_future(run(proposer, checker, budget=Budget(1, 4), batch=2,
-                                       pipeline=1))
+    proposer, checker, search = launch(budget=Budget(1, 4), pipeline=1, checks_held={0, 1},
+                                       asks_held={1})
     await asyncio.wait_for(checker.events.reached("ask 1"), 5)
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(search, 0.05)
@@ -262,7 +263,8 @@ async def test_checks_cancelled_by_a_proof_cost_no_lean_process(tmp_path):
         {"on": "cmd", "match": "trivial", "sleep": 0.5},
         {"on": "cmd", "match": "bad", "messages": [{"severity": "error", "data": "nope"}]},
     ]}))
-    pool = ReplPool(ReplSpec(fake_repl_command("--script", str(rules))), PoolConfig(max_processes=2))
+    pool = ReplPool(ReplSpec(fake_repl_command("--script", str(rules))),
+                    PoolConfig(max_processes=2))
     lean = LeanChecker(pool, timeout=30)
     problem = Problem("t", "import Mathlib\n\n", "theorem t : True := by\n")
 
