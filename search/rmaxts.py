@@ -28,10 +28,12 @@ The tree is mutated only by the loop (selection at launch, insertion and backup 
 task completes), never inside a task, so completions never interleave with a tree update.
 The loop waits with ``asyncio.wait(FIRST_COMPLETED)``; nothing polls.
 
-Checkpoints (§7.6, JSON instead of pickle): every ``checkpoint_every`` completed rollouts,
-when a tree ends, and at the end, ``checkpoint`` gets the current tree, the counters, the
-trace and ``rng``'s state, written atomically (temp file + ``os.replace``). Rollouts still
-in flight are not in it (their virtual loss is dropped from the saved tree, their
+Checkpoints (§7.6, JSON lines instead of pickle): an append-only journal
+(``search.tree_journal``): each completed rollout's change to the tree, and every
+``checkpoint_every`` completed rollouts, when a tree starts, and at the end, a mark with the
+counters and ``rng``'s state; written in order on a background thread, so a save costs what
+the rollouts since the last one cost, whatever the tree's size. Rollouts still in flight at
+a mark are not in it (their virtual loss is dropped from the replayed tree, their
 generations uncounted): a resumed run redoes them. A run that finds an existing checkpoint
 resumes from it; a finished one (proof found or budget spent) is answered from the file
 without new work. With K = 1 the checkpoint is taken between rollouts, so an interrupted
@@ -41,15 +43,14 @@ Deviations from upstream, on purpose: the run stops at the first proof instead o
 next 128-sample checkpoint (§7.10); checkpoints are JSON; tactic states that the upstream
 REPL does not report (design.md §5) are probed in tactic mode on the worker that checked
 the candidate, held for the check and its probes (one tactic per probe; a state the tree
-already holds for the same code prefix is not probed again); a cut inside a line drops the partial line (upstream can keep ``rw [h₁]; `` when
-the ``linarith`` after it fails). States the REPL printed flattened (before Lean v4.14) are
+already holds for the same code prefix is not probed again); a cut inside a line drops
+the partial line (upstream can keep ``rw [h₁]; `` when the ``linarith`` after it fails). States the REPL printed flattened (before Lean v4.14) are
 re-read the same way, with ``skip``, and never shown flat. Token counts come from the
 proposer's ``token_counter()`` when it has one (its tokenizer), else code points.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from contextlib import AsyncExitStack
@@ -58,7 +59,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lean_bridge.errors import ReplCrashed, ReplTimeout
-from lean_bridge.files import atomic_write
 from lean_bridge.integrity import IntegrityOptions
 from lean_bridge.outcome import CheckResult, Status
 from lean_bridge.tactic_mode import ProofSession
@@ -70,10 +70,11 @@ from .result import LeanTally, SearchResult
 from .segments import Segment
 from .states import rejected_prefix, resolve_states, segments_of
 from .tree import Tree
+from .tree_journal import JOURNAL_FORMAT, JournalWriter, Rollout, recording, replay
 from .ucb import EXPLORATION, GAMMA, rmax_reward
 from .verify import reference_of, verify, verify_on
 
-CHECKPOINT_FORMAT = "rmaxts-checkpoint/1"
+CHECKPOINT_FORMAT = JOURNAL_FORMAT
 MAX_TOKENS = 2048  # §7.8 / §6.3: the prefix + state comment cap (tokens upstream)
 SEED_RANGE = 2 ** 31
 
@@ -103,14 +104,6 @@ def _root_proof(problem: Problem) -> str:
     return "  sorry\n" if problem.ends_with_by else " by\n  sorry\n"
 
 
-def _clear_running(tree_dict: dict[str, Any]) -> dict[str, Any]:
-    """A tree's JSON form without virtual loss (the jobs in flight are not saved)."""
-    for node in tree_dict["nodes"]:
-        for arm in ("here", "sub"):
-            node["stats"][arm]["running"] = 0
-    return tree_dict
-
-
 class _Search:
     def __init__(self, problem: Problem, *, proposer: ProofProposer, lean: LeanChecker,
                  budget: Budget, rng: random.Random, concurrency: int, gamma: float,
@@ -134,6 +127,10 @@ class _Search:
         self.temperature = temperature
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.checkpoint_every = checkpoint_every
+        self.journal = JournalWriter(self.checkpoint) if self.checkpoint is not None else None
+        self.unsaved: list[dict[str, Any] | Rollout] = []  # journal lines since the last mark
+        self.fresh = False  # the next mark starts the file
+        self.abandoned: list[int] = []  # nodes of rollouts cancelled when the tree ended
         self.keep_trace, self.resolve_probes = trace, resolve_probes
         # Run state (all of it is in the checkpoint).
         self.root_goal = ""
@@ -157,25 +154,57 @@ class _Search:
     # -- the run ----------------------------------------------------------------------------
 
     async def run(self) -> SearchResult:
+        try:
+            return await self._run()
+        finally:
+            if self.journal is not None:
+                self.journal.close()  # an interrupted run keeps the marks already submitted
+
+    async def _run(self) -> SearchResult:
         if self.checkpoint is not None and self.checkpoint.exists():
             self._load()
             if self.finished:
                 return self._result()
         else:
             self.root_goal = await self._root_goal()
-            self.tree = Tree(self.root_goal)
+            self._new_tree(first=True)
         while True:
             found = await self._search_tree()
             self.per_tree.append(self._tree_stats())
             if found or self.attempt + 1 >= self.budget.attempts:
                 break
             self.attempt += 1
-            self.tree = Tree(self.root_goal)
             self.started = self.completed = self.max_running = 0
-            self._save()
+            self._new_tree()
         self.finished = True
         self._save()
+        if self.journal is not None:
+            await self.journal.flush()
         return self._result()
+
+    def _new_tree(self, *, first: bool = False, snapshot: bool = False) -> None:
+        """Start the current attempt's tree (or, ``snapshot``, carry the loaded one over
+        into a fresh journal) and mark it."""
+        if not snapshot:
+            self.tree = Tree(self.root_goal)
+        if self.journal is None:
+            return
+        assert self.tree is not None
+        line: dict[str, Any] = {"k": "tree", "attempt": self.attempt,
+                                "root_goal": self.root_goal, "max_tokens": self.max_tokens}
+        if snapshot:  # a resumed run compacts: the file restarts from the replayed state
+            line |= {"snapshot": self.tree.to_dict(), "trace": self.trace}
+        if snapshot:
+            self.journal.restart([self._header(), line, self._mark([])])
+        else:  # the file is written at the first mark (a fresh run's then starts afresh)
+            self.fresh |= first
+            self.unsaved.append(line)
+            if not first:
+                self._save()
+
+    def _header(self) -> dict[str, Any]:
+        return {"format": JOURNAL_FORMAT, "problem": self.problem.name,
+                "budget": str(self.budget)}
 
     async def _root_goal(self) -> str:
         """§7.6 setup: the goal of the ``sorry`` of ``statement + "  sorry"``. "" when Lean
@@ -187,7 +216,7 @@ class _Search:
     async def _search_tree(self) -> bool:
         """Run the current tree to its budget or to a proof; True when proved."""
         pending: dict[asyncio.Task[_Outcome], _Job] = {}
-        unsaved = 0
+        done_since = 0
         try:
             while True:
                 while self.proof is None and len(pending) < self.concurrency \
@@ -200,20 +229,23 @@ class _Search:
                 for task in sorted(done, key=lambda t: pending[t].index):
                     job = pending.pop(task)
                     self._complete(job, task.result())
-                    unsaved += 1
+                    done_since += 1
                     if self.proof is not None:
                         return True
-                if unsaved >= self.checkpoint_every:
-                    self._save(in_flight=len(pending))
-                    unsaved = 0
+                if done_since >= self.checkpoint_every:
+                    self._save(in_flight=[j.node for j in pending.values()])
+                    done_since = 0
         finally:
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
             self.running = 0
+            # Jobs abandoned at a proof stay counted (started, generations); their nodes
+            # stay expanded, and the next mark says so.
+            self.abandoned = [job.node for job in pending.values()]
             if self.tree is not None:  # abandoned jobs leave no virtual loss behind
-                self.tree = Tree.from_dict(_clear_running(self.tree.to_dict()))
+                self.tree.clear_running()
 
     def _launch(self) -> _Job:
         assert self.tree is not None
@@ -315,9 +347,12 @@ class _Search:
 
     def _complete(self, job: _Job, outcome: _Outcome) -> None:
         assert self.tree is not None
+        tokens: list[int] = []  # the cap's counts, which the journal keeps for a replay
         if outcome.segments:
+            count = self.count_tokens if self.journal is None else \
+                recording(self.count_tokens, tokens)
             added, deepest = self.tree.insert_path(outcome.segments, max_tokens=self.max_tokens,
-                                                   count_tokens=self.count_tokens,
+                                                   count_tokens=count,
                                                    comment=self.state_comment)
         else:
             added, deepest = 0, Tree.ROOT
@@ -335,6 +370,9 @@ class _Search:
                 "reward": reward, "empty": outcome.empty,
                 "honest_prefix": outcome.honest_prefix,
             })
+        if self.journal is not None:
+            self.unsaved.append(Rollout(job.node, outcome.segments, tuple(tokens), reward,
+                                        self.trace[-1] if self.keep_trace else None))
         if outcome.proof is not None:
             self.proof = outcome.proof
             self.cost = self.budget.cost(self.attempt, self.completed)
@@ -355,71 +393,61 @@ class _Search:
                             self.seconds_before + time.monotonic() - self.t0, self.cost,
                             "rmaxts", stats, tuple(self.trace), **self.tally.fields())
 
-    def _save(self, *, in_flight: int = 0) -> None:
-        if self.checkpoint is None:
-            return
-        assert self.tree is not None
+    def _mark(self, in_flight: list[int]) -> dict[str, Any]:
+        """The journal's mark: the counters as they are with the ``in_flight`` rollouts (the
+        nodes they were started at) dropped; a resumed run launches those again."""
         version, state, gauss = self.rng.getstate()
-        data = {
-            "format": CHECKPOINT_FORMAT,
-            "problem": self.problem.name,
-            "budget": str(self.budget),
+        return {
+            "k": "mark", "in_flight": in_flight, "abandoned": self.abandoned,
             "attempt": self.attempt,
-            # Rollouts in flight are dropped: a resumed run launches them again.
-            "started": self.started - in_flight,
-            "completed": self.completed,
-            "generations": self.generations - in_flight,
-            "lean_calls": self.lean_calls,
+            "started": self.started - len(in_flight), "completed": self.completed,
+            "generations": self.generations - len(in_flight), "lean_calls": self.lean_calls,
             "seconds": self.seconds_before + time.monotonic() - self.t0,
-            "root_goal": self.root_goal,
-            "proof": self.proof,
-            "cost": self.cost,
-            "finished": self.finished,
-            "max_running": self.max_running,
-            "rng": [version, list(state), gauss],
-            "tree": _clear_running(self.tree.to_dict()),
-            "per_tree": self.per_tree,
-            "trace": self.trace,
+            "root_goal": self.root_goal, "proof": self.proof, "cost": self.cost,
+            "finished": self.finished, "max_running": self.max_running,
+            "rng": [version, list(state), gauss], "per_tree": list(self.per_tree),
             **self.tally.fields(),
         }
-        write_json_atomic(self.checkpoint, data)
+
+    def _save(self, *, in_flight: list[int] | None = None) -> None:
+        """Append the rollouts since the last mark and a new mark (off the event loop)."""
+        if self.journal is None:
+            return
+        lines = [*self.unsaved, self._mark(in_flight or [])]
+        if self.fresh:
+            self.journal.restart([self._header(), *lines])
+        else:
+            self.journal.append(lines)
+        self.unsaved, self.fresh = [], False
 
     def _load(self) -> None:
         assert self.checkpoint is not None
-        data = load_checkpoint(self.checkpoint)
-        if data.get("problem") != self.problem.name:
-            raise ValueError(f"checkpoint {self.checkpoint} is for problem {data.get('problem')!r},"
-                             f" not {self.problem.name!r}")
+        loaded = replay(self.checkpoint)
+        data = loaded.state
+        if loaded.header.get("problem") != self.problem.name:
+            raise ValueError(f"checkpoint {self.checkpoint} is for problem "
+                             f"{loaded.header.get('problem')!r}, not {self.problem.name!r}")
         version, state, gauss = data["rng"]
         self.rng.setstate((version, tuple(state), gauss))
-        self.tree = Tree.from_dict(data["tree"])
-        self.root_goal = data["root_goal"]
-        self.attempt = int(data["attempt"])
-        self.started = int(data["started"])
-        self.completed = int(data["completed"])
-        self.generations = int(data["generations"])
-        self.lean_calls = int(data["lean_calls"])
+        self.tree = loaded.tree
+        self.root_goal, self.proof, self.cost = data["root_goal"], data["proof"], data["cost"]
+        for counter in ("attempt", "started", "completed", "generations", "lean_calls",
+                        "max_running"):
+            setattr(self, counter, int(data[counter]))
         self.seconds_before = float(data["seconds"])
-        self.proof, self.cost = data["proof"], data["cost"]
         self.finished = bool(data["finished"])
-        self.max_running = int(data["max_running"])
         self.per_tree = list(data["per_tree"])
-        self.trace = list(data["trace"])
+        self.trace = loaded.trace
         self.tally = LeanTally.from_dict(data)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """``data`` as JSON at ``path``, written atomically (``lean_bridge.files.atomic_write``)."""
-    atomic_write(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+        if not self.finished:  # lines after the last mark (or a cut one) must not stay
+            self._new_tree(snapshot=True)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by ``rmaxts_search``; ``Tree.from_dict(data["tree"])`` is its tree."""
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
-    return data
+    """A checkpoint written by ``rmaxts_search`` (a journal, or the older single document),
+    as one dict: its header and last mark's counters, ``trace``, and ``tree`` in
+    ``Tree.to_dict`` form (``Tree.from_dict(data["tree"])`` is its tree)."""
+    return replay(Path(path)).as_checkpoint()
 
 
 async def rmaxts_search(problem: Problem, *, proposer: ProofProposer, lean: LeanChecker,
@@ -469,4 +497,4 @@ async def rmaxts_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
 
 
 __all__ = ["CHECKPOINT_FORMAT", "MAX_TOKENS", "load_checkpoint", "rmaxts_search",
-           "segments_of", "write_json_atomic"]
+           "segments_of"]

@@ -327,6 +327,18 @@ class Tree:
             self.nodes[i].stats = stats
         self._sync_wide(path)
 
+    def clear_running(self) -> None:
+        """Drop the virtual loss of every job still counted (jobs abandoned when a tree
+        ends): in place, touching only the nodes that carry some, so it costs no copy of
+        the tree."""
+        for i, node in enumerate(self.nodes):
+            here, sub = node.stats
+            if here.running or sub.running:
+                node.stats = NodeStats(here._replace(running=0), sub._replace(running=0))
+                wide = self._wide.get(node.parent) if i != self.ROOT else None
+                if wide is not None:
+                    wide.update(i, node.stats.sub)
+
     def sample_prefix(self, index: int, rng: random.Random, *,
                       comment: bool = True) -> tuple[str, str]:
         """(code prefix, state comment) for an expansion at ``index``: a prefix drawn
