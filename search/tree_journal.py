@@ -44,6 +44,7 @@ from .tree import Tree
 JOURNAL_FORMAT = "rmaxts-journal/1"
 LEGACY_FORMAT = "rmaxts-checkpoint/1"  # one JSON document: still read, never written
 _COMPACT = (",", ":")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=_COMPACT)  # made once: cheaper
 
 
 class Rollout(NamedTuple):
@@ -58,20 +59,23 @@ class Rollout(NamedTuple):
 
 
 
-class GoalTable:
-    """Goal texts by number, for one run of lines: a rollout repeats the goals of its whole
-    path, so a goal is written once, the first time, and as its number after. Both sides
-    build the table in line order and start it afresh at each tree line (a tree's goals are
-    of no use to the next tree)."""
+class Codec:
+    """A rollout line, written small: rollouts repeat the goals of their whole path and the
+    keys of their trace entry, so a goal is written once, the first time, and as its number
+    after, and a trace entry with the keys of the previous dict one as its values alone.
+    A rollout line is a JSON array ``[node, segments, tokens, reward, trace]``. Writer and
+    reader build the same state in line order and start afresh at each tree line (a tree's
+    goals are of no use to the next)."""
 
     def __init__(self) -> None:
-        self.numbers: dict[str, int] = {}
-        self.texts: list[str] = []
+        self.reset()
 
     def reset(self) -> None:
-        self.numbers, self.texts = {}, []
+        self.numbers: dict[str, int] = {}
+        self.texts: list[str] = []
+        self.keys: tuple[str, ...] | None = None
 
-    def out(self, goal: str | None) -> str | int | None:
+    def _goal_out(self, goal: str | None) -> str | int | None:
         if goal is None:
             return None
         number = self.numbers.get(goal)
@@ -81,7 +85,7 @@ class GoalTable:
             return goal
         return number
 
-    def back(self, goal: Any) -> str | None:
+    def _goal_back(self, goal: Any) -> str | None:
         if goal is None:
             return None
         if isinstance(goal, int):
@@ -89,16 +93,30 @@ class GoalTable:
         self.texts.append(str(goal))
         return self.texts[-1]
 
-    def line(self, rollout: Rollout) -> dict[str, Any]:
-        return {"k": "rollout", "node": rollout.node,
-                "segments": [[s.text, self.out(s.state_after), s.end, s.indent]
-                             for s in rollout.segments],
-                "tokens": list(rollout.tokens), "reward": rollout.reward,
-                "trace": rollout.trace}
+    def line(self, rollout: Rollout) -> list[Any]:
+        trace: Any = rollout.trace
+        if trace is not None:
+            keys = tuple(trace)
+            if keys == self.keys:
+                trace = list(trace.values())
+            self.keys = keys
+        return [rollout.node,
+                [[s.text, self._goal_out(s.state_after), s.end, s.indent]
+                 for s in rollout.segments],
+                list(rollout.tokens), rollout.reward, trace]
 
-    def segments(self, line: dict[str, Any]) -> list[Segment]:
-        return [Segment(str(text), self.back(state), end=int(end), indent=int(indent))
-                for text, state, end, indent in line["segments"]]
+    def rollout(self, line: list[Any]) -> Rollout:
+        node, segments, tokens, reward, trace = line
+        if isinstance(trace, list):
+            if self.keys is None:
+                raise ValueError("a trace entry without its keys")
+            trace = dict(zip(self.keys, trace, strict=True))
+        elif trace is not None:
+            self.keys = tuple(trace)
+        return Rollout(int(node), tuple(Segment(str(text), self._goal_back(state), end=int(end),
+                                                indent=int(indent))
+                                        for text, state, end, indent in segments),
+                       tuple(int(t) for t in tokens), float(reward), trace)
 
 
 def recording(count_tokens: Callable[[str], int], log: list[int]) -> Callable[[str], int]:
@@ -149,7 +167,7 @@ class Replayed:
                 "trace": self.trace}
 
 
-def _lines(path: Path) -> Iterator[dict[str, Any]]:
+def _lines(path: Path) -> Iterator[Any]:
     with open(path, encoding="utf-8") as f:
         for number, raw in enumerate(f):
             # A later line without its newline was cut by a crash mid-write: it was never
@@ -180,23 +198,23 @@ def replay(path: Path) -> Replayed:
         raise ValueError(f"{path} is not a {JOURNAL_FORMAT} checkpoint")
     tree: Tree | None = None
     settings: dict[str, Any] = {}
-    events: list[dict[str, Any]] = []  # tree and rollout lines since the last mark
+    events: list[dict[str, Any] | Rollout] = []  # tree lines and rollouts since the last mark
     trace: list[dict[str, Any]] = []
     state: dict[str, Any] | None = None
-    goals = GoalTable()
+    codec = Codec()
     try:
         for line in lines:
-            kind = line.get("k")
+            kind = "rollout" if isinstance(line, list) else line.get("k")
             if kind == "tree":
-                goals.reset()
+                codec.reset()
                 events.append(line)
             elif kind == "rollout":
                 # Decoded now: goal numbers refer to the lines before this one.
-                events.append({**line, "segments": goals.segments(line)})
+                events.append(codec.rollout(line))
             elif kind == "mark":
                 # Only a mark makes what came before it part of the checkpoint.
                 for event in events:
-                    if event["k"] == "tree":
+                    if not isinstance(event, Rollout):
                         tree = Tree.from_dict(event["snapshot"]) if event.get("snapshot") \
                             else Tree(str(event["root_goal"]))
                         settings = event
@@ -205,12 +223,11 @@ def replay(path: Path) -> Replayed:
                         continue
                     if tree is None:
                         raise ValueError("a rollout before any tree")
-                    apply_rollout(tree, int(event["node"]),
-                                  event["segments"],
-                                  float(event["reward"]), max_tokens=int(settings["max_tokens"]),
-                                  count_tokens=_replaying(event["tokens"]))
-                    if event.get("trace") is not None:
-                        trace.append(event["trace"])
+                    apply_rollout(tree, event.node, event.segments, event.reward,
+                                  max_tokens=int(settings["max_tokens"]),
+                                  count_tokens=_replaying(event.tokens))
+                    if event.trace is not None:
+                        trace.append(event.trace)
                 if tree is None:
                     raise ValueError("a mark before any tree")
                 # Started, so expanded: relaunched on resume (in flight), or cancelled when
@@ -222,7 +239,7 @@ def replay(path: Path) -> Replayed:
                          if k not in ("k", "in_flight", "abandoned")}
             else:
                 raise ValueError(f"unknown journal line {kind!r}")
-    except (KeyError, TypeError, IndexError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, IndexError, AttributeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: malformed journal ({type(exc).__name__}: {exc})") from None
     if state is None:
         raise ValueError(f"{path} holds no complete checkpoint yet")
@@ -251,7 +268,7 @@ class JournalWriter:
         self._thread = threading.Thread(target=self._work, name="rmaxts-journal", daemon=True)
         self._thread.start()
         self._last: Future[None] | None = None
-        self._goals = GoalTable()
+        self._codec = Codec()
 
     def restart(self, lines: Sequence[dict[str, Any] | Rollout]) -> None:
         """Replace the file with ``lines`` (a new run, or a journal compacted on resume);
@@ -264,7 +281,7 @@ class JournalWriter:
     def _submit(self, restart: bool, lines: Sequence[dict[str, Any] | Rollout]) -> None:
         done: Future[None] = Future()
         if restart:
-            self._goals.reset()
+            self._codec.reset()
         data = self._encode(lines)
         with self._ready:
             if self._closed:
@@ -324,13 +341,14 @@ class JournalWriter:
         out = []
         for line in lines:
             if isinstance(line, Rollout):
-                line = self._goals.line(line)
-            elif line.get("k") == "tree":
-                self._goals.reset()
-            out.append(json.dumps(line, ensure_ascii=False, separators=_COMPACT))
+                out.append(_ENCODER.encode(self._codec.line(line)))
+                continue
+            if line.get("k") == "tree":
+                self._codec.reset()
+            out.append(_ENCODER.encode(line))
         out.append("")
         return "\n".join(out).encode("utf-8")
 
 
-__all__ = ["JOURNAL_FORMAT", "LEGACY_FORMAT", "GoalTable", "JournalWriter", "Replayed", "Rollout",
+__all__ = ["JOURNAL_FORMAT", "LEGACY_FORMAT", "Codec", "JournalWriter", "Replayed", "Rollout",
            "apply_rollout", "recording", "replay"]

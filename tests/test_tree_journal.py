@@ -21,8 +21,13 @@ from search.tree import Tree
 from search.tree_journal import JOURNAL_FORMAT, LEGACY_FORMAT, replay
 
 
-def lines_of(path: Path) -> list[dict]:
+def lines_of(path: Path) -> list:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def kind(line) -> str | None:
+    """A journal line's kind: rollouts are JSON arrays, the others objects with ``k``."""
+    return "rollout" if isinstance(line, list) else line.get("k")
 
 
 @pytest.fixture
@@ -71,7 +76,7 @@ async def test_saves_append_a_bounded_batch_and_replay_to_the_live_tree(tmp_path
     # rollouts: the loop saves after handling all the rollouts that came back together.)
     assert [restart for restart, _ in writes] == [True] + [False] * (len(writes) - 1)
     assert len(writes) >= 6 and all(n <= 3 - 1 + 4 + 1 for _, n in writes[1:])
-    kinds = [line.get("k") for line in lines_of(path)]
+    kinds = [kind(line) for line in lines_of(path)]
     assert kinds[0] is None and lines_of(path)[0]["format"] == JOURNAL_FORMAT
     assert kinds.count("mark") == len(writes) == len(live_trees)
     # At every mark, with rollouts in flight (concurrency 4), the journal up to that mark
@@ -183,7 +188,7 @@ def test_with_32_rollouts_in_flight_every_mark_replays_to_the_live_tree(tmp_path
     path = tmp_path / "tree.json"
     search, expansions, _ = grow(600, path)
     raw = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    ends = [i + 1 for i, line in enumerate(raw) if json.loads(line).get("k") == "mark"]
+    ends = [i + 1 for i, line in enumerate(raw) if kind(json.loads(line)) == "mark"]
     assert len(ends) == len(live_trees) == expansions // 32 + 1
     for end, (tree, counters) in zip(ends, live_trees, strict=True):
         prefix = tmp_path / "prefix.json"
