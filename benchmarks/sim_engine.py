@@ -16,7 +16,7 @@ samples runs ``n`` sequences, at most ``max_batch`` sequences run at once, and t
 
 Time is simulated: a step costs ``step_s + per_sequence_s * running`` simulated seconds, and
 nothing sleeps. A sample's length is ``length_of(prompt_text, params, index)`` tokens (default:
-``max_tokens``); a request may have an ``arrival`` time (``arrival_of``), before which it is not
+``max_tokens``), its text ``text_of(prompt_text, index)``; a request may have an ``arrival`` time (``arrival_of``), before which it is not
 scheduled, so a stream of arrivals can be submitted at once and replayed exactly.
 """
 from __future__ import annotations
@@ -80,6 +80,7 @@ class SimEngine:
                  per_sequence_s: float = 0.0, max_model_len: int | None = 4096,
                  length_of: Callable[[str, Any, int], int] | None = None,
                  arrival_of: Callable[[str], float] | None = None,
+                 text_of: Callable[[str, int], str] | None = None,
                  tokenizer: Any = None, paused: bool = False) -> None:
         self.continuous = continuous
         self.max_batch = max_batch
@@ -88,6 +89,8 @@ class SimEngine:
         self.model_config = SimpleNamespace(max_model_len=max_model_len)
         self._length_of = length_of or (lambda _text, params, _i: int(_param(params, "max_tokens")))
         self._arrival_of = arrival_of or (lambda _text: 0.0)
+        # By default a sample's text names its prompt, so a test sees outputs map back.
+        self._text_of = text_of or (lambda text, i: f"<{text}>#{i}")
         self._tokenizer = tokenizer
         self.now = 0.0
         self.steps = 0
@@ -191,7 +194,7 @@ class SimEngine:
     def _finish(self, request: SimRequest) -> None:
         request.finished = self.now
         self.events.append((self.now, "finish", request.request_id))
-        outputs = [SimCompletionOutput(i, f"<{request.prompt}>#{i}", [7] * length,
+        outputs = [SimCompletionOutput(i, self._text_of(request.prompt, i), [7] * length,
                                        -0.5 * length, "length")
                    for i, length in enumerate(request.lengths)]
         assert request.done is not None

@@ -7,6 +7,7 @@ import sys
 import click
 
 from prover.cli.common import EXIT_NOT_PROVED, EXIT_OK
+from prover.cli.jsonout import echo_json, json_command
 
 
 @click.command("bench-system")
@@ -19,6 +20,7 @@ from prover.cli.common import EXIT_NOT_PROVED, EXIT_OK
 @click.option("--checks", type=click.IntRange(min=1), default=400, show_default=True,
               help="Checks in the utilisation run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@json_command
 def bench_system(nodes: int, workers: int, latency: float, checks: int, as_json: bool) -> None:
     """Measure the system's own overheads, with the model and Lean simulated.
 
@@ -34,7 +36,7 @@ def bench_system(nodes: int, workers: int, latency: float, checks: int, as_json:
                  make_proposer=make_proposer)
     met = verdicts(report)
     if as_json:
-        click.echo(json.dumps({**report, "targets_met": met}, indent=2))
+        echo_json(json.dumps({**report, "targets_met": met}, indent=2))
     else:
         for key, value in report.items():
             target = target_text(key)
