@@ -19,6 +19,9 @@ taken out (``prover bench-system``).
     budget is spent). Imports and processes are counted by the REPLs themselves (the fake's
     ``--stats``), not by the pool. Target: imports = processes (≤ W), i.e. no cancelled
     request ever costs a process and its import.
+(f) Batching (``batching_*``, benchmarks/system_batching.py): one request stream through the
+    vLLM backend onto a barrier-batched and a continuous simulated engine; tokens per simulated
+    second for each. Target: continuous ≥ 1.5× barrier.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from typing import Any, Callable
 
 import lean_fake
 from benchmarks import app
+from benchmarks.system_batching import batching
 from search.methods import METHOD_NAMES
 from search.segments import Segment
 from search.tree import Tree
@@ -181,11 +185,18 @@ async def imports_per_method(method: str, workers: int, latency: float,
 
 
 def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks: int = 400,
-        make_proposer: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        make_proposer: Callable[[str], Any] | None = None,
+        vllm_on_engine: Callable[[Any], Any] | None = None,
+        generation_request: Callable[..., Any] | None = None) -> dict[str, Any]:
     """Every figure of the benchmark. ``make_proposer`` builds the proposer of (e) from a policy
-    spec; without one the installed application's is used (benchmarks/app.py)."""
+    spec, ``vllm_on_engine`` the vLLM policy over a simulated engine and ``generation_request``
+    its requests (f); without them the installed application's are used (benchmarks/app.py)."""
     if make_proposer is None:
         make_proposer = app.part("make_proposer")
+    if vllm_on_engine is None:
+        vllm_on_engine = app.part("vllm_on_engine")
+    if generation_request is None:
+        generation_request = app.part("generation_request")
     best, median, tree, expansions = overhead_us(nodes)
     piped = asyncio.run(pipeline(workers, latency, checks))
     per_method = {m: asyncio.run(imports_per_method(m, workers, latency, make_proposer)) for m in SEARCH_METHODS}
@@ -205,6 +216,7 @@ def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks:
            for key in ("header_imports", "processes", "proved")},
         "search_problems": per_method[SEARCH_METHODS[0]]["problems"],
         "search_budget": SEARCH_BUDGET,
+        **batching(on_engine=vllm_on_engine, generation_request=generation_request),
     }
 
 
@@ -212,6 +224,8 @@ TARGETS = {
     "rmaxts_overhead_us_per_expansion": ("<=", 100.0),
     "utilization": (">=", 0.90),
     "bytes_per_node": ("<=", 1024.0),
+    # Continuous batching: more tokens per second than the barrier on the same stream.
+    "batching_speedup": (">=", 1.5),
 }
 
 

@@ -26,14 +26,18 @@ def bench_system(nodes: int, workers: int, latency: float, checks: int, as_json:
 
     RMaxTS bookkeeping per expansion on a tree of NODES nodes, utilisation of W simulated
     Lean workers, header imports per run and per search method (= REPL processes, with and
-    without early stop), and bytes per tree node; each against its target. Exit 0 when every
+    without early stop), bytes per tree node, and tokens per simulated second of the vLLM
+    backend on a barrier-batched and a continuous simulated engine; each against its target. Exit 0 when every
     target is met, 1 when one is missed.
     """
     from benchmarks.system import run, target_text, verdicts
+    from prover.policies.backends.vllm import on_simulated_engine
+    from prover.policies.policy import GenerationRequest
     from prover.policies.proposer import make_proposer
 
     report = run(nodes=nodes, workers=workers, latency=latency, checks=checks,
-                 make_proposer=make_proposer)
+                 make_proposer=make_proposer, generation_request=GenerationRequest,
+                 vllm_on_engine=on_simulated_engine)
     met = verdicts(report)
     if as_json:
         echo_json(json.dumps({**report, "targets_met": met}, indent=2))

@@ -155,7 +155,8 @@ class VLLMPolicy:
         self._engine: Any = engine
         self._sampling_params = sampling_params
         self._output_kind = output_kind
-        self._tokenizer = engine.get_tokenizer()
+        # vLLM 0.32: the renderer's tokenizer (a property), else get_tokenizer().
+        self._tokenizer = getattr(engine, "tokenizer", None) or engine.get_tokenizer()
         # Request ids must be unique among the engine's live requests; one engine per policy.
         self._ids = itertools.count()
 
@@ -223,3 +224,9 @@ class VLLMPolicy:
         if engine is not None:
             engine.shutdown()  # stops the engine core process
         gc.collect()
+
+
+def on_simulated_engine(engine: Any) -> VLLMPolicy:
+    """The policy over a simulated engine (``benchmarks.sim_engine``), whose sampling parameters
+    are plain keyword dicts: what ``bench-system`` drives (entry point ``vllm_on_engine``)."""
+    return VLLMPolicy.on_engine(engine, dict, name="vllm:simulated")
