@@ -99,10 +99,12 @@ async def main(model):
         await task
     except asyncio.CancelledError:
         pass
+    await asyncio.sleep(0.5)  # the abort reaches the engine core
+    unfinished = policy._engine.get_num_unfinished_requests()
     after = await policy.generate([GenerationRequest(prompt="x", max_tokens=8, seed=2)])
     context = await policy.context_length()
     await policy.close()
-    print(json.dumps({"engine_start_s": built, "context": context,
+    print(json.dumps({"engine_start_s": built, "context": context, "unfinished": unfinished,
                       "first": [[c.__dict__ for c in cs] for cs in first],
                       "again": [[c.__dict__ for c in cs] for cs in again],
                       "after": [[c.__dict__ for c in cs] for cs in after]}))
@@ -126,6 +128,7 @@ def test_the_backend_runs_on_the_real_engine(tiny_llama, tmp_path):
     assert all(isinstance(c["logprob"], float) and c["logprob"] <= 0 for c in first)
     assert first == again  # the same seed, the same completions
     assert len(after) == 1 and report["context"] == 256
+    assert report["unfinished"] == 0  # the cancelled request was aborted in the engine
     print(f"engine start {report['engine_start_s']:.0f} s; first completion {first[0]}")
 
 
