@@ -223,6 +223,9 @@ class VLLMPolicy:
         engine, self._engine = self._engine, None
         if engine is not None:
             engine.shutdown()  # stops the engine core process
+        # The last reference goes now, while the interpreter is whole: vLLM's __del__ shuts down
+        # again, and at interpreter exit it fails on torn-down globals (a traceback on stderr).
+        del engine
         gc.collect()
 
 
