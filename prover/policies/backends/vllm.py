@@ -135,9 +135,10 @@ class VLLMPolicy:
             trust_remote_code=trust_remote_code,
             disable_log_stats=True,  # periodic throughput lines: noise in a prover's log
         )
-        engine = vllm.AsyncLLMEngine.from_engine_args(args)
-        self._setup(engine, vllm.SamplingParams, name or f"vllm:{model}",
-                    output_kind=_final_only(vllm))
+        # No local names the engine: something in vLLM keeps this frame alive after start-up,
+        # and a local would keep the engine from being freed in ``close``.
+        self._setup(vllm.AsyncLLMEngine.from_engine_args(args), vllm.SamplingParams,
+                    name or f"vllm:{model}", output_kind=_final_only(vllm))
 
     @classmethod
     def on_engine(cls, engine: Any, sampling_params: Callable[..., Any], *, name: str,
