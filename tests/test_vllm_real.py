@@ -216,3 +216,6 @@ def test_prove_with_the_vllm_policy_prints_one_json_document(tiny_llama, tmp_pat
     report = json.loads(done.stdout)  # ~80 vLLM log lines, none of them on stdout
     assert report["theorems"][0]["name"] == "t"
     assert done.returncode in (0, 1)
+    row = report["theorems"][0]
+    print(f"prove --json: {row['status']}, proof {row['proof']!r}, "
+          f"{done.stderr.count(chr(10))} stderr lines")
