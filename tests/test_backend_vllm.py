@@ -280,3 +280,28 @@ async def test_a_correction_turn_reaches_the_engine_as_a_multi_turn_chat(fake_vl
         "<assistant>")]}
     assert request.params["seed"] == 1
     await policy.close()
+
+
+async def test_the_application_s_proposer_talks_to_the_engine_directly(fake_vllm):
+    # make_proposer puts no coalescing layer in front of the engine: a BatchingPolicy would
+    # make each group wait for the one before (a barrier again) and keep a cancelled search's
+    # requests running. Through the real proposer: a proof request made while another runs
+    # comes back first, and the search's early stop aborts what it still has in flight.
+    from prover.policies.proposer import make_proposer
+    from search.problem import DEFAULT_HEADER, Problem
+
+    proposer = make_proposer("vllm:org/model", prompt_format="deepseek-v1.5")
+    assert isinstance(proposer.policy, VLLMPolicy)
+    engine = proposer.policy._engine
+    engine._length_of = lambda text, params, i: 300 if "long" in text else 5
+    problem = Problem("t", DEFAULT_HEADER, "theorem long_one : 1 = 1 := by\n", "")
+    quick = Problem("u", DEFAULT_HEADER, "theorem quick : 2 = 2 := by\n", "")
+    slow = asyncio.ensure_future(proposer.propose_proofs(problem, 2, seed=1))
+    await engine.wait_steps(5)
+    await proposer.propose_proofs(quick, 1, seed=2)
+    assert not slow.done()
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert sorted(engine.aborted) == ["prover-0"]
+    assert not engine._running

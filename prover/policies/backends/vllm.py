@@ -112,6 +112,10 @@ def _final_only(vllm: Any) -> Any:
 class VLLMPolicy:
     """A vLLM engine as a ``Policy`` (see the module docstring for the contract)."""
 
+    # The engine schedules every request itself: no coalescing layer in front of it
+    # (``prover.policies.policy.batched``), whose groups would wait for one another.
+    continuous_batching = True
+
     def __init__(
         self,
         model: str,
