@@ -22,6 +22,9 @@ taken out (``prover bench-system``).
 (f) The generator's busy fraction with generation and Lean overlapped (``generator_busy_*``,
     ``lean_busy_*``, ``overlap_*``) against the old barrier schedule, in simulated time:
     ``benchmarks.system_overlap``.
+(g) Batching (``batching_*``, benchmarks/system_batching.py): one request stream through the
+    vLLM backend onto a barrier-batched and a continuous simulated engine; tokens per simulated
+    second for each. Target: continuous ≥ 1.5× barrier.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from typing import Any, Callable
 
 import lean_fake
 from benchmarks import app
+from benchmarks.system_batching import batching
 from benchmarks.system_overlap import TARGETS as OVERLAP_TARGETS
 from benchmarks.system_overlap import run_overlap
 from search.methods import METHOD_NAMES
@@ -186,11 +190,18 @@ async def imports_per_method(method: str, workers: int, latency: float,
 
 
 def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks: int = 400,
-        make_proposer: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        make_proposer: Callable[[str], Any] | None = None,
+        vllm_on_engine: Callable[[Any], Any] | None = None,
+        generation_request: Callable[..., Any] | None = None) -> dict[str, Any]:
     """Every figure of the benchmark. ``make_proposer`` builds the proposer of (e) from a policy
-    spec; without one the installed application's is used (benchmarks/app.py)."""
+    spec, ``vllm_on_engine`` the vLLM policy over a simulated engine and ``generation_request``
+    its requests (f); without them the installed application's are used (benchmarks/app.py)."""
     if make_proposer is None:
         make_proposer = app.part("make_proposer")
+    if vllm_on_engine is None:
+        vllm_on_engine = app.part("vllm_on_engine")
+    if generation_request is None:
+        generation_request = app.part("generation_request")
     best, median, tree, expansions = overhead_us(nodes)
     piped = asyncio.run(pipeline(workers, latency, checks))
     per_method = {m: asyncio.run(imports_per_method(m, workers, latency, make_proposer)) for m in SEARCH_METHODS}
@@ -211,6 +222,7 @@ def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks:
         "search_problems": per_method[SEARCH_METHODS[0]]["problems"],
         "search_budget": SEARCH_BUDGET,
         **run_overlap(),
+        **batching(on_engine=vllm_on_engine, generation_request=generation_request),
     }
 
 
@@ -219,6 +231,8 @@ TARGETS = {
     "utilization": (">=", 0.90),
     "bytes_per_node": ("<=", 1024.0),
     **OVERLAP_TARGETS,
+    # Continuous batching: more tokens per second than the barrier on the same stream.
+    "batching_speedup": (">=", 1.5),
 }
 
 

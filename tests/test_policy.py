@@ -10,6 +10,7 @@ from prover.policies.policy import (
     Completion,
     GenerationRequest,
     apply_stop,
+    batched,
 )
 
 
@@ -66,3 +67,13 @@ async def test_a_backend_failure_reaches_every_waiter():
     results = await asyncio.gather(*(policy.generate([GenerationRequest(f"p{i}")]) for i in range(3)),
                                    return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results)
+
+
+def test_only_backends_that_batch_themselves_skip_the_coalescing_layer():
+    from prover.policies.backends.openai import OpenAIPolicy
+    from prover.policies.backends.vllm import VLLMPolicy
+
+    assert isinstance(batched(CountingPolicy(), window=0.01), BatchingPolicy)  # hf-like
+    openai = OpenAIPolicy("http://127.0.0.1:9/v1", "m")
+    assert batched(openai) is openai  # the server batches continuously
+    assert VLLMPolicy.continuous_batching is True  # the async engine does (test_backend_vllm)

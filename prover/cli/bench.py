@@ -7,6 +7,7 @@ import sys
 import click
 
 from prover.cli.common import EXIT_NOT_PROVED, EXIT_OK
+from prover.cli.jsonout import echo_json, json_command
 
 
 @click.command("bench-system")
@@ -19,22 +20,27 @@ from prover.cli.common import EXIT_NOT_PROVED, EXIT_OK
 @click.option("--checks", type=click.IntRange(min=1), default=400, show_default=True,
               help="Checks in the utilisation run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@json_command
 def bench_system(nodes: int, workers: int, latency: float, checks: int, as_json: bool) -> None:
     """Measure the system's own overheads, with the model and Lean simulated.
 
     RMaxTS bookkeeping per expansion on a tree of NODES nodes, utilisation of W simulated
     Lean workers, header imports per run and per search method (= REPL processes, with and
-    without early stop), and bytes per tree node; each against its target. Exit 0 when every
+    without early stop), bytes per tree node, and tokens per simulated second of the vLLM
+    backend on a barrier-batched and a continuous simulated engine; each against its target. Exit 0 when every
     target is met, 1 when one is missed.
     """
     from benchmarks.system import run, target_text, verdicts
+    from prover.policies.backends.vllm import on_simulated_engine
+    from prover.policies.policy import GenerationRequest
     from prover.policies.proposer import make_proposer
 
     report = run(nodes=nodes, workers=workers, latency=latency, checks=checks,
-                 make_proposer=make_proposer)
+                 make_proposer=make_proposer, generation_request=GenerationRequest,
+                 vllm_on_engine=on_simulated_engine)
     met = verdicts(report)
     if as_json:
-        click.echo(json.dumps({**report, "targets_met": met}, indent=2))
+        echo_json(json.dumps({**report, "targets_met": met}, indent=2))
     else:
         for key, value in report.items():
             target = target_text(key)

@@ -21,6 +21,7 @@ from prover.cli.common import (
     repl_spec,
     settings_from,
 )
+from prover.cli.jsonout import echo_json, json_command
 
 
 @click.command()
@@ -98,6 +99,7 @@ def setup(toolchain: str | None, family_name: str | None, workspace: Path | None
               help="Accept native_decide (and the Lean.ofReduceBool axiom); reported as such.")
 @lean_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@json_command
 def check(file: Path, theorems: tuple[str, ...], against: Path | None, allow_native_decide: bool,
           repl: str | None, workspace: Path | None, timeout: float | None, as_json: bool) -> None:
     """Verify every theorem and lemma of FILE with Lean.
@@ -152,7 +154,7 @@ def check(file: Path, theorems: tuple[str, ...], against: Path | None, allow_nat
                        for r in repeated],
     }
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        echo_json(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         _print_check_table(report)
     sys.exit(EXIT_OK if checks and all(c.result.proved for c in checks) else EXIT_NOT_PROVED)

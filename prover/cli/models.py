@@ -8,6 +8,7 @@ import sys
 import click
 
 from prover.cli.common import EXIT_OK
+from prover.cli.jsonout import echo_json, json_command
 
 
 def _number(value: object) -> str:
@@ -18,6 +19,7 @@ def _number(value: object) -> str:
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"families": [...]} (name, models, prompt_format, chat, temperature, '
                    "top_p, max_tokens, lean, mathlib, repl, self_correction, and more).")
+@json_command
 def models_command(as_json: bool) -> None:
     """List the model families: which model ids each covers, its prompt format, chat or raw
     completion, the published sampling (temperature / top-p / max new tokens; "-" = not
@@ -31,7 +33,7 @@ def models_command(as_json: bool) -> None:
     from prover.policies.families import FAMILIES
 
     if as_json:
-        click.echo(json.dumps({"families": [f.summary() for f in FAMILIES]}, indent=2,
+        echo_json(json.dumps({"families": [f.summary() for f in FAMILIES]}, indent=2,
                               ensure_ascii=False))
         sys.exit(EXIT_OK)
     header = ("family", "models", "format", "chat", "T / top-p / max", "lean", "self-corr.")

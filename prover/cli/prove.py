@@ -28,6 +28,7 @@ from prover.cli.common import (
     self_correct_option,
     state_comment_option,
 )
+from prover.cli.jsonout import echo_json, json_command
 from search.methods import METHOD_NAMES
 
 
@@ -61,6 +62,7 @@ from search.methods import METHOD_NAMES
 @state_comment_option
 @self_correct_option
 @click.option("--verbose", is_flag=True, help="Print the effective configuration to stderr.")
+@json_command
 def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_method: str | None,
           budget: str | None, workers: int | None, repl: str | None, workspace: Path | None,
           timeout: float | None, seed: int | None, prompt_format: str | None,
@@ -188,7 +190,7 @@ def prove(file: Path, theorems: tuple[str, ...], policy: str | None, search_meth
             backup = f" (the original is {file}.bak)" if written == file else ""
             click.echo(f"wrote {written}{backup}", err=True)
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        echo_json(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         pv.print_summary(report)
     if conflict is not None:

@@ -91,6 +91,17 @@ def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+def batched(policy: Policy, window: float = 0.005) -> Policy:
+    """``policy`` behind a ``BatchingPolicy``, unless it batches continuously itself
+    (``continuous_batching = True``: vLLM's async engine, an OpenAI-compatible server). There a
+    coalescing layer would do harm: its groups run one after another, each behind the longest
+    member of the one before (a barrier), and a cancelled caller's request would run on, since
+    cancelling a waiter does not cancel the group's call."""
+    if getattr(policy, "continuous_batching", False):
+        return policy
+    return BatchingPolicy(policy, window=window)
+
+
 @dataclass
 class _Pending:
     request: GenerationRequest

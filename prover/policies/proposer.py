@@ -272,8 +272,9 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
                   warn: Callable[[str], None] = warn_once):
     """The proposer a spec string names: what the CLI and config files use.
 
-    ``portfolio`` needs no model; ``hf:``/``vllm:``/``openai:`` wrap the backend in a
-    ``BatchingPolicy`` (concurrent searches share batches) and an ``LMProposer`` whose prompt
+    ``portfolio`` needs no model; ``hf:`` wraps the backend in a ``BatchingPolicy`` (concurrent
+    searches share batches; ``vllm:``/``openai:`` batch continuously themselves, see
+    ``prover.policies.policy.batched``) and an ``LMProposer`` whose prompt
     format and sampling come from the model's family (``choose_model``:
     ``prompt_format`` and ``sampling`` override; an unknown model gets ``deepseek-v1.5``
     with a warning; the formats are ``prover.policies.prompts.PROMPT_FORMATS``);
@@ -283,7 +284,7 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
     """
     from prover.policies.backends.factory import make_policy
     from prover.policies.backends.spec import BackendSpec, parse_spec
-    from prover.policies.policy import BatchingPolicy
+    from prover.policies.policy import batched
     from prover.policies.portfolio import PortfolioPolicy
     from prover.policies.prompts import get_format
 
@@ -292,7 +293,7 @@ def make_proposer(spec: str, *, prompt_format: str | None = None, batch_window: 
         if policy is None:
             if part.kind == "portfolio":
                 return PortfolioPolicy()
-            policy = BatchingPolicy(make_policy(part), window=batch_window)
+            policy = batched(make_policy(part), window=batch_window)
         choice = choose_model(model_id(part), prompt_format=prompt_format, sampling=sampling,
                               warn=warn)
         t = choice.temperature

@@ -17,7 +17,8 @@ SERVER_RESTARTS = 3
 class PolicyServer:
     """A generation engine in an actor (``num_gpus`` = what the engine needs). Many Lean
     workers call ``generate`` at once; the server-side ``BatchingPolicy`` turns calls that
-    arrive together into one engine batch, as it does locally for concurrent searches."""
+    arrive together into one engine batch, as it does locally for concurrent searches (not for
+    ``vllm:``, whose engine batches continuously: ``prover.policies.policy.batched``)."""
 
     def __init__(self, spec: str, *, batch_window: float = 0.005) -> None:
         self.spec, self.batch_window = spec, batch_window
@@ -28,9 +29,9 @@ class PolicyServer:
         # driver as its own exception, and a restarted actor rebuilds it on its next call.
         if self.policy is None:
             from prover.policies.backends.factory import make_policy
-            from prover.policies.policy import BatchingPolicy
+            from prover.policies.policy import batched
 
-            self.policy = BatchingPolicy(make_policy(self.spec), window=self.batch_window)
+            self.policy = batched(make_policy(self.spec), window=self.batch_window)
         return self.policy
 
     async def load(self) -> str:
@@ -40,8 +41,9 @@ class PolicyServer:
         return await self._policy().generate(requests)
 
     def batches(self) -> int:
-        """Engine calls made so far (fewer than requests when batching works)."""
-        return 0 if self.policy is None else self.policy.calls
+        """Engine calls made so far (fewer than requests when batching works); 0 for an engine
+        that batches continuously (each request is its own engine call there)."""
+        return getattr(self.policy, "calls", 0)
 
     async def close(self) -> None:
         if self.policy is not None:

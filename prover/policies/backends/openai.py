@@ -126,6 +126,10 @@ def _excerpt(text: str) -> str:
 class OpenAIPolicy:
     """An OpenAI-compatible server as a ``Policy`` (see the module docstring for the contract)."""
 
+    # Every request is its own HTTP call and the server (vLLM, SGLang, ...) batches them as they
+    # come: no coalescing layer in front (``prover.policies.policy.batched``).
+    continuous_batching = True
+
     def __init__(
         self,
         url: str,
