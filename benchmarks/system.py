@@ -40,6 +40,8 @@ from typing import Any, Callable
 import lean_fake
 from benchmarks import app
 from benchmarks.system_batching import batching
+from benchmarks.system_checkpoints import SIZES as CHECKPOINT_SIZES
+from benchmarks.system_checkpoints import checkpoint_figures
 from benchmarks.system_overlap import TARGETS as OVERLAP_TARGETS
 from benchmarks.system_overlap import run_overlap
 from search.methods import METHOD_NAMES
@@ -192,7 +194,8 @@ async def imports_per_method(method: str, workers: int, latency: float,
 def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks: int = 400,
         make_proposer: Callable[[str], Any] | None = None,
         vllm_on_engine: Callable[[Any], Any] | None = None,
-        generation_request: Callable[..., Any] | None = None) -> dict[str, Any]:
+        generation_request: Callable[..., Any] | None = None,
+        checkpoint_sizes: tuple[int, ...] = CHECKPOINT_SIZES) -> dict[str, Any]:
     """Every figure of the benchmark. ``make_proposer`` builds the proposer of (e) from a policy
     spec, ``vllm_on_engine`` the vLLM policy over a simulated engine and ``generation_request``
     its requests (f); without them the installed application's are used (benchmarks/app.py)."""
@@ -223,6 +226,7 @@ def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks:
         "search_budget": SEARCH_BUDGET,
         **run_overlap(),
         **batching(on_engine=vllm_on_engine, generation_request=generation_request),
+        **checkpoint_figures(checkpoint_sizes),
     }
 
 
@@ -233,6 +237,10 @@ TARGETS = {
     **OVERLAP_TARGETS,
     # Continuous batching: more tokens per second than the barrier on the same stream.
     "batching_speedup": (">=", 1.5),
+    # Checkpoints: a run with them at most 1.2x the same run without, at every size measured;
+    # peak memory of a checkpointed run at most 1.3x what its tree holds.
+    **{f"checkpoint_cost_ratio_{n}": ("<=", 1.2) for n in CHECKPOINT_SIZES},
+    "checkpoint_peak_memory_ratio": ("<=", 1.3),
 }
 
 
@@ -242,7 +250,9 @@ EQUALS = {"header_imports": "workers",
 
 
 def verdicts(report: dict[str, Any]) -> dict[str, bool]:
-    out = {k: (report[k] <= v if op == "<=" else report[k] >= v) for k, (op, v) in TARGETS.items()}
+    # A figure the run did not measure (a size left out) has no verdict.
+    out = {k: (report[k] <= v if op == "<=" else report[k] >= v)
+           for k, (op, v) in TARGETS.items() if k in report}
     for key, other in EQUALS.items():
         out[key] = report[key] == report[other]
     for m in SEARCH_METHODS:

@@ -10,8 +10,9 @@ KEYS = {"rmaxts_overhead_us_per_expansion", "nodes", "utilization", "workers", "
         "header_imports", "checks", "bytes_per_node"}
 
 
-def bench(*args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([shutil.which("prover"), "bench-system", *args],
+def bench(*args: str, sizes: str = "300") -> subprocess.CompletedProcess:
+    done = subprocess.run([shutil.which("prover"), "bench-system", "--checkpoint-sizes", sizes,
+                           *args],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode in (0, 1), done.stderr
     return done
@@ -38,3 +39,19 @@ def test_bench_system_reports_header_imports_per_search_method():
     text = bench("--nodes", "100", "--workers", "1", "--latency", "0.01", "--checks", "2")
     line = next(row for row in text.stdout.splitlines() if row.startswith("header_imports_rmaxts"))
     assert line.split()[1] == "1" and "(target = processes_rmaxts <= workers)  ok" in line
+
+
+def test_bench_system_reports_checkpoint_cost_with_and_without_at_each_size():
+    report = json.loads(bench("--json", "--nodes", "100", "--workers", "1", "--latency", "0.01",
+                              "--checks", "2", sizes="200,400").stdout)
+    for n in (200, 400):
+        on, off = report[f"checkpoint_us_per_expansion_on_{n}"], \
+            report[f"checkpoint_us_per_expansion_off_{n}"]
+        assert on > 0 and off > 0 and report[f"checkpoint_cost_ratio_{n}"] == on / off
+        assert f"checkpoint_cost_ratio_{n}" not in report["targets_met"]  # no target at 200
+    assert report["checkpoint_peak_memory_nodes"] == 400
+    assert report["checkpoint_peak_memory_ratio"] >= 1.0  # a peak is never below what is held
+    assert "checkpoint_peak_memory_ratio" in report["targets_met"]
+    bad = subprocess.run([shutil.which("prover"), "bench-system", "--checkpoint-sizes", "1k"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "not a list of sizes" in bad.stderr

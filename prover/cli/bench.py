@@ -19,9 +19,13 @@ from prover.cli.jsonout import echo_json, json_command
               metavar="S", help="Seconds each simulated Lean check takes.")
 @click.option("--checks", type=click.IntRange(min=1), default=400, show_default=True,
               help="Checks in the utilisation run.")
+@click.option("--checkpoint-sizes", default="1000,10000,100000", show_default=True,
+              metavar="N,N,...", help="Tree sizes at which checkpoint cost is measured, with "
+              "and without checkpoints (the largest takes about 20 s); '' for none.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @json_command
-def bench_system(nodes: int, workers: int, latency: float, checks: int, as_json: bool) -> None:
+def bench_system(nodes: int, workers: int, latency: float, checks: int, checkpoint_sizes: str,
+                 as_json: bool) -> None:
     """Measure the system's own overheads, with the model and Lean simulated.
 
     RMaxTS bookkeeping per expansion on a tree of NODES nodes, utilisation of W simulated
@@ -35,7 +39,15 @@ def bench_system(nodes: int, workers: int, latency: float, checks: int, as_json:
     from prover.policies.policy import GenerationRequest
     from prover.policies.proposer import make_proposer
 
+    try:
+        sizes = tuple(int(n) for n in checkpoint_sizes.split(",") if n.strip())
+    except ValueError:
+        raise click.BadParameter(f"not a list of sizes: {checkpoint_sizes!r}",
+                                 param_hint="--checkpoint-sizes") from None
+    if any(n < 100 for n in sizes):
+        raise click.BadParameter("sizes are at least 100 nodes", param_hint="--checkpoint-sizes")
     report = run(nodes=nodes, workers=workers, latency=latency, checks=checks,
+                 checkpoint_sizes=sizes,
                  make_proposer=make_proposer, generation_request=GenerationRequest,
                  vllm_on_engine=on_simulated_engine)
     met = verdicts(report)
