@@ -31,7 +31,6 @@ import asyncio
 import json
 import os
 import threading
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
@@ -100,9 +99,9 @@ class Codec:
             if keys == self.keys:
                 trace = list(trace.values())
             self.keys = keys
+        # A segment's end is the sum of the texts' lengths so far: not written.
         return [rollout.node,
-                [[s.text, self._goal_out(s.state_after), s.end, s.indent]
-                 for s in rollout.segments],
+                [[s.text, self._goal_out(s.state_after), s.indent] for s in rollout.segments],
                 list(rollout.tokens), rollout.reward, trace]
 
     def rollout(self, line: list[Any]) -> Rollout:
@@ -113,10 +112,12 @@ class Codec:
             trace = dict(zip(self.keys, trace, strict=True))
         elif trace is not None:
             self.keys = tuple(trace)
-        return Rollout(int(node), tuple(Segment(str(text), self._goal_back(state), end=int(end),
-                                                indent=int(indent))
-                                        for text, state, end, indent in segments),
-                       tuple(int(t) for t in tokens), float(reward), trace)
+        out, end = [], 0
+        for text, state, indent in segments:
+            end += len(text)
+            out.append(Segment(str(text), self._goal_back(state), end=end, indent=int(indent)))
+        return Rollout(int(node), tuple(out), tuple(int(t) for t in tokens), float(reward),
+                       trace)
 
 
 def recording(count_tokens: Callable[[str], int], log: list[int]) -> Callable[[str], int]:
@@ -247,95 +248,107 @@ def replay(path: Path) -> Replayed:
 
 
 class JournalWriter:
-    """Appends journal lines to ``path`` on one background thread, in order.
+    """Appends journal lines to ``path``; ``fsync`` runs on a thread of its own.
 
-    Lines are encoded when submitted (JSON encoding holds the GIL wherever it runs; only
-    the write and ``fsync`` are worth a thread). The thread takes every batch queued since
-    its last write and writes them together, with one ``fsync``, so a slow disk costs fewer
-    syncs; should the queue still pass ``max_queued`` bytes, a submit waits for the disk
-    (memory stays bounded: a run cannot outpace its disk forever anyway).
+    Measured on the search's own loop (``benchmarks/system_checkpoints.py``): a thread that
+    wrote and synced each batch cost the loop more than the writing itself (each batch woke
+    it, and each wake is a hand-over of the GIL both ways). So the loop encodes a batch and
+    appends it with one ``write`` to a descriptor kept open (the page cache takes it in
+    microseconds, in order, and a killed process loses nothing written), and the thread only
+    makes what was written durable: one ``fsync`` for everything written since its last,
+    however many batches that is. ``flush`` waits for the sync that covers the last write.
+    A restart (a fresh file, or a journal compacted on resume) is an atomic replace.
     """
-
-    MAX_QUEUED = 1 << 20
 
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.path = Path(path)
         self.fsync = fsync
-        self._queue: list[tuple[bool, bytes, Future[None]]] = []
-        self._queued = 0  # bytes waiting for the thread
-        self._ready = threading.Condition()
+        self._fd: int | None = None
+        self._written = 0  # writes so far
+        self._synced = 0  # writes covered by a finished fsync
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._work, name="rmaxts-journal", daemon=True)
-        self._thread.start()
-        self._last: Future[None] | None = None
         self._codec = Codec()
+        self._thread: threading.Thread | None = None
 
     def restart(self, lines: Sequence[dict[str, Any] | Rollout]) -> None:
-        """Replace the file with ``lines`` (a new run, or a journal compacted on resume);
-        atomic, so a reader sees the old checkpoint or the new one."""
-        self._submit(True, lines)
+        """Replace the file with ``lines``; atomic, so a reader sees the old checkpoint or
+        the new one."""
+        self._codec.reset()
+        data = self._encode(lines)
+        with self._cond:
+            self._wait_synced()  # no sync of the old descriptor may be pending
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            atomic_write(self.path, data)  # synced itself
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            self._written += 1
+            self._synced = self._written
 
     def append(self, lines: Sequence[dict[str, Any] | Rollout]) -> None:
-        self._submit(False, lines)
-
-    def _submit(self, restart: bool, lines: Sequence[dict[str, Any] | Rollout]) -> None:
-        done: Future[None] = Future()
-        if restart:
-            self._codec.reset()
+        if self._fd is None:
+            raise RuntimeError("journal appended to before its start")
         data = self._encode(lines)
-        with self._ready:
-            if self._closed:
-                raise RuntimeError("journal closed")
-            while self._queued > self.MAX_QUEUED:
-                self._ready.wait()
-            self._queue.append((restart, data, done))
-            self._queued += len(data)
-            self._ready.notify_all()
-        self._last = done
-
-    def _work(self) -> None:
-        while True:
-            with self._ready:
-                while not self._queue and not self._closed:
-                    self._ready.wait()
-                batch, self._queue = self._queue, []
-                if not batch and self._closed:
-                    return
-                self._queued = 0
-                self._ready.notify_all()  # a submit waiting for room may go on
-            # From the last restart on, everything replaces the file; before it, nothing
-            # needs writing at all.
-            starts = [i for i, (restart, _, _) in enumerate(batch) if restart]
-            first = starts[-1] if starts else 0
-            data = b"".join(chunk for _, chunk, _ in batch[first:])
-            try:
-                if starts:
-                    atomic_write(self.path, data)
-                else:
-                    with open(self.path, "ab") as f:
-                        f.write(data)
-                        f.flush()
-                        if self.fsync:
-                            os.fsync(f.fileno())
-            except BaseException as exc:  # reported to whoever waits (flush)
-                for _, _, done in batch:
-                    done.set_exception(exc)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        with self._cond:
+            self._written += 1
+            if self.fsync:
+                self._start()
+                self._cond.notify()
             else:
-                for _, _, done in batch:
-                    done.set_result(None)
+                self._synced = self._written
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._sync_loop, name="rmaxts-journal",
+                                            daemon=True)
+            self._thread.start()
+
+    def _sync_loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._synced == self._written and not self._closed:
+                    self._cond.wait()
+                if self._synced == self._written:
+                    return
+                target, fd = self._written, self._fd
+            try:
+                if fd is not None:
+                    os.fsync(fd)
+            except OSError as exc:  # reported to whoever waits (flush)
+                self._error = exc
+            with self._cond:
+                self._synced = max(self._synced, target)
+                self._cond.notify_all()
+
+    def _wait_synced(self) -> None:
+        while self._synced < self._written and self._thread is not None:
+            self._cond.wait()
 
     async def flush(self) -> None:
-        """Wait until everything submitted is on disk (re-raising a write's error)."""
-        if self._last is not None:
-            await asyncio.wrap_future(self._last)
+        """Wait until everything written is on disk (re-raising a sync's error)."""
+        def wait() -> None:
+            with self._cond:
+                self._wait_synced()
+        await asyncio.to_thread(wait)
+        if self._error is not None:
+            raise self._error
 
     def close(self) -> None:
-        """Finish the writes already submitted (an interrupted run keeps its last mark)."""
-        with self._ready:
+        """Sync what was written and let go of the file."""
+        with self._cond:
+            self._wait_synced()
             self._closed = True
-            self._ready.notify()
-        self._thread.join()
-
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _encode(self, lines: Sequence[dict[str, Any] | Rollout]) -> bytes:
         out = []

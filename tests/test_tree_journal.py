@@ -52,14 +52,19 @@ def live_trees(monkeypatch) -> list[tuple[Tree, dict]]:
 async def test_saves_append_a_bounded_batch_and_replay_to_the_live_tree(tmp_path, monkeypatch,
                                                                        live_trees):
     world = branching_world()
-    writes: list[tuple[bool, int]] = []  # (restart, lines) of every write submitted
-    submit = tree_journal.JournalWriter._submit
+    writes: list[tuple[bool, int]] = []  # (restart, lines) of every write
+    restart, append = tree_journal.JournalWriter.restart, tree_journal.JournalWriter.append
 
-    def counting(self, restart, lines):
-        writes.append((restart, len(lines)))
-        return submit(self, restart, lines)
+    def counted_restart(self, lines):
+        writes.append((True, len(lines)))
+        return restart(self, lines)
 
-    monkeypatch.setattr(tree_journal.JournalWriter, "_submit", counting)
+    def counted_append(self, lines):
+        writes.append((False, len(lines)))
+        return append(self, lines)
+
+    monkeypatch.setattr(tree_journal.JournalWriter, "restart", counted_restart)
+    monkeypatch.setattr(tree_journal.JournalWriter, "append", counted_append)
     path = tmp_path / "tree.json"
     async with world_checker(world, tmp_path, processes=4) as lean:
         stopper = StopAfter(ScriptedProposer(world, p_correct=0.3), k=26)
