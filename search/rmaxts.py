@@ -53,7 +53,7 @@ import json
 import random
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -67,10 +67,13 @@ from search.protocols import LeanChecker, ProofProposer, token_counter_of
 
 from .budget import Budget
 from .result import LeanTally, SearchResult
+from .rollouts import RolloutOutcome as _Outcome
+from .rollouts import outcomes_from_json, outcomes_to_json
 from .segments import Segment
 from .states import rejected_prefix, resolve_states, segments_of
 from .tree import Tree
 from .ucb import EXPLORATION, GAMMA, rmax_reward
+from .verdicts import UNSETTLED, OnceEach, normalise
 from .verify import reference_of, verify, verify_on
 
 CHECKPOINT_FORMAT = "rmaxts-checkpoint/1"
@@ -87,16 +90,6 @@ class _Job:
     goal: str | None  # the tactic state given to the proposer; None at the root
     comment: str  # the exact state comment the prompt carries after ``code`` ("" for none)
     seed: int
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    status: Status | None  # Lean's verdict; None when nothing was checked
-    proof: str | None  # set when verified
-    segments: tuple[Segment, ...]
-    reason: str | None = None  # Lean's first reason (why a crashed check got no verdict)
-    empty: bool = False  # the continuation was empty: the prefix alone was checked
-    honest_prefix: bool = False  # rejected; its prefix before the banned part was checked
 
 
 def _root_proof(problem: Problem) -> str:
@@ -143,6 +136,10 @@ class _Search:
         self.completed = 0  # rollouts finished in this tree
         self.generations = 0
         self.lean_calls = 0
+        # Each distinct candidate of the run (every tree) is judged once: a copy takes the
+        # outcome of the rollout that judged it (``search.verdicts``), never its proof-state
+        # ids, which belong to a process that may be gone; crashes and timeouts are retried.
+        self.outcomes: OnceEach[str, _Outcome] = OnceEach()
         self.seconds_before = 0.0
         self.proof: str | None = None
         self.cost: int | None = None
@@ -243,6 +240,12 @@ class _Search:
         proof = job.code + continuation
         assert self.tree is not None
         known = self.tree.states_on_path(job.node)
+        outcome, fresh = await self.outcomes.get(
+            normalise(proof), lambda: self._checked(proof, empty, known),
+            lambda o: o.status not in UNSETTLED)
+        return outcome if fresh else replace(outcome, empty=empty, shared=True)
+
+    async def _checked(self, proof: str, empty: bool, known: dict[str, str]) -> _Outcome:
         if not self.resolve_probes:
             return await self._decided(proof, empty, None, known)
         # Proof-state ids belong to the process that made them: the check and the probes of
@@ -323,7 +326,8 @@ class _Search:
             added, deepest = 0, Tree.ROOT
         reward = rmax_reward(added)
         self.tree.finish_job(job.node, reward, gamma=self.gamma)
-        self.tally.note(outcome.status, outcome.reason)
+        if not outcome.shared:  # a crash shared by rollouts in flight is one check's
+            self.tally.note(outcome.status, outcome.reason)
         self.completed += 1
         self.running -= 1
         if self.keep_trace:
@@ -353,7 +357,8 @@ class _Search:
         stats["per_tree"] = list(self.per_tree)
         return SearchResult(self.problem.name, self.proof, self.generations, self.lean_calls,
                             self.seconds_before + time.monotonic() - self.t0, self.cost,
-                            "rmaxts", stats, tuple(self.trace), **self.tally.fields())
+                            "rmaxts", stats, tuple(self.trace), **self.tally.fields(),
+                            distinct=self.outcomes.distinct)
 
     def _save(self, *, in_flight: int = 0) -> None:
         if self.checkpoint is None:
@@ -370,6 +375,8 @@ class _Search:
             "completed": self.completed,
             "generations": self.generations - in_flight,
             "lean_calls": self.lean_calls,
+            "distinct": self.outcomes.distinct,
+            "outcomes": outcomes_to_json(self.outcomes.kept()),
             "seconds": self.seconds_before + time.monotonic() - self.t0,
             "root_goal": self.root_goal,
             "proof": self.proof,
@@ -399,6 +406,8 @@ class _Search:
         self.completed = int(data["completed"])
         self.generations = int(data["generations"])
         self.lean_calls = int(data["lean_calls"])
+        self.outcomes.restore(outcomes_from_json(data.get("outcomes")),
+                              int(data.get("distinct") or 0))
         self.seconds_before = float(data["seconds"])
         self.proof, self.cost = data["proof"], data["cost"]
         self.finished = bool(data["finished"])
