@@ -19,6 +19,8 @@ taken out (``prover bench-system``).
     budget is spent). Imports and processes are counted by the REPLs themselves (the fake's
     ``--stats``), not by the pool. Target: imports = processes (≤ W), i.e. no cancelled
     request ever costs a process and its import.
+(f) Lean CPU per check, warm pool against a fresh process per check (the reference's design):
+    ``benchmarks.system_leancost``; target: the pool's is the smaller (ratio ≥ 1).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from typing import Any, Callable
 
 import lean_fake
 from benchmarks import app
+from benchmarks.system_leancost import lean_cost
 from search.methods import METHOD_NAMES
 from search.segments import Segment
 from search.tree import Tree
@@ -181,7 +184,8 @@ async def imports_per_method(method: str, workers: int, latency: float,
 
 
 def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks: int = 400,
-        make_proposer: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        make_proposer: Callable[[str], Any] | None = None, import_cpu: float = 0.2,
+        leancost_checks: int = 40) -> dict[str, Any]:
     """Every figure of the benchmark. ``make_proposer`` builds the proposer of (e) from a policy
     spec; without one the installed application's is used (benchmarks/app.py)."""
     if make_proposer is None:
@@ -205,6 +209,7 @@ def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks:
            for key in ("header_imports", "processes", "proved")},
         "search_problems": per_method[SEARCH_METHODS[0]]["problems"],
         "search_budget": SEARCH_BUDGET,
+        **lean_cost(checks=leancost_checks, workers=workers, import_cpu=import_cpu),
     }
 
 
@@ -212,6 +217,7 @@ TARGETS = {
     "rmaxts_overhead_us_per_expansion": ("<=", 100.0),
     "utilization": (">=", 0.90),
     "bytes_per_node": ("<=", 1024.0),
+    "lean_cpu_ratio_fresh_over_pool": (">=", 1.0),
 }
 
 
