@@ -17,7 +17,8 @@ asyncio tasks. One rollout:
 2. ask the proposer for one continuation of ``statement + prefix``, with the node's goal as
    the tactic state (none at the root, §6.3);
 3. verify ``prefix + continuation`` through the full trust layer (``search.verify.verify``,
-   ``allTactics`` on);
+   ``allTactics`` on); a candidate already judged in this run (any tree) takes that rollout's
+   outcome instead, its resolved path, with no Lean call and no probe (``search.rollouts``);
 4. proved: the run stops. Otherwise truncate at the first error or sorry (not "unsolved
    goals"), split the valid prefix into segments with their states, resolve ambiguous
    states in tactic mode where asked (``resolve_probes``; a probe that cannot be resolved

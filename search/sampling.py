@@ -13,6 +13,10 @@ candidates still failing corrected together (one batch for the backend), while t
 lasts. A proof's ``round`` is the turn that gave it (0 = a first answer) and every trace entry
 says its round. With R = 0, or a proposer that cannot correct, the search, its random draws
 and its results are what they were before self-correction existed (``round`` 0 when proved).
+
+No candidate is checked twice (``search.verdicts.VerdictCache``, one per search): a copy of a
+candidate already judged, in any attempt, takes its verdict; ``lean_calls`` counts the real
+checks and ``distinct`` the distinct candidates judged.
 """
 from __future__ import annotations
 
