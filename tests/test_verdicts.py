@@ -125,6 +125,21 @@ async def test_a_crash_is_shared_in_flight_but_not_kept(tmp_path):
     assert result.crashed == 2  # real checks with no verdict, not copies
 
 
+async def test_an_eval_result_line_counts_generations_lean_calls_and_distinct(tmp_path):
+    from types import SimpleNamespace
+
+    from benchmarks import runner
+
+    plan = runner.EvalPlan("b", "test", "sample", Budget(1, 8), "portfolio")
+    item = SimpleNamespace(name="dup", split="test", category="x", problem=PROBLEM)
+    async with checker(tmp_path, REFUSED) as (lean, log):
+        line = await runner.run_attempt(plan, item, 0, proposer=Fixed(BAD), lean=lean,
+                                        timeout=60)
+    assert line["status"] == "unproved"
+    assert (line["generations"], line["lean_calls"], line["distinct"]) == (8, 1, 1)
+    assert len(candidate_checks(log)) == 1
+
+
 async def test_rmaxts_copies_take_the_rollouts_outcome_without_a_check(tmp_path):
     # Every continuation is the same refused line: nothing grows, every rollout starts at the
     # root and proposes the same candidate. One check for it, plus the root's `sorry`.
