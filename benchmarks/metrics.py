@@ -86,6 +86,7 @@ class Summary:
     seconds: float
     unknown_problems: int  # attempt lines naming a problem outside the manifest
     lean_timeouts: int = 0  # candidate checks that hit Lean's time limit (the lines' `timeouts`)
+    distinct: int = 0  # distinct candidates judged, over the lines that count them
 
     @property
     def total_budget(self) -> int:
@@ -268,6 +269,7 @@ def summary(manifest: Mapping[str, Any], results: Sequence[Mapping[str, Any]]) -
         seconds=sum(float(r.get("seconds") or 0.0) for r in results if r["problem"] in known),
         unknown_problems=sum(1 for r in results if r["problem"] not in known),
         lean_timeouts=sum(int(r.get("timeouts") or 0) for r in results if r["problem"] in known),
+        distinct=sum(int(r.get("distinct") or 0) for r in results if r["problem"] in known),
     )
 
 

@@ -141,7 +141,8 @@ def _overall_section(s: Summary) -> str:
                      " not shown: some attempted problems have fewer attempts than that.")
     counts = ", ".join(f"{k} {v}" for k, v in s.status_counts.items())
     notes.append(f"attempts by status: {counts}.")
-    notes.append(f"spent: {s.generations} generations, {s.lean_calls} Lean calls, "
+    notes.append(f"spent: {s.generations} generations, {s.lean_calls} Lean calls "
+                 f"({s.distinct} distinct candidates judged), "
                  f"{s.seconds:.1f} s (summed over attempts).")
     notes.append(f"Lean timeouts: {s.lean_timeouts} candidate checks hit Lean's time limit "
                  "(honest failures of those candidates; attempts whose checks crashed the REPL "

@@ -141,6 +141,8 @@ def result_line(plan: EvalPlan, item: Any, attempt: int, *, status: AttemptStatu
         "cost": result.cost if proved and result is not None else None,
         "generations": result.generations if result is not None else generations,
         "lean_calls": result.lean_calls if result is not None else 0,
+        # distinct candidates judged (identical ones take one verdict); None: not counted
+        "distinct": getattr(result, "distinct", None) if result is not None else None,
         "seconds": round(result.seconds if result is not None else seconds, 4),
         "method": plan.method, "seed": plan.seed, "error": error, "finished": now(),
         "timeouts": result.timeouts if result is not None else 0,

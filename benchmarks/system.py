@@ -25,6 +25,8 @@ taken out (``prover bench-system``).
 (g) Batching (``batching_*``, benchmarks/system_batching.py): one request stream through the
     vLLM backend onto a barrier-batched and a continuous simulated engine; tokens per simulated
     second for each. Target: continuous ≥ 1.5× barrier.
+(h) Lean CPU per check, warm pool against a fresh process per check (the reference's design):
+    ``benchmarks.system_leancost``; target: the pool's is the smaller (ratio ≥ 1).
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ from benchmarks import app
 from benchmarks.system_batching import batching
 from benchmarks.system_checkpoints import SIZES as CHECKPOINT_SIZES
 from benchmarks.system_checkpoints import checkpoint_figures
+from benchmarks.system_leancost import lean_cost
 from benchmarks.system_overlap import TARGETS as OVERLAP_TARGETS
 from benchmarks.system_overlap import run_overlap
 from search.methods import METHOD_NAMES
@@ -195,7 +198,8 @@ def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks:
         make_proposer: Callable[[str], Any] | None = None,
         vllm_on_engine: Callable[[Any], Any] | None = None,
         generation_request: Callable[..., Any] | None = None,
-        checkpoint_sizes: tuple[int, ...] = CHECKPOINT_SIZES) -> dict[str, Any]:
+        checkpoint_sizes: tuple[int, ...] = CHECKPOINT_SIZES, import_cpu: float = 0.2,
+        leancost_checks: int = 40) -> dict[str, Any]:
     """Every figure of the benchmark. ``make_proposer`` builds the proposer of (e) from a policy
     spec, ``vllm_on_engine`` the vLLM policy over a simulated engine and ``generation_request``
     its requests (f); without them the installed application's are used (benchmarks/app.py)."""
@@ -227,6 +231,7 @@ def run(*, nodes: int = 10_000, workers: int = 8, latency: float = 0.05, checks:
         **run_overlap(),
         **batching(on_engine=vllm_on_engine, generation_request=generation_request),
         **checkpoint_figures(checkpoint_sizes),
+        **lean_cost(checks=leancost_checks, workers=workers, import_cpu=import_cpu),
     }
 
 
@@ -241,6 +246,7 @@ TARGETS = {
     # peak memory of a checkpointed run at most 1.3x what its tree holds.
     **{f"checkpoint_cost_ratio_{n}": ("<=", 1.2) for n in CHECKPOINT_SIZES},
     "checkpoint_peak_memory_ratio": ("<=", 1.3),
+    "lean_cpu_ratio_fresh_over_pool": (">=", 1.0),
 }
 
 

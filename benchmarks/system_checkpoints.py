@@ -32,6 +32,11 @@ from search.segments import Segment
 from search.tree import Tree
 from search.ucb import EXPLORATION, GAMMA
 
+try:
+    from search.rollouts import RolloutOutcome as _Outcome
+except ImportError:  # the older code kept it in the loop's module
+    _Outcome = rmaxts._Outcome  # type: ignore[attr-defined,misc]
+
 IN_FLIGHT = 32
 EVERY = 32
 SIZES = (1_000, 10_000, 100_000)
@@ -93,7 +98,7 @@ def grow(nodes: int, checkpoint: Path | None, *, trace: bool = True) -> tuple[An
     spent += clock() - started
     while len(search.tree) < nodes:
         job = pending.pop(0)
-        outcome = rmaxts._Outcome(Status.ERROR, None, _segments(search.tree, job.node, rng))
+        outcome = _Outcome(Status.ERROR, None, _segments(search.tree, job.node, rng))
         started = clock()
         search._complete(job, outcome)
         expansions += 1

@@ -56,7 +56,8 @@ What it records, for tests that count work (neither changes what is answered):
   last line of each pid is its current state, and a process's lines only ever grow). A header
   import is a command on a fresh environment (no ``env``) with ``import`` lines, the request
   that costs seconds and gigabytes with Mathlib (``--import-delay S``, alias
-  ``--import-latency S``, makes it take S seconds). The line is written before the answer, so
+  ``--import-latency S``, makes it take S seconds asleep; ``--import-cpu S`` burns S seconds of
+  CPU in a busy loop, as Lean's import does, for benchmarks that count the REPL's CPU time). The line is written before the answer, so
   a client that has the answer can read counters that include it; a request that gets no whole
   answer (``exit``, ``hang``, ``crash``, ``garbage``, ``balloon``) is recorded before it
   misbehaves.

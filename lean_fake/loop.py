@@ -286,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--import-delay", "--import-latency", dest="import_delay", type=float,
                    default=0.0,
                    help="seconds to wait for a command without env that has `import` lines")
+    p.add_argument("--import-cpu", type=float, default=0.0, metavar="S",
+                   help="CPU seconds to burn (busy) for such a command, as Lean's import does")
     p.add_argument("--stderr-bytes", type=int, default=0,
                    help="bytes of noise written to stderr per request (blocks if undrained)")
     p.add_argument("--log", help="append each parsed request as one JSON line to this file")

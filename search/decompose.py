@@ -137,6 +137,7 @@ class _Decomposition:
     base_name: str  # lemmas are named `<base_name>_<step>`
     generations: int = 0
     lean_calls: int = 0
+    distinct: int | None = 0  # own checks + the lemma searches'; None once one does not count
     trace: list[dict[str, Any]] = field(default_factory=list)
     tally: LeanTally = field(default_factory=LeanTally)  # its own checks and its lemma searches'
     sketches: int = 0
@@ -149,6 +150,7 @@ class _Decomposition:
         self.sketches += 1
         check = self.tally.check(await verify(self.lean, self.problem, sketch))
         self.lean_calls += 1
+        self._judged(1)
         event: dict[str, Any] = {"event": "sketch", "attempt": attempt, "status": check.status.value}
         self.trace.append(event)
         if check.proved:
@@ -180,6 +182,7 @@ class _Decomposition:
         text = fill_gaps(sketch, [(o.gap, o.proof, o.prelude) for o in outcomes])  # type: ignore[misc]
         final = self.tally.check(await verify(self.lean, self.problem, text))
         self.lean_calls += 1
+        self._judged(1)
         self.trace.append({"event": "recompose", "attempt": attempt, "status": final.status.value})
         if not final.proved:
             report["recomposed"] = {"status": final.status.value, "reasons": list(final.reasons[:3])}
@@ -187,6 +190,12 @@ class _Decomposition:
             return None
         self._keep(report, 2.0)
         return text
+
+    def _judged(self, candidates: int | None) -> None:
+        """Count distinct candidates judged: the sketches (told apart by ``seen``) and the
+        recomposed proofs here, a lemma search's own count; unknown (None) stays unknown."""
+        self.distinct = None if self.distinct is None or candidates is None \
+            else self.distinct + candidates
 
     def _keep(self, report: dict[str, Any], score: float) -> None:
         """Report the sketch that came closest (ties: the latest)."""
@@ -236,6 +245,7 @@ class _Decomposition:
                                                  budget=self.lemma_budget, rng=rng, **self.prover_options)
         self.generations += result.generations
         self.lean_calls += result.lean_calls
+        self._judged(result.distinct)
         self.tally.add(result)
         self.trace.append({"event": "lemma", "lemma": lemma.name, "variant": lemma.variant,
                            "method": method, "proved": result.proved})
@@ -305,7 +315,8 @@ async def decompose_search(problem: Problem, *, proposer: ProofProposer, lean: L
              **(run.report or {})}
     return SearchResult(problem.name, proof, run.generations, run.lean_calls,
                         time.monotonic() - started, run.generations if proof is not None else None,
-                        METHOD, stats, tuple(run.trace), **run.tally.fields())
+                        METHOD, stats, tuple(run.trace), **run.tally.fields(),
+                        distinct=run.distinct)
 
 
 __all__ = ["GapOutcome", "METHOD", "decompose_search", "default_sketcher", "gap_goals", "lemma_problem", "sibling_problem"]

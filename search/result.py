@@ -33,6 +33,10 @@ class SearchResult:
     # Whole-proof sampling: the turn that gave the proof (0 = a first answer, r = its r-th
     # self-correction); None for the other methods and when nothing was proved.
     round: int | None = None
+    # Distinct candidates sent to the full verdict (identical ones, up to trailing whitespace,
+    # are judged once: ``search.verdicts``); ``lean_calls`` counts only real Lean calls. None
+    # for a method that does not count them (best-first judges tactics, not candidates).
+    distinct: int | None = None
 
     @property
     def proved(self) -> bool:
@@ -46,6 +50,7 @@ class SearchResult:
             "proof": self.proof,
             "generations": self.generations,
             "lean_calls": self.lean_calls,
+            "distinct": self.distinct,
             "seconds": round(self.seconds, 4),
             "cost": self.cost,
             "tree_stats": self.tree_stats,

@@ -17,7 +17,8 @@ asyncio tasks. One rollout:
 2. ask the proposer for one continuation of ``statement + prefix``, with the node's goal as
    the tactic state (none at the root, §6.3);
 3. verify ``prefix + continuation`` through the full trust layer (``search.verify.verify``,
-   ``allTactics`` on);
+   ``allTactics`` on); a candidate already judged in this run (any tree) takes that rollout's
+   outcome instead, its resolved path, with no Lean call and no probe (``search.rollouts``);
 4. proved: the run stops. Otherwise truncate at the first error or sorry (not "unsolved
    goals"), split the valid prefix into segments with their states, resolve ambiguous
    states in tactic mode where asked (``resolve_probes``; a probe that cannot be resolved
@@ -54,7 +55,7 @@ import asyncio
 import random
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -67,11 +68,14 @@ from search.protocols import LeanChecker, ProofProposer, token_counter_of
 
 from .budget import Budget
 from .result import LeanTally, SearchResult
+from .rmaxts_checkpoint import CheckpointedRun, load_checkpoint
+from .rollouts import RolloutOutcome as _Outcome
 from .segments import Segment
 from .states import rejected_prefix, resolve_states, segments_of
 from .tree import Tree
-from .tree_journal import JOURNAL_FORMAT, JournalWriter, Rollout, recording, replay
+from .tree_journal import JOURNAL_FORMAT, JournalWriter, Rollout, recording
 from .ucb import EXPLORATION, GAMMA, rmax_reward
+from .verdicts import UNSETTLED, OnceEach, normalise
 from .verify import reference_of, verify, verify_on
 
 CHECKPOINT_FORMAT = JOURNAL_FORMAT
@@ -90,21 +94,11 @@ class _Job:
     seed: int
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    status: Status | None  # Lean's verdict; None when nothing was checked
-    proof: str | None  # set when verified
-    segments: tuple[Segment, ...]
-    reason: str | None = None  # Lean's first reason (why a crashed check got no verdict)
-    empty: bool = False  # the continuation was empty: the prefix alone was checked
-    honest_prefix: bool = False  # rejected; its prefix before the banned part was checked
-
-
 def _root_proof(problem: Problem) -> str:
     return "  sorry\n" if problem.ends_with_by else " by\n  sorry\n"
 
 
-class _Search:
+class _Search(CheckpointedRun):
     def __init__(self, problem: Problem, *, proposer: ProofProposer, lean: LeanChecker,
                  budget: Budget, rng: random.Random, concurrency: int, gamma: float,
                  c: float, max_tokens: int, count_tokens: Callable[[str], int] | None,
@@ -140,6 +134,10 @@ class _Search:
         self.completed = 0  # rollouts finished in this tree
         self.generations = 0
         self.lean_calls = 0
+        # Each distinct candidate of the run (every tree) is judged once: a copy takes the
+        # outcome of the rollout that judged it (``search.verdicts``), never its proof-state
+        # ids, which belong to a process that may be gone; crashes and timeouts are retried.
+        self.outcomes: OnceEach[str, _Outcome] = OnceEach()
         self.seconds_before = 0.0
         self.proof: str | None = None
         self.cost: int | None = None
@@ -181,30 +179,6 @@ class _Search:
         if self.journal is not None:
             await self.journal.flush()
         return self._result()
-
-    def _new_tree(self, *, first: bool = False, snapshot: bool = False) -> None:
-        """Start the current attempt's tree (or, ``snapshot``, carry the loaded one over
-        into a fresh journal) and mark it."""
-        if not snapshot:
-            self.tree = Tree(self.root_goal)
-        if self.journal is None:
-            return
-        assert self.tree is not None
-        line: dict[str, Any] = {"k": "tree", "attempt": self.attempt,
-                                "root_goal": self.root_goal, "max_tokens": self.max_tokens}
-        if snapshot:  # a resumed run compacts: the file restarts from the replayed state
-            line |= {"snapshot": self.tree.to_dict(), "trace": self.trace}
-        if snapshot:
-            self.journal.restart([self._header(), line, self._mark([])])
-        else:  # the file is written at the first mark (a fresh run's then starts afresh)
-            self.fresh |= first
-            self.unsaved.append(line)
-            if not first:
-                self._save()
-
-    def _header(self) -> dict[str, Any]:
-        return {"format": JOURNAL_FORMAT, "problem": self.problem.name,
-                "budget": str(self.budget)}
 
     async def _root_goal(self) -> str:
         """§7.6 setup: the goal of the ``sorry`` of ``statement + "  sorry"``. "" when Lean
@@ -275,6 +249,13 @@ class _Search:
         proof = job.code + continuation
         assert self.tree is not None
         known = self.tree.states_on_path(job.node)
+        key = normalise(proof)
+        outcome, fresh = await self.outcomes.get(
+            key, lambda: self._checked(proof, empty, known), lambda o: o.status not in UNSETTLED)
+        return replace(outcome, key=key) if fresh else \
+            replace(outcome, empty=empty, shared=True)
+
+    async def _checked(self, proof: str, empty: bool, known: dict[str, str]) -> _Outcome:
         if not self.resolve_probes:
             return await self._decided(proof, empty, None, known)
         # Proof-state ids belong to the process that made them: the check and the probes of
@@ -358,7 +339,8 @@ class _Search:
             added, deepest = 0, Tree.ROOT
         reward = rmax_reward(added)
         self.tree.finish_job(job.node, reward, gamma=self.gamma)
-        self.tally.note(outcome.status, outcome.reason)
+        if not outcome.shared:  # a crash shared by rollouts in flight is one check's
+            self.tally.note(outcome.status, outcome.reason)
         self.completed += 1
         self.running -= 1
         if self.keep_trace:
@@ -370,9 +352,12 @@ class _Search:
                 "reward": reward, "empty": outcome.empty,
                 "honest_prefix": outcome.honest_prefix,
             })
-        if self.journal is not None:
+        if self.journal is not None:  # with the outcome it computed, when kept for copies
+            key = outcome.key
+            kept = key is not None and self.outcomes.known(key) is not None
             self.unsaved.append(Rollout(job.node, outcome.segments, tuple(tokens), reward,
-                                        self.trace[-1] if self.keep_trace else None))
+                                        self.trace[-1] if self.keep_trace else None,
+                                        (key, outcome.to_json()) if key and kept else None))
         if outcome.proof is not None:
             self.proof = outcome.proof
             self.cost = self.budget.cost(self.attempt, self.completed)
@@ -391,64 +376,8 @@ class _Search:
         stats["per_tree"] = list(self.per_tree)
         return SearchResult(self.problem.name, self.proof, self.generations, self.lean_calls,
                             self.seconds_before + time.monotonic() - self.t0, self.cost,
-                            "rmaxts", stats, tuple(self.trace), **self.tally.fields())
-
-    def _mark(self, in_flight: list[int]) -> dict[str, Any]:
-        """The journal's mark: the counters as they are with the ``in_flight`` rollouts (the
-        nodes they were started at) dropped; a resumed run launches those again."""
-        version, state, gauss = self.rng.getstate()
-        return {
-            "k": "mark", "in_flight": in_flight, "abandoned": self.abandoned,
-            "attempt": self.attempt,
-            "started": self.started - len(in_flight), "completed": self.completed,
-            "generations": self.generations - len(in_flight), "lean_calls": self.lean_calls,
-            "seconds": self.seconds_before + time.monotonic() - self.t0,
-            "root_goal": self.root_goal, "proof": self.proof, "cost": self.cost,
-            "finished": self.finished, "max_running": self.max_running,
-            "rng": [version, list(state), gauss], "per_tree": list(self.per_tree),
-            **self.tally.fields(),
-        }
-
-    def _save(self, *, in_flight: list[int] | None = None) -> None:
-        """Append the rollouts since the last mark and a new mark (off the event loop)."""
-        if self.journal is None:
-            return
-        lines = [*self.unsaved, self._mark(in_flight or [])]
-        if self.fresh:
-            self.journal.restart([self._header(), *lines])
-        else:
-            self.journal.append(lines)
-        self.unsaved, self.fresh = [], False
-
-    def _load(self) -> None:
-        assert self.checkpoint is not None
-        loaded = replay(self.checkpoint)
-        data = loaded.state
-        if loaded.header.get("problem") != self.problem.name:
-            raise ValueError(f"checkpoint {self.checkpoint} is for problem "
-                             f"{loaded.header.get('problem')!r}, not {self.problem.name!r}")
-        version, state, gauss = data["rng"]
-        self.rng.setstate((version, tuple(state), gauss))
-        self.tree = loaded.tree
-        self.root_goal, self.proof, self.cost = data["root_goal"], data["proof"], data["cost"]
-        for counter in ("attempt", "started", "completed", "generations", "lean_calls",
-                        "max_running"):
-            setattr(self, counter, int(data[counter]))
-        self.seconds_before = float(data["seconds"])
-        self.finished = bool(data["finished"])
-        self.per_tree = list(data["per_tree"])
-        self.trace = loaded.trace
-        self.tally = LeanTally.from_dict(data)
-        if not self.finished:  # lines after the last mark (or a cut one) must not stay
-            self._new_tree(snapshot=True)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by ``rmaxts_search`` (a journal, or the older single document),
-    as one dict: its header and last mark's counters, ``trace``, and ``tree`` in
-    ``Tree.to_dict`` form (``Tree.from_dict(data["tree"])`` is its tree)."""
-    return replay(Path(path)).as_checkpoint()
-
+                            "rmaxts", stats, tuple(self.trace), **self.tally.fields(),
+                            distinct=self.outcomes.distinct)
 
 async def rmaxts_search(problem: Problem, *, proposer: ProofProposer, lean: LeanChecker,
                         budget: Budget, rng: random.Random, concurrency: int = 4,

@@ -21,8 +21,9 @@ proposals are in (the pool bounds how many run at once). What does not change:
 
 What a run may count differently: ``generations`` counts what was asked, so a proof found
 before the last batch counts the batches asked ahead too (at most D × ``batch`` more than a
-barrier run); ``lean_calls`` counts every check Lean answered, those of batches asked ahead
-included. Both are work really done. With an instant proposer and an instant Lean, proof, cost
+barrier run); ``lean_calls`` counts every check sent to Lean, those of batches asked ahead
+included, and a candidate identical to one already judged in the search is not sent
+(``search.verdicts``; ``distinct`` counts the distinct candidates). Both are work really done. With an instant proposer and an instant Lean, proof, cost
 and trace equal the barrier schedule's.
 """
 from __future__ import annotations
@@ -40,7 +41,7 @@ from search.protocols import LeanChecker, ProofProposer, Proposal
 
 from .budget import Budget
 from .result import LeanTally, SearchResult
-from .verify import verify
+from .verdicts import VerdictCache
 
 
 @dataclass(frozen=True)
@@ -78,19 +79,17 @@ async def pipelined_sample(problem: Problem, *, proposer: ProofProposer, lean: L
     if pipeline < 0:
         raise ValueError(f"pipeline must be 0 or more, got {pipeline}")
     started = time.monotonic()
-    generations = answered = 0
+    generations = 0
     trace: list[dict[str, Any]] = []
     tally = LeanTally()
     plans = batch_plan(budget, batch)
-
-    async def check(text: str) -> CheckResult:
-        nonlocal answered
-        result = await verify(lean, problem, text)
-        answered += 1  # a check Lean answered, even if its batch is cancelled later
-        return result
+    # No candidate checked twice (``search.verdicts``): the tally hears each real check, and
+    # ``lean_calls`` counts the checks sent, those of batches asked ahead included.
+    verdicts = VerdictCache(lean, on_check=tally.check)
 
     async def check_all(proposals: list[Proposal]) -> list[CheckResult]:
-        return list(await asyncio.gather(*(check(p.text) for p in proposals)))
+        return list(await asyncio.gather(*(verdicts.verify(problem, p.text)
+                                           for p in proposals)))
 
     def ask(plan: BatchPlan) -> asyncio.Task[list[Proposal]]:
         nonlocal generations
@@ -127,17 +126,16 @@ async def pipelined_sample(problem: Problem, *, proposer: ProofProposer, lean: L
             while inflight and inflight[0].checks.done():
                 done = inflight.popleft()
                 results = done.checks.result()
-                for result in results:
-                    tally.check(result)
                 for i, (proposal, result) in enumerate(zip(done.proposals, results, strict=True)):
                     trace.append({"attempt": done.plan.attempt, "status": result.status.value,
                                   "round": 0})
                     if result.proved:
                         return SearchResult(
-                            problem.name, proposal.text, generations, answered,
+                            problem.name, proposal.text, generations, verdicts.calls,
                             time.monotonic() - started,
                             budget.cost(done.plan.attempt, done.plan.start + i + 1), "sample",
-                            {}, tuple(trace), **tally.fields(), round=0)
+                            {}, tuple(trace), **tally.fields(), round=0,
+                            distinct=verdicts.distinct)
             # Ask the next batch when no ask runs and at most ``pipeline`` batches wait for
             # their verdicts (0: only when none does, the barrier schedule).
             if asking is None and failure is None and len(inflight) <= pipeline:
@@ -154,8 +152,9 @@ async def pipelined_sample(problem: Problem, *, proposer: ProofProposer, lean: L
         await asyncio.gather(*pending, return_exceptions=True)
     if failure is not None:
         raise failure
-    return SearchResult(problem.name, None, generations, answered, time.monotonic() - started,
-                        None, "sample", {}, tuple(trace), **tally.fields())
+    return SearchResult(problem.name, None, generations, verdicts.calls,
+                        time.monotonic() - started, None, "sample", {}, tuple(trace),
+                        **tally.fields(), distinct=verdicts.distinct)
 
 
 __all__ = ["BatchPlan", "batch_plan", "pipelined_sample"]

@@ -21,6 +21,10 @@ read, ask). With R > 0 the batches keep the barrier, by design: the size of batc
 theirs, both known only once batch k's verdicts are in; asking it earlier would change which
 generations the budget buys and the random stream, so an R > 0 run would no longer be the
 run it was. (The corrections of one round are already asked together, as one batch.)
+
+No candidate is checked twice (``search.verdicts.VerdictCache``, one per search): a copy of a
+candidate already judged, in any attempt, takes its verdict; ``lean_calls`` counts the real
+checks and ``distinct`` the distinct candidates judged.
 """
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ from search.protocols import LeanChecker, ProofProposer, Proposal, can_correct
 from .budget import Budget
 from .result import CRASHED, TIMEOUT, LeanTally, SearchResult
 from .sample_pipeline import pipelined_sample
-from .verify import verify
+from .verdicts import VerdictCache
 
 
 @dataclass
@@ -73,14 +77,19 @@ async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
     # Kimina's feedback shows the goals before each error: ask Lean for the tactics then.
     all_tactics = bool(rounds)
     started = time.monotonic()
-    generations = lean_calls = 0
+    generations = 0
     trace: list[dict[str, Any]] = []
     tally = LeanTally()
+    # Every attempt's candidates, first answers and corrections alike, go through one cache:
+    # a copy of a candidate already judged takes its verdict (``search.verdicts``), and the
+    # tally and ``lean_calls`` count only the checks Lean really made.
+    verdicts = VerdictCache(lean, on_check=tally.check)
 
     def found(attempt: int, proposal: Proposal, spent: int, turn: int) -> SearchResult:
-        return SearchResult(problem.name, proposal.text, generations, lean_calls,
+        return SearchResult(problem.name, proposal.text, generations, verdicts.calls,
                             time.monotonic() - started, budget.cost(attempt, spent), "sample",
-                            {}, tuple(trace), **tally.fields(), round=turn)
+                            {}, tuple(trace), **tally.fields(), round=turn,
+                            distinct=verdicts.distinct)
 
     for attempt in range(budget.attempts):
         done = 0
@@ -90,12 +99,9 @@ async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
             proposals = await proposer.propose_proofs(problem, k, seed=rng.randrange(2**31),
                                                       temperature=temperature)
             generations += k
-            results = await asyncio.gather(*(verify(lean, problem, p.text,
-                                                    all_tactics=all_tactics)
+            results = await asyncio.gather(*(verdicts.verify(problem, p.text,
+                                                             all_tactics=all_tactics)
                                              for p in proposals))
-            lean_calls += len(results)
-            for result in results:
-                tally.check(result)
             chains: list[_Chain] = []
             for i, (proposal, result) in enumerate(zip(proposals, results, strict=True)):
                 trace.append({"attempt": attempt, "status": result.status.value, "round": 0})
@@ -115,15 +121,13 @@ async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
                     for c in chains))
                 generations += len(chains)
                 pairs = [(c, p[0]) for c, p in zip(chains, asked, strict=True) if p]
-                checks = await asyncio.gather(*(verify(lean, problem, p.text,
-                                                       all_tactics=all_tactics)
+                checks = await asyncio.gather(*(verdicts.verify(problem, p.text,
+                                                                all_tactics=all_tactics)
                                                 for _c, p in pairs))
-                lean_calls += len(checks)
                 index = {id(c): j for j, c in enumerate(chains)}
                 survivors: list[_Chain] = []
                 proof: tuple[Proposal, int] | None = None
                 for (chain, proposal), result in zip(pairs, checks, strict=True):
-                    tally.check(result)
                     trace.append({"attempt": attempt, "status": result.status.value,
                                   "round": turn})
                     if result.proved and proof is None:
@@ -134,5 +138,6 @@ async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
                     return found(attempt, proof[0], proof[1], turn)
                 done += len(chains)
                 chains = survivors
-    return SearchResult(problem.name, None, generations, lean_calls, time.monotonic() - started,
-                        None, "sample", {}, tuple(trace), **tally.fields())
+    return SearchResult(problem.name, None, generations, verdicts.calls,
+                        time.monotonic() - started, None, "sample", {}, tuple(trace),
+                        **tally.fields(), distinct=verdicts.distinct)

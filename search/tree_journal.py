@@ -55,6 +55,9 @@ class Rollout(NamedTuple):
     tokens: tuple[int, ...]  # the cap's count for each segment it counted, in order
     reward: float
     trace: dict[str, Any] | None
+    # (normalised candidate, RolloutOutcome.to_json()) of an outcome this rollout computed
+    # and the run keeps for the candidate's copies (``search.verdicts``); resumed with them.
+    kept: tuple[str, dict[str, Any]] | None = None
 
 
 
@@ -102,10 +105,11 @@ class Codec:
         # A segment's end is the sum of the texts' lengths so far: not written.
         return [rollout.node,
                 [[s.text, self._goal_out(s.state_after), s.indent] for s in rollout.segments],
-                list(rollout.tokens), rollout.reward, trace]
+                list(rollout.tokens), rollout.reward, trace,
+                None if rollout.kept is None else list(rollout.kept)]
 
     def rollout(self, line: list[Any]) -> Rollout:
-        node, segments, tokens, reward, trace = line
+        node, segments, tokens, reward, trace, kept = line
         if isinstance(trace, list):
             if self.keys is None:
                 raise ValueError("a trace entry without its keys")
@@ -117,7 +121,7 @@ class Codec:
             end += len(text)
             out.append(Segment(str(text), self._goal_back(state), end=end, indent=int(indent)))
         return Rollout(int(node), tuple(out), tuple(int(t) for t in tokens), float(reward),
-                       trace)
+                       trace, None if kept is None else (str(kept[0]), dict(kept[1])))
 
 
 def recording(count_tokens: Callable[[str], int], log: list[int]) -> Callable[[str], int]:
@@ -160,12 +164,13 @@ class Replayed:
     state: dict[str, Any]  # the last mark's counters (the legacy document's keys)
     tree: Tree | None
     trace: list[dict[str, Any]]
+    outcomes: list[list[Any]]  # the kept rollout outcomes, as ``rollouts.outcomes_to_json``
 
     def as_checkpoint(self) -> dict[str, Any]:
         """The legacy single-document form: header and state keys, ``tree`` as a dict."""
         return {**self.header, **self.state, "format": JOURNAL_FORMAT,
                 "tree": self.tree.to_dict() if self.tree is not None else None,
-                "trace": self.trace}
+                "trace": self.trace, "outcomes": self.outcomes}
 
 
 def _lines(path: Path) -> Iterator[Any]:
@@ -194,13 +199,15 @@ def replay(path: Path) -> Replayed:
         legacy = dict(header)
         tree_dict, old_trace = legacy.pop("tree"), legacy.pop("trace")
         return Replayed({k: legacy[k] for k in ("format", "problem", "budget")},
-                        legacy, Tree.from_dict(tree_dict), list(old_trace))
+                        legacy, Tree.from_dict(tree_dict), list(old_trace),
+                        list(legacy.pop("outcomes", None) or ()))
     if header.get("format") != JOURNAL_FORMAT:
         raise ValueError(f"{path} is not a {JOURNAL_FORMAT} checkpoint")
     tree: Tree | None = None
     settings: dict[str, Any] = {}
     events: list[dict[str, Any] | Rollout] = []  # tree lines and rollouts since the last mark
     trace: list[dict[str, Any]] = []
+    outcomes: list[list[Any]] = []
     state: dict[str, Any] | None = None
     codec = Codec()
     try:
@@ -221,6 +228,7 @@ def replay(path: Path) -> Replayed:
                         settings = event
                         if "trace" in event:  # a compacted journal starts with its trace
                             trace = list(event["trace"])
+                            outcomes = list(event.get("outcomes") or ())
                         continue
                     if tree is None:
                         raise ValueError("a rollout before any tree")
@@ -229,6 +237,8 @@ def replay(path: Path) -> Replayed:
                                   count_tokens=_replaying(event.tokens))
                     if event.trace is not None:
                         trace.append(event.trace)
+                    if event.kept is not None:
+                        outcomes.append(list(event.kept))
                 if tree is None:
                     raise ValueError("a mark before any tree")
                 # Started, so expanded: relaunched on resume (in flight), or cancelled when
@@ -244,7 +254,7 @@ def replay(path: Path) -> Replayed:
         raise ValueError(f"{path}: malformed journal ({type(exc).__name__}: {exc})") from None
     if state is None:
         raise ValueError(f"{path} holds no complete checkpoint yet")
-    return Replayed(header, state, tree, trace)
+    return Replayed(header, state, tree, trace, outcomes)
 
 
 class JournalWriter:

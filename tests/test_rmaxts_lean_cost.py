@@ -5,9 +5,10 @@ v4.33: ``prover prove --search rmaxts`` with a model over HTTP (``test_backend_o
 ``lean-steps-error``: a ``have`` line then a tactic Lean refuses, whose flattened goals-before
 is the new node's state at v4.9).
 
-One command per candidate, checked on the worker that then answers its probes (no re-check,
-no extra proof session), and no probe for a state the tree already holds: the default pin
-costs what v4.33 costs."""
+One command per distinct candidate (the model's answers repeat: a copy takes the first one's
+outcome, ``search.verdicts``), checked on the worker that then answers its probes (no
+re-check, no extra proof session), and no probe for a state the tree already holds: the
+default pin costs what v4.33 costs."""
 from __future__ import annotations
 
 import json
@@ -53,7 +54,9 @@ def test_the_default_pin_costs_one_check_per_candidate_like_v4_33(tmp_path, serv
     for version, (row, requests) in rows.items():
         assert row["generations"] == GENERATIONS and row["tree"]["nodes"] > 3, version
         checks = [r for r in requests if r.get("allTactics")]
-        assert len(checks) == GENERATIONS, version  # each candidate checked once
+        # each distinct candidate checked once, and the answers did repeat
+        assert len(checks) == len({r["cmd"] for r in checks}) == row["distinct"], version
+        assert 3 < row["distinct"] < GENERATIONS, version
         # The rest: the header, the version probe and the root's `sorry`, nothing per rollout.
         others = [r for r in requests if not r.get("allTactics")]
         assert len(others) == 3 and all("tactic" not in r for r in others), (version, others)
@@ -68,13 +71,14 @@ def test_a_flattened_state_costs_one_skip_on_the_worker_that_checked(tmp_path, s
     rows = {v: requests_of(tmp_path, url, v, "lean-steps-error") for v in ("v4.9.0-rc1", "v4.33.0-rc2")}
     for version, (row, requests) in rows.items():
         checks = [r for r in requests if r.get("allTactics")]
-        assert len(checks) == GENERATIONS, version  # no candidate checked twice to probe it
+        # no candidate checked twice, to probe it or because it was sampled again
+        assert len(checks) == len({r["cmd"] for r in checks}) == row["distinct"], version
         assert [r for r in requests if not r.get("allTactics") and "tactic" not in r][3:] == []
         assert row["lean_calls"] == len(requests) - 2, version
     (old, old_requests), (new, new_requests) = rows.values()
     # At v4.9 the new node of each rollout (the state before the refused tactic) is re-read
     # once with `skip`, its ancestors' states come from the tree; v4.33 prints it multi-line.
     skips = [r for r in old_requests if "tactic" in r]
-    assert len(skips) == GENERATIONS and all(r["tactic"] == "skip" for r in skips)
+    assert len(skips) == old["distinct"] and all(r["tactic"] == "skip" for r in skips)
     assert not any("tactic" in r for r in new_requests)
     assert old["tree"] == new["tree"] and new["tree"]["nodes"] > 3

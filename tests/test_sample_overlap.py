@@ -274,8 +274,9 @@ async def test_checks_cancelled_by_a_proof_cost_no_lean_process(tmp_path):
 
         async def propose_proofs(self, problem, n, **kwargs):
             self.asks += 1
+            # Two different slow candidates: identical ones would share one check.
             texts = ["  exact bad\n", "  trivial\n"] if self.asks % 3 == 1 else \
-                ["  exact slow_bad\n"] * n
+                ["  exact slow_bad\n", "  exact (slow_bad)\n"]
             return [Proposal(t, None, 1) for t in texts[:n]]
 
     try:

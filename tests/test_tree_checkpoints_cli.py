@@ -1,8 +1,9 @@
 """Resumable RMaxTS trees through the installed command (``prover prove`` and ``prover eval``),
 against the fake REPL: the run is interrupted (SIGINT, as Ctrl-C) once its tree's first
 checkpoint is on disk, and the rerun goes on from it: it says so, sends Lean only the
-candidates of the rollouts not done yet (counted in the fake REPL's request log), and reports
-the whole budget's generations. A finished run leaves no checkpoint behind."""
+candidates of the rollouts not done yet, and of those only the ones not judged before (the
+checkpoint keeps the verdicts: the portfolio proposes the same few candidates again and again;
+counted in the fake REPL's request log), and reports the whole budget's generations. A finished run leaves no checkpoint behind."""
 from __future__ import annotations
 
 import json
@@ -64,8 +65,10 @@ def test_prove_resumes_the_tree_of_the_theorem_it_was_searching(tmp_path):
     assert rows["one_easy"]["reused"] and rows["two_easy"]["status"] == "proved"
     assert rows["hard_one"]["status"] == "unproved"
     assert rows["hard_one"]["generations"] == BUDGET  # counted on from the checkpoint
-    # One candidate per rollout not done yet (concurrency 1): the tree was not restarted.
-    assert candidates_for(log, "hard_one", unless="two_easy") == BUDGET - saved["generations"]
+    # The tree was not restarted: only candidates no rollout before the checkpoint judged.
+    assert saved["distinct"] > 0 and rows["hard_one"]["distinct"] <= BUDGET
+    assert candidates_for(log, "hard_one", unless="two_easy") \
+        == rows["hard_one"]["distinct"] - saved["distinct"]
     assert not folder.exists()  # the result is written: nothing left to resume
 
 
@@ -84,9 +87,10 @@ def test_prove_ignores_a_tree_grown_with_other_settings(tmp_path):
     assert f"hard_one #0: ignoring checkpoint {stale.name}, grown for another statement or " \
            "other search settings; removed" in rerun.stderr
     assert "resuming" not in rerun.stderr
-    assert by_name(rerun)["hard_one"]["generations"] == BUDGET
-    # From scratch: one candidate per rollout of the whole budget.
-    assert candidates_for(log, "hard_one", unless="two_easy") == BUDGET
+    row = by_name(rerun)["hard_one"]
+    assert row["generations"] == BUDGET
+    # From scratch, the stale tree's verdicts unused: each distinct candidate checked once.
+    assert 0 < candidates_for(log, "hard_one", unless="two_easy") == row["distinct"] <= BUDGET
     assert not folder.exists()
 
 
@@ -112,8 +116,11 @@ def test_eval_resumes_an_interrupted_attempt_from_its_checkpoint(shared, tmp_pat
     theorem = line["theorem"]
     assert list(folder.iterdir()) == []  # the tree went once the line was written
     # Rollouts in flight at the checkpoint are not counted in it (they are redone); a portfolio
-    # proposal may be empty (no candidate sent): at most one candidate per missing generation.
-    assert 0 < candidates_for(log, theorem) <= BUDGET - saved["generations"]
+    # proposal may be empty (no candidate sent), and one judged before the checkpoint is not
+    # sent again: the rerun checks only the distinct candidates it added.
+    assert saved["distinct"] > 0
+    assert candidates_for(log, theorem) == line["distinct"] - saved["distinct"] \
+        <= BUDGET - saved["generations"]
 
 
 def test_a_dry_run_keeps_no_tree(tmp_path):

@@ -32,10 +32,12 @@ class TheoremOutcome:
     crashed: int = 0  # Lean checks of the search that got no verdict (REPL crash, garbage)
     timeouts: int = 0  # Lean checks of the search that hit the time limit
     round: int | None = None  # sampling: the turn that gave the proof (0 = a first answer)
+    distinct: int | None = None  # distinct candidates judged (SearchResult.distinct)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "proof": self.proof,
                 "generations": self.generations, "lean_calls": self.lean_calls,
+                "distinct": self.distinct,
                 "seconds": round(self.seconds, 3), "method": self.method, "cost": self.cost,
                 "reused": self.reused, "tree": self.tree, "reasons": self.reasons,
                 "crashed": self.crashed, "timeouts": self.timeouts, "round": self.round}
@@ -45,7 +47,7 @@ class TheoremOutcome:
         return cls(name, TheoremStatus.PROVED, str(data["proof"]), int(data.get("generations", 0)),
                    int(data.get("lean_calls", 0)), float(data.get("seconds", 0.0)),
                    str(data.get("method", "")), data.get("cost"), dict(data.get("tree") or {}),
-                   reused=True, round=data.get("round"))
+                   reused=True, round=data.get("round"), distinct=data.get("distinct"))
 
 
 __all__ = ["TheoremOutcome", "TheoremStatus"]

@@ -200,6 +200,7 @@ async def prove_file(text: str, targets: Sequence[Declaration], *, proposer: Any
                 result.cost, _tree_summary(result.tree_stats),
                 reasons=[] if result.proved else _why_unproved(result, budget),
                 crashed=result.crashed, timeouts=result.timeouts,
+                distinct=getattr(result, "distinct", None),
                 round=getattr(result, "round", None) if result.proved else None)
         if outcome.proof is not None:
             proofs[name] = outcome.proof

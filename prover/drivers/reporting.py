@@ -28,8 +28,9 @@ def _done_line(o: TheoremOutcome) -> str:
     tree = ""
     if "nodes" in o.tree:
         tree = f", tree {o.tree['nodes']} nodes, depth {o.tree.get('max_depth', 0)}"
+    distinct = f" ({o.distinct} distinct candidates)" if o.distinct is not None else ""
     return (f"{o.name}: {o.status} after {o.generations} generations, {o.lean_calls} Lean calls"
-            f"{tree}, {o.seconds:.1f} s")
+            f"{distinct}{tree}, {o.seconds:.1f} s")
 
 
 class PlainReporter(Reporter):
@@ -145,13 +146,16 @@ def print_summary(report: dict[str, Any], console=None) -> None:
 
     table = Table(title=f"{report['file']}  ({report['config'].get('search')}, "
                         f"budget {report['config'].get('budget')})")
-    for column in ("theorem", "status", "generations", "Lean calls", "seconds", "note"):
+    for column in ("theorem", "status", "generations", "Lean calls", "distinct", "seconds",
+                   "note"):
         table.add_column(column)
     for row in report["theorems"]:
         colour = "green" if row["status"] == "proved" else "red"
         note = "reused" if row.get("reused") else _note(row)
+        distinct = row.get("distinct")
         table.add_row(row["name"], f"[{colour}]{row['status']}[/]", str(row["generations"]),
-                      str(row["lean_calls"]), f"{row['seconds']:.2f}", note)
+                      str(row["lean_calls"]), "-" if distinct is None else str(distinct),
+                      f"{row['seconds']:.2f}", note)
     (console or Console()).print(table)
 
 
