@@ -58,7 +58,9 @@ def test_twice_in_a_row_leaves_one_line_per_problem(shared, tmp_path):
     first = run(command)
     assert first.returncode == 0, first.stderr
     records = lines(out)
-    assert [r["problem"] for r in records] == first_valid(shared, 6)
+    # One line per problem; in the order they finished (the next problem's generation may
+    # start while one is in Lean, so a later problem can finish first).
+    assert sorted(r["problem"] for r in records) == sorted(first_valid(shared, 6))
     assert all(r["status"] == "proved" and r["proof"] for r in records)  # the fake accepts
     before = (out / "results.jsonl").read_bytes()
     second = run(command)
