@@ -264,6 +264,23 @@ def test_kimina_messages_are_the_card_quick_start(minif2f):
     assert content.endswith(":= by\n\n```\n") and "sorry" not in content
 
 
+def test_kimina_problem_is_the_docstring_when_the_statement_holds_it(minif2f):
+    # `prove` hands a file's theorem over with its docstring inside the statement (after a
+    # lemma with a docstring of its own): `# Problem:` still gets the theorem's informal
+    # text, and the formal block shows the file's text once, as on the card.
+    from prover.drivers.targets import gaps_of, problem_for
+
+    r = next(x for x in minif2f if x["name"] == "mathd_algebra_478")
+    lemma = "/-- A helper. -/\nlemma helper : (1 : ℕ) = 1 := rfl\n\n"
+    text = r["header"] + lemma + r["informal_prefix"] + r["formal_statement"] + "  sorry\n"
+    (target,) = gaps_of(text)
+    problem = problem_for(text, target, proofs={})
+    assert problem.informal is None and r["informal_prefix"] in problem.statement
+    content = get_format("kimina").build(problem, "", None).messages[1].content
+    formal = r["header"] + lemma + r["informal_prefix"] + r["formal_statement"]
+    assert content == kimina_reference(r["informal_statement"], formal)
+
+
 def test_kimina_problem_without_docstring_uses_goedels_fallback(row):
     p = Problem(row["name"], row["header"], row["formal_statement"])
     content = get_format("kimina").build(p, "", None).messages[1].content
