@@ -21,7 +21,8 @@ another mode when the user names its format.
 ``family_for_model`` matches case-insensitively against the model's name (the last path part
 of a local directory, an ``org/name`` hub id, or the ``MODEL`` of ``openai:URL#MODEL``); the
 longest matching pattern wins, so ``Goedel-Prover-V2`` beats ``Goedel-Prover`` and
-``Kimina-Prover-Preview`` beats ``Kimina-Prover``.
+``Kimina-Prover-Preview`` beats ``Kimina-Prover``. A local directory with a name that matches
+nothing is matched through what its files say it came from (``prover.policies.model_dirs``).
 """
 from __future__ import annotations
 
@@ -339,10 +340,23 @@ def model_name(model_id: str) -> str:
 
 
 def family_for_model(model_id: str, prompt_format: str | None = None) -> ModelFamily | None:
-    """The family whose longest pattern occurs (case-insensitively) in the model's name.
+    """The family whose longest pattern occurs (case-insensitively) in the model's name; for
+    a local directory whose name matches none, the first of the ids its files say it came
+    from that matches (``prover.policies.model_dirs``: ``/models/ckpt-1200`` fine-tuned from
+    DeepSeek-Prover-V1.5-RL is that family).
 
     Among the entries of one model (its modes) the first registered wins, unless
     ``prompt_format`` names the format of another of them. None when nothing matches."""
+    from prover.policies.model_dirs import declared_origins
+
+    for name in (model_id, *declared_origins(model_id)):
+        family = _family_for_name(name, prompt_format)
+        if family is not None:
+            return family
+    return None
+
+
+def _family_for_name(model_id: str, prompt_format: str | None) -> ModelFamily | None:
     name = model_name(model_id).lower()
     best: list[tuple[int, int, ModelFamily]] = []
     for order, family in enumerate(FAMILIES):
