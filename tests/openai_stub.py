@@ -58,14 +58,17 @@ def openai_server(answer: Answer, models: Sequence[dict] = ()) -> Iterator[tuple
     """The server's base URL (``http://127.0.0.1:PORT/v1``) and its recorder, while in use."""
     rec = Recorder()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec, answer, models))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    httpd.daemon_threads = True  # a client still connected never holds the test up
+    # a short poll, so that shutdown() (once per test) returns at once
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", rec
     finally:
         httpd.shutdown()
         httpd.server_close()
-        thread.join()
+        thread.join(timeout=5)
 
 
 def choices(path: str, body: dict, *, chat: str, text: str, tokens: int = 1) -> dict:
