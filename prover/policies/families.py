@@ -142,6 +142,15 @@ _V15_SAMPLING = Source("temperature=1, top_p=0.95, max_tokens=2048", _V15,
 _V15_PROMPT = Source("non-CoT / CoT prompts, raw completion; cut at the first ```", _V15,
                      "prover/utils.py", "PM §1")
 
+# What the two InternLM step provers share (PM §7: one search script each, same settings):
+# raw completion of a rendered chat, LeanDojo on Lean v4.7.0, no Mathlib/REPL pin.
+_INTERNLM_STEP: dict[str, Any] = dict(
+    mode="step", method="tactic", chat=False, system=None, stop=("<|im_end|>",),
+    temperature=0.7, top_p=1.0, max_tokens=256,  # top_p unset upstream: vLLM's 1.0
+    extra_sampling=(("num_samples", 32), ("beam_search_at_temperature_0", True)),
+    lean="v4.7.0", mathlib=None, repl=None, self_correction=False, correction=None,
+    published=())
+
 FAMILIES: tuple[ModelFamily, ...] = (
     ModelFamily(
         name="DeepSeek-Prover-V1.5", models=("DeepSeek-Prover-V1.5",), mode="non-cot",
@@ -274,14 +283,9 @@ FAMILIES: tuple[ModelFamily, ...] = (
               "turn; no published row here was made with it."),
     ModelFamily(
         name="InternLM2-StepProver", models=("internlm2-step-prover", "InternLM2-StepProver"),
-        mode="step", method="tactic", prompt_format="internlm2-step", chat=False, system=None,
-        stop=("<|im_end|>",),
+        prompt_format="internlm2-step", **_INTERNLM_STEP,
         extraction="the completion without its 'PROOFSTEP ' prefix is the tactic; candidates "
                    "de-duplicated and ranked by mean token log-prob",
-        temperature=0.7, top_p=1.0, max_tokens=256,  # top_p unset upstream: vLLM's 1.0
-        extra_sampling=(("num_samples", 32), ("beam_search_at_temperature_0", True)),
-        lean="v4.7.0", mathlib=None, repl=None, self_correction=False, correction=None,
-        published=(),
         sources=(Source("DECL/GOAL user message, max_tokens=256, stop ['<|im_end|>'], 32 "
                         "samples; T=0 beam for pass@1, '0.7 or 0.9' for pass@32; no top_p "
                         "(vLLM's default 1.0)", _ILM,
@@ -294,14 +298,9 @@ FAMILIES: tuple[ModelFamily, ...] = (
     ModelFamily(
         name="InternLM2.5-StepProver",
         models=("internlm2_5-step-prover", "internlm2.5-step-prover", "InternLM2.5-StepProver"),
-        mode="step", method="tactic", prompt_format="internlm2.5-step", chat=False, system=None,
-        stop=("<|im_end|>",),
+        prompt_format="internlm2.5-step", **_INTERNLM_STEP,
         extraction="the raw completion after 'TACTIC: ' is the tactic; candidates de-duplicated "
                    "and ranked by mean token log-prob",
-        temperature=0.7, top_p=1.0, max_tokens=256,  # top_p unset upstream: vLLM's 1.0
-        extra_sampling=(("num_samples", 32), ("beam_search_at_temperature_0", True)),
-        lean="v4.7.0", mathlib=None, repl=None, self_correction=False, correction=None,
-        published=(),
         sources=(Source("NAME/PROOF_BEFORE/STATE_BEFORE/TACTIC message, same sampling as "
                         "InternLM2-StepProver", _ILM,
                         "minif2f/proofsearch_internLM2.5-StepProver.py", "PM §7"),
