@@ -7,13 +7,12 @@ never from this implementation's output. Extraction cases follow the same sectio
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from typing import Sequence
 
 import pytest
 from conftest import jsonl_rows, row_problem
+from scripted_policy import ScriptedPolicy
 
-from prover.policies.policy import ChatMessage, Completion, GenerationRequest
+from prover.policies.policy import ChatMessage
 from prover.policies.prompts import PROMPT_FORMATS, get_format
 from prover.policies.proposer import LMProposer
 from search.priority import PRIORITIES, NodePriority
@@ -38,20 +37,6 @@ def row(minif2f: list[dict]) -> dict:
 def _lean4_code(row: dict) -> str:
     """Goedel-V2's ``lean4_code`` field: header + docstring + statement (its dataset rows)."""
     return row["header"] + row["informal_prefix"] + row["formal_statement"]
-
-
-@dataclass
-class ScriptedPolicy:
-    texts: list[str]
-    name: str = "scripted"
-    requests: list[GenerationRequest] = field(default_factory=list)
-
-    async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
-        self.requests.extend(requests)
-        return [[Completion(t, tokens=len(t)) for t in self.texts[:r.n]] for r in requests]
-
-    async def close(self) -> None:
-        return None
 
 
 # -- DeepSeek-Prover-V2 (§2) and V1.5 (§1) -----------------------------------------------------
