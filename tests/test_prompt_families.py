@@ -124,11 +124,20 @@ def test_goedel_v2_refuses_a_prefix(row):
         get_format("goedel-v2").build(row_problem(row), "  simp\n", None)
 
 
-def test_goedel_v2_extraction_takes_the_last_closed_block():
+@pytest.mark.parametrize("name, answer", [
+    ("goedel-v2", "### Detailed Proof\n{sketch}### Complete Lean 4 Proof\n{proof}\n"),
+    ("kimina", "<think>\nplan\n{sketch}</think>\n{proof}"),
+])
+def test_the_last_closed_block_is_the_answer(name, answer):
+    # an answer as these models write it: a sketch with `sorry` first, the proof last
+    sketch = "```lean4\ntheorem a : 1 = 1 := by\n  sorry\n```\n"
+    proof = "```lean4\ntheorem a : 1 = 1 := by\n  rfl\n```"
+    assert get_format(name).extract(answer.format(sketch=sketch, proof=proof)) == \
+        "theorem a : 1 = 1 := by\n  rfl"
+
+
+def test_goedel_v2_extraction_rules():
     fmt = get_format("goedel-v2")
-    answer = ("### Detailed Proof\n```lean4\ntheorem a : 1 = 1 := by\n  sorry\n```\n"
-              "### Complete Lean 4 Proof\n```lean4\ntheorem a : 1 = 1 := by\n  rfl\n```\n")
-    assert fmt.extract(answer) == "theorem a : 1 = 1 := by\n  rfl"
     # a final block left open is no answer: the last closed one counts (upstream regexes)
     assert fmt.extract("```lean4\nA\n```\n```lean4\nB cut off") == "A"
     # fallbacks: closed without a newline before the fence, then a ```lean block
@@ -263,11 +272,9 @@ def test_kimina_problem_without_docstring_uses_goedels_fallback(row):
     assert content == kimina_reference(cleaned, row["header"] + row["formal_statement"])
 
 
-def test_kimina_extraction_is_the_last_closed_block():
+def test_kimina_extraction_refuses_what_goedel_v2_refuses():
+    # Goedel-V2's KiminaCoTHandler extracts as its DeepSeek handler (prompts.py)
     fmt = get_format("kimina")
-    answer = ("<think>\nplan\n```lean4\ntheorem a : 1 = 1 := by\n  sorry\n```\n</think>\n"
-              "```lean4\ntheorem a : 1 = 1 := by\n  rfl\n```")
-    assert fmt.extract(answer) == "theorem a : 1 = 1 := by\n  rfl"
     assert fmt.extract("```lean4\ntheorem a : 1 = 1 := by\n  exact?\n```") == ""
 
 
