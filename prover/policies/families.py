@@ -142,6 +142,19 @@ _V15_SAMPLING = Source("temperature=1, top_p=0.95, max_tokens=2048", _V15,
 _V15_PROMPT = Source("non-CoT / CoT prompts, raw completion; cut at the first ```", _V15,
                      "prover/utils.py", "PM §1")
 
+# What DeepSeek-Prover-V1.5's modes share (PM §1): raw completion cut at the fence, one
+# sampling setting, the DeepSeek Lean.
+_V15_RAW: dict[str, Any] = dict(
+    chat=False, system=None, stop=("```",), extraction=_V15_EXTRACT,
+    temperature=1.0, top_p=0.95, max_tokens=2048,
+    lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL, self_correction=False)
+# What DeepSeek-Prover-V2's two modes share (PM §2): one user message, no published sampling
+# but max_new_tokens, the last block grafted back, V1.5's Lean.
+_V2_CHAT: dict[str, Any] = dict(
+    chat=True, system=None, stop=(), extraction=_FILE_EXTRACT,
+    temperature=None, top_p=None, max_tokens=8192, extra_sampling=(),
+    lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL, self_correction=False,
+    correction="goedel-v2")
 # What the two InternLM step provers share (PM §7: one search script each, same settings):
 # raw completion of a rendered chat, LeanDojo on Lean v4.7.0, no Mathlib/REPL pin.
 _INTERNLM_STEP: dict[str, Any] = dict(
@@ -154,30 +167,22 @@ _INTERNLM_STEP: dict[str, Any] = dict(
 FAMILIES: tuple[ModelFamily, ...] = (
     ModelFamily(
         name="DeepSeek-Prover-V1.5", models=("DeepSeek-Prover-V1.5",), mode="non-cot",
-        prompt_format="deepseek-v1.5", chat=False, system=None, stop=("```",),
-        extraction=_V15_EXTRACT, temperature=1.0, top_p=0.95, max_tokens=2048,
-        extra_sampling=(), lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL,
-        self_correction=False, correction="comment",
+        prompt_format="deepseek-v1.5", **_V15_RAW, extra_sampling=(), correction="comment",
         published=_rows("DeepSeek-Prover-V1.5-RL + RMaxTS (CoT/non-CoT mixture)"),
         sources=(_V15_PROMPT, _V15_SAMPLING, *_DS_LEAN),
         notes="SFT and RL; non-CoT is the quick start's mode and this project's default. Table 1 "
               "rows are CoT unless marked, so only the CoT/non-CoT mixture row is listed here."),
     ModelFamily(
         name="DeepSeek-Prover-V1.5-CoT", models=("DeepSeek-Prover-V1.5",), mode="cot",
-        prompt_format="deepseek-v1.5-cot", chat=False, system=None, stop=("```",),
-        extraction=_V15_EXTRACT, temperature=1.0, top_p=0.95, max_tokens=2048,
-        extra_sampling=(), lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL,
-        self_correction=False, correction="comment",
+        prompt_format="deepseek-v1.5-cot", **_V15_RAW, extra_sampling=(), correction="comment",
         published=_rows("DeepSeek-Prover-V1.5-RL", "DeepSeek-Prover-V1.5-RL + RMaxTS",
                         "DeepSeek-Prover-V1.5-RL + RMaxTS (CoT/non-CoT mixture)"),
         sources=(_V15_PROMPT, _V15_SAMPLING, *_DS_LEAN),
         notes="SFT and RL with the CoT prompt (--prompt-format deepseek-v1.5-cot)."),
     ModelFamily(
         name="DeepSeek-Prover-V1.5-Base", models=("DeepSeek-Prover-V1.5-Base",), mode="few-shot",
-        prompt_format="deepseek-v1.5-cot", chat=False, system=None, stop=("```",),
-        extraction=_V15_EXTRACT, temperature=1.0, top_p=0.95, max_tokens=2048,
-        extra_sampling=(("few_shot_num", 3),), lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB,
-        repl=DEFAULT_REPL, self_correction=False, correction=None, published=(),
+        prompt_format="deepseek-v1.5-cot", **_V15_RAW, extra_sampling=(("few_shot_num", 3),),
+        correction=None, published=(),
         sources=(Source("few-shot: each shot is the prompt + formal_proof + \"\\n```\\n\\n\\n\"",
                         _V15, "prover/utils.py", "PM §1"),
                  Source("Base model, 3 shots from minif2f_valid_few_shot.jsonl, mode='cot'", _V15,
@@ -190,10 +195,7 @@ FAMILIES: tuple[ModelFamily, ...] = (
               "benchmarks.published."),
     ModelFamily(
         name="DeepSeek-Prover-V2", models=("DeepSeek-Prover-V2",), mode="cot",
-        prompt_format="deepseek-v2-cot", chat=True, system=None, stop=(),
-        extraction=_FILE_EXTRACT, temperature=None, top_p=None, max_tokens=8192,
-        extra_sampling=(), lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL,
-        self_correction=False, correction="goedel-v2",
+        prompt_format="deepseek-v2-cot", **_V2_CHAT,
         published=_rows("DeepSeek-Prover-V2 (CoT)"),
         sources=(Source("CoT user message, chat template, max_new_tokens=8192", _V2, "README.md",
                         "PM §2"),
@@ -205,10 +207,7 @@ FAMILIES: tuple[ModelFamily, ...] = (
               "apply): the project defaults are sent."),
     ModelFamily(
         name="DeepSeek-Prover-V2-non-CoT", models=("DeepSeek-Prover-V2",), mode="non-cot",
-        prompt_format="deepseek-v2", chat=True, system=None, stop=(),
-        extraction=_FILE_EXTRACT, temperature=None, top_p=None, max_tokens=8192,
-        extra_sampling=(), lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL,
-        self_correction=False, correction="goedel-v2", published=(),
+        prompt_format="deepseek-v2", **_V2_CHAT, published=(),
         sources=(Source("non-CoT input: the CoT message without the two plan sentences", _V2,
                         "DeepSeek_Prover_V2.pdf App. A.1", "PM §2"),
                  Source("max_new_tokens=8192 (README, CoT; none given for non-CoT)", _V2,
