@@ -193,6 +193,26 @@ def test_prove_with_a_goedel_v2_model_id_sends_its_published_request(tmp_path, s
     assert [t["status"] for t in report["theorems"]] == ["proved"]
 
 
+def test_a_served_checkpoint_with_a_generic_name_gets_its_familys_request(tmp_path, server):
+    # `vllm serve /models/ckpt-1200` names the model by its path; the directory's config.json
+    # says it was fine-tuned from Goedel-Prover-V2, so the request is that family's
+    url, rec = server
+    ckpt = tmp_path / "models" / "ckpt-1200"
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text(json.dumps(
+        {"_name_or_path": "Goedel-LM/Goedel-Prover-V2-8B", "architectures": ["Qwen3ForCausalLM"]}))
+    result = prove_with(tmp_path, url, str(ckpt), "--search", "sample", "--budget", "1x1",
+                        "--json")
+    assert result.returncode == 0, result.stderr
+    assert "no model family matches" not in result.stderr
+    path, body = rec.posts[0]
+    assert path == "/v1/chat/completions" and body["model"] == str(ckpt)
+    assert body["max_tokens"] == 32768 and body["messages"][0]["content"].startswith(
+        "Complete the following Lean 4 code:\n\n```lean4\nimport Mathlib\n\n"
+        "theorem t (x : ℕ) : x + 0 = x := by sorry```\n\nBefore producing")
+    assert json.loads(result.stdout)["config"]["prompt_format"] == "goedel-v2"
+
+
 def test_sampling_flags_and_prover_toml_reach_the_request(tmp_path, server):
     url, rec = server
     (tmp_path / "prover.toml").write_text("temperature = 0.25\nmax_tokens = 100\n")
