@@ -1,7 +1,9 @@
 """A run's ``manifest.json``: what produced its results, so numbers can be trusted and redone.
 
 The run id is a hash of everything that decides what a result line means (benchmark, split,
-statement variant, search, budget, policy, prompt format, seed, search options). A rerun into
+statement variant, search, budget, policy, prompt format, seed, search options, and the
+sampling the user set: temperature, top_p, max_tokens; unset ones are the model family's,
+which policy and prompt format already decide). A rerun into
 the same directory must have the same id; anything else would mix two experiments in one
 table. Which problems are selected (``--limit``, ``--names``, ``--shard``) is not part of the
 id: a later run may extend the selection, and shards of one run share a directory.
@@ -31,7 +33,10 @@ FORMAT = "prover-eval/1"
 MANIFEST = "manifest.json"
 # The keys of the identity (see the module docstring); all of them are in the manifest too.
 IDENTITY_KEYS = ("kind", "benchmark", "split", "variant", "search", "budget", "policy",
-                 "prompt_format", "seed", "options")
+                 "prompt_format", "seed", "options", "sampling")
+# Keys added after runs were recorded without them: hashed only when set, so the id of such a
+# run (and of a run that leaves them at their defaults) stays what it was and it still resumes.
+LATER_KEYS = frozenset({"sampling"})
 
 
 class ManifestError(ValueError):
@@ -39,8 +44,9 @@ class ManifestError(ValueError):
 
 
 def run_id(identity: Mapping[str, Any]) -> str:
-    blob = json.dumps({k: identity.get(k) for k in IDENTITY_KEYS}, sort_keys=True,
-                      ensure_ascii=False)
+    hashed = {k: identity.get(k) for k in IDENTITY_KEYS
+              if k not in LATER_KEYS or identity.get(k) is not None}
+    blob = json.dumps(hashed, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 

@@ -61,6 +61,8 @@ class EvalPlan:
     prompt_format: str | None = None
     variant: Mapping[str, Any] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    # the sampling the user set (temperature, top_p, max_tokens); empty: the model family's
+    sampling: Mapping[str, Any] = field(default_factory=dict)
     problem_timeout: float | None = None  # wall-clock seconds for all attempts of a problem
     concurrency: int = 1  # problems in flight
     # more problems that may start while the generator is idle (``benchmarks.feeding``)
@@ -70,7 +72,9 @@ class EvalPlan:
         return {"kind": "eval", "benchmark": self.benchmark, "split": self.split,
                 "variant": dict(self.variant), "search": self.method, "budget": str(self.budget),
                 "policy": self.policy, "prompt_format": self.prompt_format, "seed": self.seed,
-                "options": dict(self.options)}
+                "options": dict(self.options),
+                # only when set, so a default run's identity (and tree digests) stay as they were
+                **({"sampling": dict(self.sampling)} if self.sampling else {})}
 
 # -- selection -----------------------------------------------------------------------------------
 

@@ -493,5 +493,5 @@ __all__ = [
     "Declaration", "Item", "LeanFile", "LineIndex", "RepeatedName", "check_fits", "find_identifier",
     "find_name", "find_sorry_proofs", "line_col_to_offset", "mask_non_code", "masked",
     "normalize_statement", "offset_to_line_col", "parse_file", "parsed", "repeated_names",
-    "replace_proof", "split_header", "strip_comments",
+    "replace_proof", "scan", "split_header", "strip_comments",
 ]

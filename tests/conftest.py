@@ -6,6 +6,7 @@ when it is missing under ``CI=true`` and is skipped elsewhere.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ from typing import Callable
 import pytest
 
 import lean_fake
+from search.problem import Problem
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +36,24 @@ def shared() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def jsonl_rows(path: Path) -> list[dict]:
+    """The records of a JSONL file, blank lines skipped."""
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def row_problem(row: dict) -> Problem:
+    """A benchmark row (miniF2F's fields) as the ``Problem`` prompts are built from, with its
+    docstring apart (``informal``), as the benchmark loader gives it."""
+    return Problem(row["name"], row["header"], row["formal_statement"], row["informal_prefix"])
+
+
+@pytest.fixture(scope="session")
+def minif2f(shared: Path) -> list[dict]:
+    """The rows of the shared miniF2F copy (read once)."""
+    return jsonl_rows(shared / "benchmarks" / "minif2f.jsonl")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -50,15 +50,18 @@ UNKNOWN = Message("error", Pos(9, 17), Pos(9, 20), "unknown identifier 'bad'")
 
 ANALYSIS = ("\n\nBefore producing the Lean 4 code to formally prove the given theorem, provide a "
             "detailed analysis of the error message.")
-GOLDEN_GOEDEL = (
-    "The proof (Round 0) is not correct. Following is the compilation error message, where we "
-    "use <error></error> to signal the position of the error.\n\n"
+# The first error's block up to the statement: the window of lines before line 9 of CODE.
+ERROR_1_HEAD = (
     "\nError 1:\n"
     "\nCorresponding Code:\n```lean4\n"
     "\n"
     "open BigOperators Real Nat Topology Rat\n"
     "\n"
-    "theorem t (x : ℝ) (h₀ : 2 * x = 4) : x = 2 := by\n"
+    "theorem t (x : ℝ) (h₀ : 2 * x = 4) : x = 2 := by\n")
+GOLDEN_GOEDEL = (
+    "The proof (Round 0) is not correct. Following is the compilation error message, where we "
+    "use <error></error> to signal the position of the error.\n\n"
+    + ERROR_1_HEAD +
     "  nlinarith [h₀, <error>bad</error>]\n"
     "\n"
     "\n```\n"
@@ -114,12 +117,7 @@ def test_goedel_multi_line_span_is_truncated_after_five_middle_lines():
     code = DEFAULT_HEADER + STATEMENT + proof  # proof lines 9..16
     message = Message("error", Pos(9, 2), Pos(16, 10), "type mismatch")
     assert goedel_error_text(code, [message]) == (
-        "\nError 1:\n"
-        "\nCorresponding Code:\n```lean4\n"
-        "\n"
-        "open BigOperators Real Nat Topology Rat\n"
-        "\n"
-        "theorem t (x : ℝ) (h₀ : 2 * x = 4) : x = 2 := by\n"
+        ERROR_1_HEAD +
         "  <error>have h1 : x = 2 := by\n"
         "    linarith\n"
         "    -- a\n"

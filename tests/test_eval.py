@@ -6,6 +6,7 @@ a scripted ``Attempts`` callable, which stands in for where attempts run (not fo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shlex
@@ -138,6 +139,44 @@ def test_a_directory_of_another_run_is_refused(shared, tmp_path):
     assert other.returncode == 2
     assert "holds another run" in other.stderr and "budget" in other.stderr
     assert (out / "results.jsonl").read_bytes() == before
+
+
+def test_a_resume_with_other_sampling_is_refused(shared, tmp_path):
+    # Sampling the user sets is part of the run: the same values, by flag or environment,
+    # resume it; another temperature, or a max_tokens added, is another run (exit 2, names
+    # the field, writes nothing).
+    out = tmp_path / "run"
+    base = eval_cmd(shared, out, "--limit", "1", "--search", "sample", "--budget", "2x2")
+    env = {**os.environ, "PROVER_TEMPERATURE": "0.5"}
+    first = subprocess.run(base, capture_output=True, text=True, timeout=120, env=env)
+    assert first.returncode == 0, first.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sampling"] == {"temperature": 0.5}
+    before = (out / "results.jsonl").read_bytes()
+    for other in (["--temperature", "0.7"], ["--temperature", "0.5", "--max-tokens", "100"], []):
+        refused = run(base + other)
+        assert refused.returncode == 2, (other, refused.stderr)
+        assert "holds another run" in refused.stderr and "sampling" in refused.stderr, other
+        assert (out / "results.jsonl").read_bytes() == before
+        assert json.loads((out / "manifest.json").read_text()) == manifest
+    again = run(base + ["--temperature", "0.5"])
+    assert again.returncode == 0, again.stderr
+    assert "0 to run, 2 done" in again.stderr
+
+
+def test_unset_sampling_keeps_the_run_id_of_runs_recorded_before_it():
+    from benchmarks.manifest import run_id
+
+    plan = runner.EvalPlan("minif2f", "valid", "sample", Budget(1, 2), "portfolio")
+    # the id a default run had before sampling joined the identity (its ten keys, hashed)
+    old_keys = ("kind", "benchmark", "split", "variant", "search", "budget", "policy",
+                "prompt_format", "seed", "options")
+    blob = json.dumps({k: plan.identity().get(k) for k in old_keys}, sort_keys=True,
+                      ensure_ascii=False)
+    assert run_id(plan.identity()) == hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+    warmer = runner.EvalPlan("minif2f", "valid", "sample", Budget(1, 2), "portfolio",
+                             sampling={"temperature": 0.7})
+    assert run_id(warmer.identity()) != run_id(plan.identity())
 
 
 @pytest.mark.parametrize("args, message", [

@@ -2,6 +2,7 @@
 which model id finds which family, and what a family makes of a proposer (``choose_model``)."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -89,6 +90,73 @@ def test_a_named_format_picks_the_mode_of_the_same_model():
     assert family_for_model("DeepSeek-Prover-V1.5-RL", "deepseek-v1.5-cot").name == "DeepSeek-Prover-V1.5-CoT"
     # a format of another family keeps the model's family (its sampling still applies)
     assert family_for_model("Goedel-Prover-V2-32B", "deepseek-v1.5").name == "Goedel-Prover-V2"
+
+
+# -- a local directory whose name says nothing ----------------------------------------------------
+
+def _model_dir(root, name: str, **files: dict) -> str:
+    """A model directory as a trainer leaves it (no weights needed): ``files`` maps a JSON
+    file's stem (config, train_manifest, tokenizer_config) to its content."""
+    directory = root / name
+    directory.mkdir(parents=True)
+    for stem, content in files.items():
+        (directory / f"{stem}.json").write_text(json.dumps(content), encoding="utf-8")
+    return str(directory)
+
+
+LLAMA = {"architectures": ["LlamaForCausalLM"], "model_type": "llama"}
+
+
+def test_a_generic_directory_is_matched_through_its_config(tmp_path):
+    ckpt = _model_dir(tmp_path, "ckpt-1200",
+                      config={"_name_or_path": "deepseek-ai/DeepSeek-Prover-V1.5-RL", **LLAMA})
+    assert family_for_model(ckpt).name == "DeepSeek-Prover-V1.5"
+    assert family_for_model(ckpt, "deepseek-v1.5-cot").name == "DeepSeek-Prover-V1.5-CoT"
+    warned: list[str] = []
+    choice = choose_model(ckpt, warn=warned.append)
+    assert (choice.prompt_format, choice.max_tokens, warned) == ("deepseek-v1.5", 2048, [])
+    # the CLI's choice of format for `--policy hf:DIR` reads it the same way
+    from prover.cli.common import family_format
+
+    goedel = _model_dir(tmp_path, "step-300",
+                        config={"_name_or_path": "/cluster/Goedel-Prover-V2-8B", **LLAMA})
+    assert family_format(f"hf:{goedel}", "sample") == "goedel-v2"
+    # its own name, when it says something, wins over what the config says
+    named = _model_dir(tmp_path, "Kimina-Prover-Preview-Distill-7B",
+                       config={"_name_or_path": "deepseek-ai/DeepSeek-Prover-V1.5-RL"})
+    assert family_for_model(named).name == "Kimina-Prover-Preview-Distill"
+
+
+def test_a_trained_round_is_matched_through_the_rounds_before_it(tmp_path):
+    # this project's trainers record base_model (transformers 5 drops _name_or_path); a
+    # later round names the earlier round's directory, which names the hub model
+    first = _model_dir(tmp_path, "round-1/model", config=LLAMA,
+                       train_manifest={"base_model": "Goedel-LM/Goedel-Prover-SFT"})
+    second = _model_dir(tmp_path, "round-2/model", config=LLAMA,
+                        train_manifest={"base_model": first})
+    assert family_for_model(second).name == "Goedel-Prover-SFT"
+    tokenizer_only = _model_dir(tmp_path, "export",
+                                tokenizer_config={"name_or_path": "AI-MO/Kimina-Prover-72B"})
+    assert family_for_model(tokenizer_only).name == "Kimina-Prover"
+
+
+def test_a_directory_that_names_no_known_model_has_no_family_and_says_what_it_read(tmp_path):
+    # the network alone (Llama here) is shared by several families: it picks none
+    bare = _model_dir(tmp_path, "ckpt-1", config=LLAMA)
+    assert family_for_model(bare) is None
+    # two directories naming each other: read once each, then given up
+    a, b = tmp_path / "a", tmp_path / "b"
+    _model_dir(tmp_path, "a", config={"_name_or_path": str(b)})
+    _model_dir(tmp_path, "b", config={"_name_or_path": str(a)}, train_manifest=[1, 2])
+    assert family_for_model(str(a)) is None
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json", encoding="utf-8")
+    assert family_for_model(str(tmp_path / "broken")) is None
+    warned: list[str] = []
+    choice = choose_model(bare, warn=warned.append)
+    assert choice.prompt_format == "deepseek-v1.5" and len(warned) == 1
+    assert "architectures LlamaForCausalLM; model_type llama" in warned[0]
+    assert "no origin recorded" in warned[0]
 
 
 def test_model_name_is_the_last_path_part():

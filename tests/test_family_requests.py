@@ -11,12 +11,10 @@ answers ``GET /v1/models``, with a ``max_model_len`` for the model called ``shor
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from openai_stub import choices, openai_server
 
 if not os.environ.get("CI"):
     pytest.importorskip("httpx")  # in CI a missing httpx is an install bug: fail, don't skip
@@ -103,60 +101,21 @@ EXPECTED_STEPS: dict[str, tuple[str, dict]] = {
 }
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.posts: list[tuple[str, dict]] = []
-        self.gets: list[str] = []
+# what GET /v1/models lists: a model that says its context, and one that does not
+MODELS = [{"id": "short-context", "object": "model", "max_model_len": 4096},
+          {"id": "Goedel-LM/Goedel-Prover-V2-32B", "object": "model"}]
 
 
-def _handler(rec: Recorder) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def _send(self, payload: dict) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            with rec.lock:
-                rec.gets.append(self.path)
-            self._send({"object": "list", "data": [
-                {"id": "short-context", "object": "model", "max_model_len": 4096},
-                {"id": "Goedel-LM/Goedel-Prover-V2-32B", "object": "model"}]})
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with rec.lock:
-                rec.posts.append((self.path, body))
-            n = body.get("n", 1)
-            if self.path.endswith("/chat/completions"):
-                answer = "```lean4\n" + HEAD + STATEMENT + "  norm_num\n```"
-                choices = [{"index": i, "message": {"role": "assistant", "content": answer},
-                            "finish_reason": "stop"} for i in range(n)]
-            else:
-                # closed like a completion model does (Goedel-SFT's extraction needs the fence)
-                choices = [{"index": i, "text": "  norm_num\n```", "finish_reason": "stop"}
-                           for i in range(n)]
-            self._send({"choices": choices, "usage": {"completion_tokens": n}})
-
-    return Handler
+def _answer(path: str, body: dict) -> dict:
+    # a completion is closed like a completion model does (Goedel-SFT's extraction needs it)
+    return choices(path, body, chat="```lean4\n" + HEAD + STATEMENT + "  norm_num\n```",
+                   text="  norm_num\n```", tokens=body.get("n", 1))
 
 
 @pytest.fixture
 def server():
-    rec = Recorder()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", rec
-    httpd.shutdown()
-    httpd.server_close()
+    with openai_server(_answer, MODELS) as (url, rec):
+        yield url, rec
 
 
 def _propose(url: str, model: str, *, steps: bool = False, **kw) -> tuple[LMProposer, list]:

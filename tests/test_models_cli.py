@@ -10,12 +10,11 @@ import shlex
 import shutil
 import socket
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import fake_repl_command
+from openai_stub import choices, openai_server
 
 from prover.policies.families import FAMILIES
 
@@ -147,59 +146,37 @@ def test_bad_sampling_in_prover_toml_exits_2_naming_the_file(tmp_path):
 
 # -- through prove, against a local server ---------------------------------------------------------
 
-class Recorder:
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, dict]] = []
+PROOF = "theorem t (x : ℕ) : x + 0 = x := by\n  simp"
+
+
+def _answer(path: str, body: dict) -> dict:
+    """A proof of SORRY's theorem in the shape each kind of model gives it."""
+    if path.endswith("/chat/completions"):
+        chat = f"Plan.\n```lean4\nimport Mathlib\n\n{PROOF}\n```"
+        return choices(path, body, chat=chat, text="")
+    if body["prompt"].endswith("<|im_start|>assistant\n"):  # InternLM2-StepProver
+        return choices(path, body, chat="", text="PROOFSTEP simp")
+    return choices(path, body, chat="", text="  simp\n```")
 
 
 @pytest.fixture
 def server():
-    rec = Recorder()
+    with openai_server(_answer) as (url, rec):
+        yield url, rec
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
 
-        def _send(self, payload: dict) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            self._send({"object": "list", "data": []})
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            rec.posts.append((self.path, body))
-            proof = "theorem t (x : ℕ) : x + 0 = x := by\n  simp"
-            if self.path.endswith("/chat/completions"):
-                choice = {"index": 0, "finish_reason": "stop",
-                          "message": {"role": "assistant",
-                                      "content": f"Plan.\n```lean4\nimport Mathlib\n\n{proof}\n```"}}
-            elif body["prompt"].endswith("<|im_start|>assistant\n"):  # InternLM2-StepProver
-                choice = {"index": 0, "text": "PROOFSTEP simp", "finish_reason": "stop"}
-            else:
-                choice = {"index": 0, "text": "  simp\n```", "finish_reason": "stop"}
-            self._send({"choices": [choice] * body.get("n", 1), "usage": {"completion_tokens": 1}})
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", rec
-    httpd.shutdown()
-    httpd.server_close()
+def prove_with(tmp_path: Path, url: str, model: str, *args: str) -> subprocess.CompletedProcess:
+    """`prover prove f.lean` (SORRY) with ``model`` served by the local server, on the fake REPL."""
+    (tmp_path / "f.lean").write_text(SORRY)
+    return run("prove", str(tmp_path / "f.lean"), "--policy",
+               f"openai:{url}#{model}?logprobs=false", *args,
+               "--repl", shlex.join(fake_repl_command()), cwd=tmp_path)
 
 
 def test_prove_with_a_goedel_v2_model_id_sends_its_published_request(tmp_path, server):
     url, rec = server
-    (tmp_path / "f.lean").write_text(SORRY)
-    result = run("prove", str(tmp_path / "f.lean"), "--policy",
-                 f"openai:{url}#Goedel-LM/Goedel-Prover-V2-32B?logprobs=false",
-                 "--search", "sample", "--budget", "1x1", "--json",
-                 "--repl", shlex.join(fake_repl_command()), cwd=tmp_path)
+    result = prove_with(tmp_path, url, "Goedel-LM/Goedel-Prover-V2-32B",
+                        "--search", "sample", "--budget", "1x1", "--json")
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stderr  # the family was found; its Lean is not checked (--repl)
     path, body = rec.posts[0]
@@ -216,14 +193,32 @@ def test_prove_with_a_goedel_v2_model_id_sends_its_published_request(tmp_path, s
     assert [t["status"] for t in report["theorems"]] == ["proved"]
 
 
+def test_a_served_checkpoint_with_a_generic_name_gets_its_familys_request(tmp_path, server):
+    # `vllm serve /models/ckpt-1200` names the model by its path; the directory's config.json
+    # says it was fine-tuned from Goedel-Prover-V2, so the request is that family's
+    url, rec = server
+    ckpt = tmp_path / "models" / "ckpt-1200"
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text(json.dumps(
+        {"_name_or_path": "Goedel-LM/Goedel-Prover-V2-8B", "architectures": ["Qwen3ForCausalLM"]}))
+    result = prove_with(tmp_path, url, str(ckpt), "--search", "sample", "--budget", "1x1",
+                        "--json")
+    assert result.returncode == 0, result.stderr
+    assert "no model family matches" not in result.stderr
+    path, body = rec.posts[0]
+    assert path == "/v1/chat/completions" and body["model"] == str(ckpt)
+    assert body["max_tokens"] == 32768 and body["messages"][0]["content"].startswith(
+        "Complete the following Lean 4 code:\n\n```lean4\nimport Mathlib\n\n"
+        "theorem t (x : ℕ) : x + 0 = x := by sorry```\n\nBefore producing")
+    assert json.loads(result.stdout)["config"]["prompt_format"] == "goedel-v2"
+
+
 def test_sampling_flags_and_prover_toml_reach_the_request(tmp_path, server):
     url, rec = server
-    (tmp_path / "f.lean").write_text(SORRY)
     (tmp_path / "prover.toml").write_text("temperature = 0.25\nmax_tokens = 100\n")
-    result = run("prove", str(tmp_path / "f.lean"), "--policy",
-                 f"openai:{url}#AI-MO/Kimina-Prover-Preview-Distill-7B?logprobs=false",
-                 "--search", "sample", "--budget", "1x1", "--dry-run", "--top-p", "0.5",
-                 "--max-tokens", "300", "--repl", shlex.join(fake_repl_command()), cwd=tmp_path)
+    result = prove_with(tmp_path, url, "AI-MO/Kimina-Prover-Preview-Distill-7B",
+                        "--search", "sample", "--budget", "1x1", "--dry-run", "--top-p", "0.5",
+                        "--max-tokens", "300")
     assert result.returncode == 0, result.stderr
     body = rec.posts[0][1]
     # the flag beats the file, the file beats the family (0.6 / 0.95 / 8096)
@@ -234,10 +229,8 @@ def test_sampling_flags_and_prover_toml_reach_the_request(tmp_path, server):
 
 def test_an_unknown_model_warns_listing_the_formats(tmp_path, server):
     url, rec = server
-    (tmp_path / "f.lean").write_text(SORRY)
-    result = run("prove", str(tmp_path / "f.lean"), "--policy", f"openai:{url}#my-model",
-                 "--search", "sample", "--budget", "1x1", "--dry-run",
-                 "--repl", shlex.join(fake_repl_command()), cwd=tmp_path)
+    result = prove_with(tmp_path, url, "my-model", "--search", "sample", "--budget", "1x1",
+                        "--dry-run")
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("no model family matches 'my-model'") == 1
     assert "deepseek-v1.5-cot" in result.stderr and "kimina-2025" in result.stderr
@@ -276,11 +269,8 @@ def test_no_lean_warning_when_the_workspace_matches(tmp_path):
 
 def test_bestfirst_with_a_step_prover_id_uses_its_format(tmp_path, server):
     url, rec = server
-    (tmp_path / "f.lean").write_text(SORRY)
-    result = run("prove", str(tmp_path / "f.lean"), "--policy",
-                 f"openai:{url}#internlm/internlm2-step-prover?logprobs=false",
-                 "--search", "bestfirst", "--budget", "1x4", "--json",
-                 "--repl", shlex.join(fake_repl_command()), cwd=tmp_path)
+    result = prove_with(tmp_path, url, "internlm/internlm2-step-prover",
+                        "--search", "bestfirst", "--budget", "1x4", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["config"]["prompt_format"] == "internlm2-step"
@@ -293,11 +283,8 @@ def test_bestfirst_with_a_step_prover_id_uses_its_format(tmp_path, server):
 
 def test_a_step_prover_under_a_whole_proof_search_keeps_the_default_with_a_warning(tmp_path, server):
     url, rec = server
-    (tmp_path / "f.lean").write_text(SORRY)
-    result = run("prove", str(tmp_path / "f.lean"), "--policy",
-                 f"openai:{url}#internlm/internlm2-step-prover?logprobs=false",
-                 "--search", "sample", "--budget", "1x1", "--dry-run",
-                 "--repl", shlex.join(fake_repl_command()), cwd=tmp_path)
+    result = prove_with(tmp_path, url, "internlm/internlm2-step-prover",
+                        "--search", "sample", "--budget", "1x1", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "InternLM2-StepProver is a tactic (step) prover; --search sample uses the prompt " \
            "format deepseek-v1.5" in result.stderr

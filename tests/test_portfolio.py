@@ -6,11 +6,9 @@ the benchmark's own ``goal`` field (Lean's pretty-printed initial state).
 """
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
-import pytest
+from conftest import jsonl_rows, row_problem
 
 from lean_bridge.goals import extract_last_lean4_block
 from prover.policies.closers import MAX_TACTICS, portfolio_tactics
@@ -29,15 +27,6 @@ from search.protocols import ProofProposer, TacticProposer
 HEAD = 5  # "among the first proposals"
 
 
-def _rows(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def _problem(row: dict) -> Problem:
-    return Problem(row["name"], row["header"], row["formal_statement"], row["informal_prefix"])
-
-
 def _lean_goal(goal: str) -> tuple[dict[str, str], str]:
     """(name -> type, target) from a pretty-printed single goal, read naively."""
     entries, target = {}, ""
@@ -54,11 +43,6 @@ def _hyp_names(goal: str) -> list[str]:
     # miniF2F names every hypothesis h…; variables never start with h there. A shadowed
     # name (h₀✝) cannot be referred to.
     return [n for n in _lean_goal(goal)[0] if n.startswith("h") and "✝" not in n]
-
-
-@pytest.fixture(scope="module")
-def minif2f(shared: Path) -> list[dict]:
-    return _rows(shared / "benchmarks" / "minif2f.jsonl")
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -102,9 +86,9 @@ def test_parse_statement_agrees_with_lean_goal_on_minif2f_names(minif2f):
 
 def test_first_ten_minif2f_are_deterministic_and_name_their_hypotheses(minif2f):
     for row in minif2f[:10]:
-        p = _problem(row)
+        p = row_problem(row)
         proofs = portfolio_proofs(p)
-        assert proofs == portfolio_proofs(_problem(dict(row)))
+        assert proofs == portfolio_proofs(row_problem(dict(row)))
         assert proofs and all(t.startswith("  ") and t.endswith("\n") for t in proofs)
         hyps = _hyp_names(row["goal"])
         for h in hyps:  # each hypothesis is used by name somewhere
@@ -125,7 +109,7 @@ def test_nat_and_int_goals_try_omega_or_decide_first(minif2f):
         if not var_types <= {"ℕ", "ℤ"} or re.search(r"[ℝℚℂ√/π]|Real", row["goal"]) \
                 or re.search(r"[∀∃∧∨↔→¬]", target):
             continue
-        head = portfolio_proofs(_problem(row))[:HEAD]
+        head = portfolio_proofs(row_problem(row))[:HEAD]
         assert any(t.strip() in ("omega", "decide") for t in head), (row["name"], head)
         checked += 1
     assert checked >= 5
@@ -190,16 +174,16 @@ def test_tactics_bounded_and_deduplicated(minif2f):
 
 
 def test_proofs_continue_a_term_mode_statement(shared):
-    row = _rows(shared / "benchmarks" / "proofnet.jsonl")[0]
+    row = jsonl_rows(shared / "benchmarks" / "proofnet.jsonl")[0]
     assert row["formal_statement"].endswith(":=")
-    proofs = portfolio_proofs(_problem(row))
+    proofs = portfolio_proofs(row_problem(row))
     assert proofs and all(t.startswith(" by\n  ") and t.endswith("\n") for t in proofs)
 
 
 # -- determinism and seeds -------------------------------------------------------------------
 
 async def test_determinism_across_calls_and_objects(minif2f):
-    p = _problem(minif2f[2])
+    p = row_problem(minif2f[2])
     a = await PortfolioPolicy().propose_proofs(p, 30)
     b = await PortfolioPolicy().propose_proofs(p, 30)
     assert a == b and len(a) == 30
@@ -210,7 +194,7 @@ async def test_determinism_across_calls_and_objects(minif2f):
 
 
 def test_seed_permutes_after_the_first_few(minif2f):
-    p = _problem(minif2f[2])
+    p = row_problem(minif2f[2])
     total = len(portfolio_proofs(p))
     plain = propose_proofs(p, total)
     assert plain == portfolio_proofs(p)  # no seed: best-first order
@@ -244,7 +228,7 @@ async def test_policy_and_protocols():
 
 async def test_generate_from_v15_and_next_tactic_prompts(minif2f):
     row = minif2f[1]
-    p = _problem(row)
+    p = row_problem(row)
     requests = [GenerationRequest(prompt=deepseek_v15_prompt(p), n=4, stop=("```",)),
                 GenerationRequest(prompt=next_tactic_prompt(row["goal"]), n=3, seed=1),
                 GenerationRequest(prompt=deepseek_v15_prompt(p, cot=True), n=1)]
@@ -260,7 +244,7 @@ async def test_generate_from_v15_and_next_tactic_prompts(minif2f):
 
 async def test_generate_continues_after_a_tactic_state_comment(minif2f):
     row = minif2f[1]
-    p = _problem(row)
+    p = row_problem(row)
     state = row["goal"].replace("⊢", "h₉ : x * y > 0\n⊢")
     prompt = deepseek_v15_prompt(p, prefix="    have h₉ : x * y > 0 := by nlinarith\n",
                                  tactic_state=state)
@@ -271,7 +255,7 @@ async def test_generate_continues_after_a_tactic_state_comment(minif2f):
 
 async def test_generate_answers_chat_with_a_whole_file(minif2f):
     row = minif2f[1]
-    p = _problem(row)
+    p = row_problem(row)
     [out] = await PortfolioPolicy().generate(
         [GenerationRequest(messages=chat_prompt(p, cot=False), n=2)])
     for c in out:

@@ -7,14 +7,12 @@ never from this implementation's output. Extraction cases follow the same sectio
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Sequence
 
 import pytest
+from conftest import jsonl_rows, row_problem
+from scripted_policy import ScriptedPolicy
 
-from prover.policies.policy import ChatMessage, Completion, GenerationRequest
+from prover.policies.policy import ChatMessage
 from prover.policies.prompts import PROMPT_FORMATS, get_format
 from prover.policies.proposer import LMProposer
 from search.priority import PRIORITIES, NodePriority
@@ -31,20 +29,6 @@ DEFAULT_HEAD = ("import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\n"
                 "open BigOperators Real Nat Topology Rat\n\n")
 
 
-def _rows(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def _problem(row: dict) -> Problem:
-    return Problem(row["name"], row["header"], row["formal_statement"], row["informal_prefix"])
-
-
-@pytest.fixture(scope="module")
-def minif2f(shared: Path) -> list[dict]:
-    return _rows(shared / "benchmarks" / "minif2f.jsonl")
-
-
 @pytest.fixture(scope="module")
 def row(minif2f: list[dict]) -> dict:
     return minif2f[0]
@@ -53,20 +37,6 @@ def row(minif2f: list[dict]) -> dict:
 def _lean4_code(row: dict) -> str:
     """Goedel-V2's ``lean4_code`` field: header + docstring + statement (its dataset rows)."""
     return row["header"] + row["informal_prefix"] + row["formal_statement"]
-
-
-@dataclass
-class ScriptedPolicy:
-    texts: list[str]
-    name: str = "scripted"
-    requests: list[GenerationRequest] = field(default_factory=list)
-
-    async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
-        self.requests.extend(requests)
-        return [[Completion(t, tokens=len(t)) for t in self.texts[:r.n]] for r in requests]
-
-    async def close(self) -> None:
-        return None
 
 
 # -- DeepSeek-Prover-V2 (§2) and V1.5 (§1) -----------------------------------------------------
@@ -98,10 +68,10 @@ The plan should highlight key ideas, intermediate lemmas, and proof structures t
 
 def test_deepseek_v2_cot_is_the_readme_message(minif2f):
     r = next(x for x in minif2f if x["name"] == "mathd_algebra_10")
-    messages = get_format("deepseek-v2-cot").build(_problem(r), "", None).messages
+    messages = get_format("deepseek-v2-cot").build(row_problem(r), "", None).messages
     assert messages == (ChatMessage("user", DS_V2_README_PROMPT.format(DS_V2_README_STATEMENT)),)
     # non-CoT (paper App. A.1): the same message without the two sentences
-    non_cot = get_format("deepseek-v2").build(_problem(r), "", None).messages[0].content
+    non_cot = get_format("deepseek-v2").build(row_problem(r), "", None).messages[0].content
     assert non_cot == DS_V2_README_PROMPT.format(DS_V2_README_STATEMENT).split("\n\nBefore")[0]
     assert get_format("deepseek-v2-cot").stop == () and get_format("deepseek-v2").chat
 
@@ -113,8 +83,8 @@ def test_deepseek_v15_prompts_are_upstreams_format_strings(row):
     non_cot = "Complete the following Lean 4 code:\n\n```lean4\n{header}{informal_prefix}{formal_statement}"
     cot = ("Complete the following Lean 4 code with explanatory comments preceding each line of "
            "code:\n\n```lean4\n{header}{informal_prefix}{formal_statement}")
-    assert get_format("deepseek-v1.5").build(_problem(row), "", None).prompt == non_cot.format(**data)
-    assert get_format("deepseek-v1.5-cot").build(_problem(row), "", None).prompt == cot.format(**data)
+    assert get_format("deepseek-v1.5").build(row_problem(row), "", None).prompt == non_cot.format(**data)
+    assert get_format("deepseek-v1.5-cot").build(row_problem(row), "", None).prompt == cot.format(**data)
     # post_process_output: the text before the first triple backtick
     out = "  norm_num\n```\nmore```"
     assert get_format("deepseek-v1.5").extract(out) == out[:out.find("```")]
@@ -132,7 +102,7 @@ def goedel_v2_reference(row: dict) -> str:
 def test_goedel_v2_first_round_is_one_user_message(row):
     fmt = get_format("goedel-v2")
     assert fmt.chat and fmt.output == "file" and fmt.stop == ()
-    messages = fmt.build(_problem(row), "", None).messages
+    messages = fmt.build(row_problem(row), "", None).messages
     assert messages == (ChatMessage("user", goedel_v2_reference(row)),)
     content = messages[0].content
     # the closing fence directly after `sorry`, on the theorem's own line
@@ -145,20 +115,29 @@ def test_goedel_v2_first_round_is_one_user_message(row):
 def test_goedel_v2_message_matches_upstream_rule_on_every_minif2f_row(minif2f):
     fmt = get_format("goedel-v2")
     for r in minif2f:
-        assert fmt.build(_problem(r), "", None).messages[0].content == goedel_v2_reference(r), \
+        assert fmt.build(row_problem(r), "", None).messages[0].content == goedel_v2_reference(r), \
             r["name"]
 
 
 def test_goedel_v2_refuses_a_prefix(row):
     with pytest.raises(ValueError):
-        get_format("goedel-v2").build(_problem(row), "  simp\n", None)
+        get_format("goedel-v2").build(row_problem(row), "  simp\n", None)
 
 
-def test_goedel_v2_extraction_takes_the_last_closed_block():
+@pytest.mark.parametrize("name, answer", [
+    ("goedel-v2", "### Detailed Proof\n{sketch}### Complete Lean 4 Proof\n{proof}\n"),
+    ("kimina", "<think>\nplan\n{sketch}</think>\n{proof}"),
+])
+def test_the_last_closed_block_is_the_answer(name, answer):
+    # an answer as these models write it: a sketch with `sorry` first, the proof last
+    sketch = "```lean4\ntheorem a : 1 = 1 := by\n  sorry\n```\n"
+    proof = "```lean4\ntheorem a : 1 = 1 := by\n  rfl\n```"
+    assert get_format(name).extract(answer.format(sketch=sketch, proof=proof)) == \
+        "theorem a : 1 = 1 := by\n  rfl"
+
+
+def test_goedel_v2_extraction_rules():
     fmt = get_format("goedel-v2")
-    answer = ("### Detailed Proof\n```lean4\ntheorem a : 1 = 1 := by\n  sorry\n```\n"
-              "### Complete Lean 4 Proof\n```lean4\ntheorem a : 1 = 1 := by\n  rfl\n```\n")
-    assert fmt.extract(answer) == "theorem a : 1 = 1 := by\n  rfl"
     # a final block left open is no answer: the last closed one counts (upstream regexes)
     assert fmt.extract("```lean4\nA\n```\n```lean4\nB cut off") == "A"
     # fallbacks: closed without a newline before the fence, then a ```lean block
@@ -174,7 +153,7 @@ def test_goedel_v2_refuses_search_tactics(tactic):
 
 
 def test_goedel_v2_through_the_proposer_grafts_the_proof(row):
-    p = _problem(row)
+    p = row_problem(row)
     good = ("plan...\n```lean4\n" + _lean4_code(row).split(":= by")[0] + ":= by sorry\n```\n"
             "### Complete Lean 4 Proof\n```lean4\n" + DEFAULT_HEAD + row["formal_statement"]
             + "  norm_num\n  ring\n```\n")
@@ -197,7 +176,7 @@ V15_COT_TEXT = ("Complete the following Lean 4 code with explanatory comments pr
 def test_goedel_sft_prompt_is_the_v15_cot_completion(row):
     fmt = get_format("goedel")
     assert not fmt.chat and fmt.output == "continuation" and fmt.stop == ()
-    parts = fmt.build(_problem(row), "", None)
+    parts = fmt.build(row_problem(row), "", None)
     assert parts.messages is None
     assert parts.prompt == V15_COT_TEXT + row["header"] + row["informal_prefix"] \
         + row["formal_statement"]
@@ -218,7 +197,7 @@ def goedel_sft_reference(prompt: str, output: str) -> str | None:
 ])
 def test_goedel_sft_extraction_is_the_first_block_of_prompt_plus_output(row, output):
     fmt = get_format("goedel")
-    prompt = fmt.build(_problem(row), "", None).prompt
+    prompt = fmt.build(row_problem(row), "", None).prompt
     ref = goedel_sft_reference(prompt, output)
     got = fmt.extract(output)
     if ref is None:
@@ -231,7 +210,7 @@ def test_goedel_sft_extraction_is_the_first_block_of_prompt_plus_output(row, out
 def test_goedel_sft_unclosed_output_is_dropped_by_the_proposer(row):
     policy = ScriptedPolicy(["  norm_num\n```", "  norm_num\n  -- out of tokens"])
     proposer = LMProposer(policy, get_format("goedel"))
-    out = asyncio.run(proposer.propose_proofs(_problem(row), 2))
+    out = asyncio.run(proposer.propose_proofs(row_problem(row), 2))
     assert [o.text for o in out] == ["  norm_num\n"]
     assert proposer.dropped == 1
     assert policy.requests[0].messages is None and policy.requests[0].stop == ()
@@ -257,11 +236,28 @@ def test_kimina_messages_are_the_card_quick_start(minif2f):
     assert fmt.chat and fmt.output == "file" and fmt.stop == ()
     formal = r["header"] + r["informal_prefix"] + r["formal_statement"]
     assert formal.endswith(":= by\n")  # the card's triple-quoted statement ends so
-    assert fmt.build(_problem(r), "", None).messages == (
+    assert fmt.build(row_problem(r), "", None).messages == (
         ChatMessage("system", KIMINA_SYSTEM),
         ChatMessage("user", kimina_reference(r["informal_statement"], formal)))
-    content = fmt.build(_problem(r), "", None).messages[1].content
+    content = fmt.build(row_problem(r), "", None).messages[1].content
     assert content.endswith(":= by\n\n```\n") and "sorry" not in content
+
+
+def test_kimina_problem_is_the_docstring_when_the_statement_holds_it(minif2f):
+    # `prove` hands a file's theorem over with its docstring inside the statement (after a
+    # lemma with a docstring of its own): `# Problem:` still gets the theorem's informal
+    # text, and the formal block shows the file's text once, as on the card.
+    from prover.drivers.targets import gaps_of, problem_for
+
+    r = next(x for x in minif2f if x["name"] == "mathd_algebra_478")
+    lemma = "/-- A helper. -/\nlemma helper : (1 : ℕ) = 1 := rfl\n\n"
+    text = r["header"] + lemma + r["informal_prefix"] + r["formal_statement"] + "  sorry\n"
+    (target,) = gaps_of(text)
+    problem = problem_for(text, target, proofs={})
+    assert problem.informal is None and r["informal_prefix"] in problem.statement
+    content = get_format("kimina").build(problem, "", None).messages[1].content
+    formal = r["header"] + lemma + r["informal_prefix"] + r["formal_statement"]
+    assert content == kimina_reference(r["informal_statement"], formal)
 
 
 def test_kimina_problem_without_docstring_uses_goedels_fallback(row):
@@ -276,11 +272,9 @@ def test_kimina_problem_without_docstring_uses_goedels_fallback(row):
     assert content == kimina_reference(cleaned, row["header"] + row["formal_statement"])
 
 
-def test_kimina_extraction_is_the_last_closed_block():
+def test_kimina_extraction_refuses_what_goedel_v2_refuses():
+    # Goedel-V2's KiminaCoTHandler extracts as its DeepSeek handler (prompts.py)
     fmt = get_format("kimina")
-    answer = ("<think>\nplan\n```lean4\ntheorem a : 1 = 1 := by\n  sorry\n```\n</think>\n"
-              "```lean4\ntheorem a : 1 = 1 := by\n  rfl\n```")
-    assert fmt.extract(answer) == "theorem a : 1 = 1 := by\n  rfl"
     assert fmt.extract("```lean4\ntheorem a : 1 = 1 := by\n  exact?\n```") == ""
 
 
@@ -289,8 +283,8 @@ def test_the_system_turn_reaches_the_backends(row, name):
     from prover.policies.backends.hf import render_chat
     from prover.policies.backends.openai import chat_body
 
-    messages = get_format(name).build(_problem(row), "", None).messages
-    body = chat_body(get_format(name).build(_problem(row), "", None).request(n=2), "m")
+    messages = get_format(name).build(row_problem(row), "", None).messages
+    body = chat_body(get_format(name).build(row_problem(row), "", None).request(n=2), "m")
     assert body["messages"] == [{"role": m.role, "content": m.content} for m in messages]
     assert body["messages"][0]["role"] == "system"
 
@@ -320,7 +314,7 @@ def test_kimina_2025_messages_are_the_demo_first_turn(row):
     prompt = "Think about and solve the following problems step by step in Lean 4."
     prompt += "\n\n"
     prompt += statement
-    assert fmt.build(_problem(row), "", None).messages == (
+    assert fmt.build(row_problem(row), "", None).messages == (
         ChatMessage("system", KIMINA_2025_SYSTEM), ChatMessage("user", prompt))
     assert "```" not in prompt
 
@@ -337,7 +331,7 @@ def test_kimina_2025_extraction_takes_the_last_block_with_the_whole_file():
 
 
 def test_kimina_2025_through_the_proposer(row):
-    p = _problem(row)
+    p = row_problem(row)
     answer = ("```lean4\n" + row["header"] + row["formal_statement"] + "  norm_num\n```")
     policy = ScriptedPolicy([answer, "No proof."])
     proposer = LMProposer(policy, get_format("kimina-2025"))
@@ -362,7 +356,7 @@ def test_internlm2_step_prompt(row):
     assert fmt.output == "tactic" and fmt.stop == ("<|im_end|>",)
     assert fmt.priority == "token-mean"
     goal = _goal(row)
-    context = StepContext(_problem(row), ("intro z",))
+    context = StepContext(row_problem(row), ("intro z",))
     parts = fmt.build_goal(goal, context)
     assert parts.messages is None
     assert parts.prompt == im_chat(f"DECL {row['name']}\nGOAL {goal}\n")
@@ -372,7 +366,7 @@ def test_internlm2_step_prompt(row):
                 "(a * b) ^ n = a ^ n * b ^ n := by\n"))).prompt == im_chat(
         "DECL MyNat.mul_pow\nGOAL a b n : N\n⊢ (a * b) ^ n = a ^ n * b ^ n\n")
     # build() is build_goal at the root
-    assert fmt.build(_problem(row), "", goal).prompt == im_chat(
+    assert fmt.build(row_problem(row), "", goal).prompt == im_chat(
         f"DECL {row['name']}\nGOAL {goal}\n")
 
 
@@ -380,20 +374,20 @@ def test_internlm25_step_prompt(row):
     fmt = get_format("internlm2.5-step")
     goal = _goal(row)
     tactics = ("intro z", "norm_num [h₀]")
-    parts = fmt.build_goal(goal, StepContext(_problem(row), tactics))
+    parts = fmt.build_goal(goal, StepContext(row_problem(row), tactics))
     assert parts.prompt == im_chat(
         f"---\nNAME: {row['name']}\n\n"
         f"---\nPROOF_BEFORE: intro z\nnorm_num [h₀]\n\n"
         f"---\nSTATE_BEFORE: {goal}\n\n"
         f"---\nTACTIC: ")
-    root = fmt.build_goal(goal, StepContext(_problem(row))).prompt
+    root = fmt.build_goal(goal, StepContext(row_problem(row))).prompt
     assert "---\nPROOF_BEFORE: \n\n---\nSTATE_BEFORE: " in root
 
 
 def test_step_prompts_use_the_declared_name(shared):
     # ProofNet ids are not theorem names: LeanDojo's full_name is the declared one
-    r = _rows(shared / "benchmarks" / "proofnet.jsonl")[0]
-    p = _problem(r)
+    r = jsonl_rows(shared / "benchmarks" / "proofnet.jsonl")[0]
+    p = row_problem(r)
     prompt = get_format("internlm2-step").build_goal("⊢ True", StepContext(p)).prompt
     assert prompt == im_chat(f"DECL {r['theorem_name']}\nGOAL ⊢ True\n")
 
@@ -409,7 +403,7 @@ def test_bfs_prover_prompt(row):
     assert fmt.output == "tactic" and not fmt.chat and fmt.stop == ()
     assert fmt.priority == "bfs-prover"
     assert fmt.build_goal(_goal(row)).prompt == _goal(row) + ":::"
-    assert fmt.build_goal(_goal(row), StepContext(_problem(row), ("simp",))).prompt \
+    assert fmt.build_goal(_goal(row), StepContext(row_problem(row), ("simp",))).prompt \
         == _goal(row) + ":::"
 
 
@@ -439,7 +433,7 @@ def test_step_proposer_drops_refused_candidates(row):
     policy = ScriptedPolicy(table)
     fmt = get_format("internlm2-step")
     proposer = LMProposer(policy, fmt)
-    context = StepContext(_problem(row))
+    context = StepContext(row_problem(row))
     out = asyncio.run(proposer.propose_tactics(_goal(row), 3, context=context))
     assert [o.text for o in out] == ["norm_num"] and proposer.dropped == 2
     request = policy.requests[0]

@@ -5,10 +5,8 @@ Golden strings are copied from shared/reference/deepseek-prover.md (§3.1-§3.3,
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from conftest import jsonl_rows, row_problem
 
 from lean_bridge.goals import extract_last_lean4_block
 from prover.policies.policy import ChatMessage
@@ -49,20 +47,6 @@ REF_COMMENT = ("  /- tactic state:\n"
                "  -/\n")
 
 
-def _rows(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def _problem(row: dict) -> Problem:
-    return Problem(row["name"], row["header"], row["formal_statement"], row["informal_prefix"])
-
-
-@pytest.fixture(scope="module")
-def minif2f(shared: Path) -> list[dict]:
-    return _rows(shared / "benchmarks" / "minif2f.jsonl")
-
-
 @pytest.fixture(scope="module")
 def first(minif2f: list[dict]) -> dict:
     return minif2f[0]
@@ -76,7 +60,7 @@ def test_default_header_is_the_reference_one(first):
 
 
 def test_v15_prompt_of_the_first_minif2f_record(first):
-    p = _problem(first)
+    p = row_problem(first)
     body = first["header"] + first["informal_prefix"] + first["formal_statement"]
     assert deepseek_v15_prompt(p) == REF_NON_COT + body
     assert deepseek_v15_prompt(p, cot=True) == REF_COT + body
@@ -99,7 +83,7 @@ def test_tactic_state_comment_indents_every_line_by_indent_plus_two():
 
 
 def test_v15_prompt_with_prefix_ends_with_reference_comment(first):
-    p = _problem(first)
+    p = row_problem(first)
     prompt = deepseek_v15_prompt(p, prefix=REF_PREFIX, tactic_state=REF_STATE)
     assert prompt == deepseek_v15_prompt(p) + REF_PREFIX + REF_COMMENT
     # No comment without a state (§6.3: the root prompt has none).
@@ -127,7 +111,7 @@ def test_extract_v15_cuts_at_first_fence():
 # -- chat formats ----------------------------------------------------------------------------
 
 def test_v2_messages_match_reference(first):
-    p = _problem(first)
+    p = row_problem(first)
     file_text = (first["header"] + first["informal_prefix"] + first["formal_statement"]
                  + "  sorry").strip()
     assert file_text.endswith(":= by\n  sorry")
@@ -141,7 +125,7 @@ def test_v2_messages_match_reference(first):
 
 def test_kimina_and_goedel_are_no_longer_the_v2_message(first):
     # they were stand-ins for the V2 non-CoT message; tests/test_prompt_families.py has theirs
-    p = _problem(first)
+    p = row_problem(first)
     v2 = chat_prompt(p, cot=False, style="deepseek_v2")
     for name in ("kimina", "goedel"):
         assert PROMPT_FORMATS[name].build(p, "", None).messages != v2
@@ -149,12 +133,12 @@ def test_kimina_and_goedel_are_no_longer_the_v2_message(first):
 
 def test_chat_formats_refuse_a_prefix(first):
     with pytest.raises(ValueError):
-        PROMPT_FORMATS["deepseek-v2"].build(_problem(first), "  simp\n", None)
+        PROMPT_FORMATS["deepseek-v2"].build(row_problem(first), "  simp\n", None)
 
 
 def test_chat_prompt_rejects_unknown_style(first):
     with pytest.raises(ValueError):
-        chat_prompt(_problem(first), cot=False, style="gpt")  # type: ignore[arg-type]
+        chat_prompt(row_problem(first), cot=False, style="gpt")  # type: ignore[arg-type]
 
 
 def test_last_lean4_block_is_the_last_of_several():
@@ -175,7 +159,7 @@ def test_last_block_accepts_lean_tag_and_unclosed_final_block():
 def test_proof_from_full_file_round_trip(minif2f):
     proof = "  nlinarith [sq_nonneg (x - 1)]\n  norm_num\n"
     for row in minif2f[:20]:
-        p = _problem(row)
+        p = row_problem(row)
         model_file = row["header"] + row["informal_prefix"] + row["formal_statement"] + proof
         got = proof_from_full_file(p, model_file)
         assert got == proof
@@ -183,7 +167,7 @@ def test_proof_from_full_file_round_trip(minif2f):
 
 
 def test_proof_from_full_file_shapes(first):
-    p = _problem(first)
+    p = row_problem(first)
     head = first["header"] + first["formal_statement"][:-len(" by\n")]
     assert head.endswith(":=")
     # `by tac` on one line moves to its own line; trailing blanks are normalised.
@@ -197,17 +181,17 @@ def test_proof_from_full_file_shapes(first):
 
 
 def test_proof_from_full_file_missing_theorem_is_none(first):
-    p = _problem(first)
+    p = row_problem(first)
     assert proof_from_full_file(p, first["header"] + "theorem other : 1 = 1 := by\n  rfl\n") is None
     assert proof_from_full_file(p, "") is None
 
 
 def test_proof_from_full_file_term_mode_statement(shared):
-    row = _rows(shared / "benchmarks" / "proofnet.jsonl")[0]
+    row = jsonl_rows(shared / "benchmarks" / "proofnet.jsonl")[0]
     assert row["formal_statement"].endswith(":=")
     # ProofNet ids are not theorem names: the statement's own name is used.
     assert row["name"] != row["theorem_name"]
-    p = _problem(row)
+    p = row_problem(row)
     model_file = row["header"] + row["formal_statement"] + " by\n  simp\n"
     got = proof_from_full_file(p, model_file)
     assert got == " by\n  simp\n"

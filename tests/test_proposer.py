@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import pytest
+from scripted_policy import ScriptedPolicy
 
-from prover.policies.policy import Completion, GenerationRequest
 from prover.policies.portfolio import PortfolioPolicy, portfolio_proofs
 from prover.policies.prompts import (
     PROMPT_FORMATS,
@@ -23,23 +22,6 @@ from search.protocols import ProofProposer, Proposal, TacticProposer
 STATEMENT = "theorem t (x : ℝ) (h₀ : 0 < x) : 0 < x ^ 2 := by\n"
 PROBLEM = Problem("t", DEFAULT_HEADER, STATEMENT, "/-- x squared is positive -/\n")
 GOAL = "x : ℝ\nh₀ : 0 < x\n⊢ 0 < x ^ 2"
-
-
-@dataclass
-class ScriptedPolicy:
-    """Stands in for a model: returns the scripted texts, in order, for every request."""
-
-    texts: list[str]
-    name: str = "scripted"
-    requests: list[GenerationRequest] = field(default_factory=list)
-
-    async def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
-        self.requests.extend(requests)
-        return [[Completion(t, tokens=len(t), logprob=-0.5 * i)
-                 for i, t in enumerate(self.texts[:r.n])] for r in requests]
-
-    async def close(self) -> None:
-        return None
 
 
 @dataclass

@@ -256,6 +256,40 @@ def test_generation_on_a_policy_server_gives_the_local_proposals(cluster, shared
     assert len(outcomes(local_dir)) == 8
 
 
+def test_a_served_models_context_clamps_max_tokens_on_a_policy_server(cluster, shared):
+    """A model hosted on a generation server gets the local path's clamp: the worker's
+    proposer learns the served context from the server (here an openai server that says
+    4096 tokens) and asks for no more than the prompt leaves of it."""
+    from openai_stub import choices, openai_server
+
+    items = items_of(shared, 1)
+    answer = "```lean4\n" + items[0].problem.header + items[0].problem.statement + "  simp\n```"
+
+    def reply(path: str, body: dict) -> dict:
+        return choices(path, body, chat=answer, text="  simp\n```")
+
+    with openai_server(reply, [{"id": "short-context", "max_model_len": 4096}]) as (url, rec):
+        policy = f"openai:{url}#short-context?logprobs=false"
+        plan = runner.EvalPlan("minif2f", "valid", "sample", Budget(1, 1), policy)
+
+        async def remote():
+            async with ray_attempts(plan, address="local", spec=spec_for(),
+                                    settings=settings(policy=policy, max_tokens=32768),
+                                    prompt_format="goedel-v2", run="r",
+                                    header=items[0].problem.header, hosted=("openai",),
+                                    gpus_per_server=0) as attempts:
+                assert len(attempts.servers) == 1
+                return [await attempts(item, 0, None) for item in items]
+
+        asyncio.run(remote())
+    (path, body), = rec.posts
+    assert path == "/v1/chat/completions" and rec.gets == ["/v1/models"]
+    # no local tokenizer for this name: the prompt's UTF-8 bytes bound its tokens, plus the
+    # chat template's allowance, as in the local path (test_family_requests)
+    prompt = body["messages"][0]["content"]
+    assert body["max_tokens"] == 4096 - len(prompt.encode("utf-8")) - 32
+
+
 def test_synth_attempts_are_annotated_where_they_run(cluster, shared, tmp_path):
     items = items_of(shared, 2)
 

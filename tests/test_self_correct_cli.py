@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from openai_stub import choices, openai_server
 from test_correction import GOLDEN_GOEDEL
 from test_prove import prove, rules, write
 
@@ -34,51 +33,22 @@ FEEDBACK = GOLDEN_GOEDEL
 def server():
     bodies: list[dict] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+    def answer(path: str, body: dict) -> dict:
+        bodies.append(body)
+        messages = body.get("messages") or []
+        again = any(m["role"] == "assistant" for m in messages)
+        question = next((m["content"] for m in messages if m["role"] == "user"), "")
+        if "theorem t (x : ℝ) (h₀ : 2 * x = 4)" in question:  # the scripted file
+            text = SECOND if again else FIRST
+        else:  # any other problem: its own file, a bad hint first, then linarith
+            file = question.split("```lean4\n", 1)[1].split(":= by sorry```", 1)[0]
+            tactic = "linarith" if again else "nlinarith [bad]"
+            text = f"```lean4\n{file}:= by\n  {tactic}\n```\n"
+        return choices(path, body, chat=text, text="", tokens=9)
 
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            bodies.append(body)
-            messages = body.get("messages") or []
-            again = any(m["role"] == "assistant" for m in messages)
-            question = next((m["content"] for m in messages if m["role"] == "user"), "")
-            if "theorem t (x : ℝ) (h₀ : 2 * x = 4)" in question:  # the scripted file
-                text = SECOND if again else FIRST
-            else:  # any other problem: its own file, a bad hint first, then linarith
-                file = question.split("```lean4\n", 1)[1].split(":= by sorry```", 1)[0]
-                tactic = "linarith" if again else "nlinarith [bad]"
-                text = f"```lean4\n{file}:= by\n  {tactic}\n```\n"
-            reply = {"choices": [{"index": i, "message": {"role": "assistant", "content": text},
-                                  "finish_reason": "stop"} for i in range(body.get("n", 1))],
-                     "usage": {"completion_tokens": 9}}
-            data = json.dumps(reply).encode()
-            self.send_response(200 if self.path == "/v1/chat/completions" else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:  # a model list without a context length
-            data = json.dumps({"data": [{"id": MODEL}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", bodies
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    # a model list without a context length
+    with openai_server(answer, [{"id": MODEL}]) as (url, _):
+        yield url, bodies
 
 
 def test_prove_corrects_the_first_answer_and_proves_on_round_one(tmp_path, server):

@@ -236,6 +236,12 @@ class SearchSettings:
                 options["priority"] = priority
         return options
 
+    def sampling(self) -> dict[str, Any]:
+        """The sampling the user set (flag, ``PROVER_*``, ``prover.toml``), for an eval run's
+        identity: another temperature, top_p or max_tokens is another experiment."""
+        return {k: v for k in ("temperature", "top_p", "max_tokens")
+                if (v := getattr(self.settings, k)) is not None}
+
 
 def search_settings(*, repl: str | None, workspace: Path | None, timeout: float | None,
                     workers: int | None, policy: str | None, search_method: str | None,

@@ -182,6 +182,7 @@ def _drive(kind: str, benchmark: str, split: str | None, variant: dict[str, Any]
     plan = runner.EvalPlan(benchmark=benchmark, split=split, method=method, budget=plan_budget,
                            policy=settings.policy, seed=settings.seed, prompt_format=fmt,
                            variant=variant, options=run.search_options(),
+                           sampling=run.sampling(),
                            problem_timeout=problem_timeout, concurrency=settings.workers)
     spec = repl_spec(settings)
     package = package_info()

@@ -21,7 +21,8 @@ another mode when the user names its format.
 ``family_for_model`` matches case-insensitively against the model's name (the last path part
 of a local directory, an ``org/name`` hub id, or the ``MODEL`` of ``openai:URL#MODEL``); the
 longest matching pattern wins, so ``Goedel-Prover-V2`` beats ``Goedel-Prover`` and
-``Kimina-Prover-Preview`` beats ``Kimina-Prover``.
+``Kimina-Prover-Preview`` beats ``Kimina-Prover``. A local directory with a name that matches
+nothing is matched through what its files say it came from (``prover.policies.model_dirs``).
 """
 from __future__ import annotations
 
@@ -141,33 +142,47 @@ _V15_SAMPLING = Source("temperature=1, top_p=0.95, max_tokens=2048", _V15,
 _V15_PROMPT = Source("non-CoT / CoT prompts, raw completion; cut at the first ```", _V15,
                      "prover/utils.py", "PM §1")
 
+# What DeepSeek-Prover-V1.5's modes share (PM §1): raw completion cut at the fence, one
+# sampling setting, the DeepSeek Lean.
+_V15_RAW: dict[str, Any] = dict(
+    chat=False, system=None, stop=("```",), extraction=_V15_EXTRACT,
+    temperature=1.0, top_p=0.95, max_tokens=2048,
+    lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL, self_correction=False)
+# What DeepSeek-Prover-V2's two modes share (PM §2): one user message, no published sampling
+# but max_new_tokens, the last block grafted back, V1.5's Lean.
+_V2_CHAT: dict[str, Any] = dict(
+    chat=True, system=None, stop=(), extraction=_FILE_EXTRACT,
+    temperature=None, top_p=None, max_tokens=8192, extra_sampling=(),
+    lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL, self_correction=False,
+    correction="goedel-v2")
+# What the two InternLM step provers share (PM §7: one search script each, same settings):
+# raw completion of a rendered chat, LeanDojo on Lean v4.7.0, no Mathlib/REPL pin.
+_INTERNLM_STEP: dict[str, Any] = dict(
+    mode="step", method="tactic", chat=False, system=None, stop=("<|im_end|>",),
+    temperature=0.7, top_p=1.0, max_tokens=256,  # top_p unset upstream: vLLM's 1.0
+    extra_sampling=(("num_samples", 32), ("beam_search_at_temperature_0", True)),
+    lean="v4.7.0", mathlib=None, repl=None, self_correction=False, correction=None,
+    published=())
+
 FAMILIES: tuple[ModelFamily, ...] = (
     ModelFamily(
         name="DeepSeek-Prover-V1.5", models=("DeepSeek-Prover-V1.5",), mode="non-cot",
-        prompt_format="deepseek-v1.5", chat=False, system=None, stop=("```",),
-        extraction=_V15_EXTRACT, temperature=1.0, top_p=0.95, max_tokens=2048,
-        extra_sampling=(), lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL,
-        self_correction=False, correction="comment",
+        prompt_format="deepseek-v1.5", **_V15_RAW, extra_sampling=(), correction="comment",
         published=_rows("DeepSeek-Prover-V1.5-RL + RMaxTS (CoT/non-CoT mixture)"),
         sources=(_V15_PROMPT, _V15_SAMPLING, *_DS_LEAN),
         notes="SFT and RL; non-CoT is the quick start's mode and this project's default. Table 1 "
               "rows are CoT unless marked, so only the CoT/non-CoT mixture row is listed here."),
     ModelFamily(
         name="DeepSeek-Prover-V1.5-CoT", models=("DeepSeek-Prover-V1.5",), mode="cot",
-        prompt_format="deepseek-v1.5-cot", chat=False, system=None, stop=("```",),
-        extraction=_V15_EXTRACT, temperature=1.0, top_p=0.95, max_tokens=2048,
-        extra_sampling=(), lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL,
-        self_correction=False, correction="comment",
+        prompt_format="deepseek-v1.5-cot", **_V15_RAW, extra_sampling=(), correction="comment",
         published=_rows("DeepSeek-Prover-V1.5-RL", "DeepSeek-Prover-V1.5-RL + RMaxTS",
                         "DeepSeek-Prover-V1.5-RL + RMaxTS (CoT/non-CoT mixture)"),
         sources=(_V15_PROMPT, _V15_SAMPLING, *_DS_LEAN),
         notes="SFT and RL with the CoT prompt (--prompt-format deepseek-v1.5-cot)."),
     ModelFamily(
         name="DeepSeek-Prover-V1.5-Base", models=("DeepSeek-Prover-V1.5-Base",), mode="few-shot",
-        prompt_format="deepseek-v1.5-cot", chat=False, system=None, stop=("```",),
-        extraction=_V15_EXTRACT, temperature=1.0, top_p=0.95, max_tokens=2048,
-        extra_sampling=(("few_shot_num", 3),), lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB,
-        repl=DEFAULT_REPL, self_correction=False, correction=None, published=(),
+        prompt_format="deepseek-v1.5-cot", **_V15_RAW, extra_sampling=(("few_shot_num", 3),),
+        correction=None, published=(),
         sources=(Source("few-shot: each shot is the prompt + formal_proof + \"\\n```\\n\\n\\n\"",
                         _V15, "prover/utils.py", "PM §1"),
                  Source("Base model, 3 shots from minif2f_valid_few_shot.jsonl, mode='cot'", _V15,
@@ -180,10 +195,7 @@ FAMILIES: tuple[ModelFamily, ...] = (
               "benchmarks.published."),
     ModelFamily(
         name="DeepSeek-Prover-V2", models=("DeepSeek-Prover-V2",), mode="cot",
-        prompt_format="deepseek-v2-cot", chat=True, system=None, stop=(),
-        extraction=_FILE_EXTRACT, temperature=None, top_p=None, max_tokens=8192,
-        extra_sampling=(), lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL,
-        self_correction=False, correction="goedel-v2",
+        prompt_format="deepseek-v2-cot", **_V2_CHAT,
         published=_rows("DeepSeek-Prover-V2 (CoT)"),
         sources=(Source("CoT user message, chat template, max_new_tokens=8192", _V2, "README.md",
                         "PM §2"),
@@ -195,10 +207,7 @@ FAMILIES: tuple[ModelFamily, ...] = (
               "apply): the project defaults are sent."),
     ModelFamily(
         name="DeepSeek-Prover-V2-non-CoT", models=("DeepSeek-Prover-V2",), mode="non-cot",
-        prompt_format="deepseek-v2", chat=True, system=None, stop=(),
-        extraction=_FILE_EXTRACT, temperature=None, top_p=None, max_tokens=8192,
-        extra_sampling=(), lean=DEFAULT_LEAN, mathlib=DEFAULT_MATHLIB, repl=DEFAULT_REPL,
-        self_correction=False, correction="goedel-v2", published=(),
+        prompt_format="deepseek-v2", **_V2_CHAT, published=(),
         sources=(Source("non-CoT input: the CoT message without the two plan sentences", _V2,
                         "DeepSeek_Prover_V2.pdf App. A.1", "PM §2"),
                  Source("max_new_tokens=8192 (README, CoT; none given for non-CoT)", _V2,
@@ -273,14 +282,9 @@ FAMILIES: tuple[ModelFamily, ...] = (
               "turn; no published row here was made with it."),
     ModelFamily(
         name="InternLM2-StepProver", models=("internlm2-step-prover", "InternLM2-StepProver"),
-        mode="step", method="tactic", prompt_format="internlm2-step", chat=False, system=None,
-        stop=("<|im_end|>",),
+        prompt_format="internlm2-step", **_INTERNLM_STEP,
         extraction="the completion without its 'PROOFSTEP ' prefix is the tactic; candidates "
                    "de-duplicated and ranked by mean token log-prob",
-        temperature=0.7, top_p=1.0, max_tokens=256,  # top_p unset upstream: vLLM's 1.0
-        extra_sampling=(("num_samples", 32), ("beam_search_at_temperature_0", True)),
-        lean="v4.7.0", mathlib=None, repl=None, self_correction=False, correction=None,
-        published=(),
         sources=(Source("DECL/GOAL user message, max_tokens=256, stop ['<|im_end|>'], 32 "
                         "samples; T=0 beam for pass@1, '0.7 or 0.9' for pass@32; no top_p "
                         "(vLLM's default 1.0)", _ILM,
@@ -293,14 +297,9 @@ FAMILIES: tuple[ModelFamily, ...] = (
     ModelFamily(
         name="InternLM2.5-StepProver",
         models=("internlm2_5-step-prover", "internlm2.5-step-prover", "InternLM2.5-StepProver"),
-        mode="step", method="tactic", prompt_format="internlm2.5-step", chat=False, system=None,
-        stop=("<|im_end|>",),
+        prompt_format="internlm2.5-step", **_INTERNLM_STEP,
         extraction="the raw completion after 'TACTIC: ' is the tactic; candidates de-duplicated "
                    "and ranked by mean token log-prob",
-        temperature=0.7, top_p=1.0, max_tokens=256,  # top_p unset upstream: vLLM's 1.0
-        extra_sampling=(("num_samples", 32), ("beam_search_at_temperature_0", True)),
-        lean="v4.7.0", mathlib=None, repl=None, self_correction=False, correction=None,
-        published=(),
         sources=(Source("NAME/PROOF_BEFORE/STATE_BEFORE/TACTIC message, same sampling as "
                         "InternLM2-StepProver", _ILM,
                         "minif2f/proofsearch_internLM2.5-StepProver.py", "PM §7"),
@@ -339,10 +338,23 @@ def model_name(model_id: str) -> str:
 
 
 def family_for_model(model_id: str, prompt_format: str | None = None) -> ModelFamily | None:
-    """The family whose longest pattern occurs (case-insensitively) in the model's name.
+    """The family whose longest pattern occurs (case-insensitively) in the model's name; for
+    a local directory whose name matches none, the first of the ids its files say it came
+    from that matches (``prover.policies.model_dirs``: ``/models/ckpt-1200`` fine-tuned from
+    DeepSeek-Prover-V1.5-RL is that family).
 
     Among the entries of one model (its modes) the first registered wins, unless
     ``prompt_format`` names the format of another of them. None when nothing matches."""
+    from prover.policies.model_dirs import declared_origins
+
+    for name in (model_id, *declared_origins(model_id)):
+        family = _family_for_name(name, prompt_format)
+        if family is not None:
+            return family
+    return None
+
+
+def _family_for_name(model_id: str, prompt_format: str | None) -> ModelFamily | None:
     name = model_name(model_id).lower()
     best: list[tuple[int, int, ModelFamily]] = []
     for order, family in enumerate(FAMILIES):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from lean_bridge.goals import FENCE
+from lean_bridge.text import parsed, scan
 from prover.policies.policy import ChatMessage
 from search.problem import Problem
 
@@ -106,12 +107,28 @@ def _statement_by(problem: Problem) -> str:
     return statement if statement.endswith("\n") else statement + "\n"
 
 
+def statement_docstring(problem: Problem) -> str | None:
+    """The doc comment of the statement's own declaration (its last one), or None. ``prove``
+    hands a theorem over this way: its docstring is part of ``statement`` (with everything
+    else between the header and the theorem) and ``informal`` is unset."""
+    declarations = parsed(problem.statement).declarations
+    if not declarations:
+        return None
+    target = declarations[-1]
+    # A doc comment comes before the attributes and modifiers, so it lies in this span.
+    head = problem.statement[target.start:target.keyword_start]
+    docs = [span for span in scan(head) if span.kind == "doc_comment"]
+    return head[docs[0].start:docs[0].end] if docs else None
+
+
 def problem_text(problem: Problem) -> str:
-    """§3's ``problem``: the natural-language text, i.e. the docstring's content. Without a
-    docstring, Goedel-V2's ``KiminaCoTHandler`` fallback: the statement code up to ``:= by``
-    without ``import``/``set_option``/``open`` and blank lines."""
-    if problem.informal:
-        text = problem.informal.strip()
+    """§3's ``problem``: the natural-language text, i.e. the docstring's content, whether the
+    docstring is given apart (``informal``) or inside the statement. Without a docstring,
+    Goedel-V2's ``KiminaCoTHandler`` fallback: the statement code up to ``:= by`` without
+    ``import``/``set_option``/``open`` and blank lines."""
+    docstring = problem.informal or statement_docstring(problem)
+    if docstring:
+        text = docstring.strip()
         text = text[len("/--"):] if text.startswith("/--") else text
         text = text[:-len("-/")] if text.endswith("-/") else text
         return text.strip()
@@ -159,5 +176,5 @@ __all__ = [
     "GOEDEL_V2_HEADER", "GOEDEL_V2_REFUSED", "KIMINA_2025_PROOF_WORDS", "KIMINA_2025_SYSTEM",
     "KIMINA_SYSTEM", "V2_COT_PARAGRAPH", "V2_PREAMBLE", "by_sorry_file", "extract_goedel_sft",
     "extract_goedel_v2", "extract_kimina_2025", "goedel_v2_messages", "kimina_2025_messages",
-    "kimina_messages", "problem_text",
+    "kimina_messages", "problem_text", "statement_docstring",
 ]

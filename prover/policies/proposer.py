@@ -240,7 +240,11 @@ def choose_model(model: str, *, prompt_format: str | None = None,
     family = family_for_model(model, prompt_format)
     fmt = prompt_format
     if fmt is None and family is None:
-        warn(f"no model family matches {model!r}, so the prompt format is {DEFAULT_FORMAT} "
+        from prover.policies.model_dirs import describe
+
+        said = describe(model)
+        warn(f"no model family matches {model!r}{f' ({said})' if said else ''}, so the "
+             f"prompt format is {DEFAULT_FORMAT} "
              f"(sampling: as set, else 1.0 / 0.95 / 2048); name one with --prompt-format "
              f"({', '.join(PROMPT_FORMATS)}); `prover models` lists the families")
         fmt = DEFAULT_FORMAT

@@ -40,6 +40,13 @@ class PolicyServer:
     async def generate(self, requests: Sequence[Any]) -> list[list[Any]]:
         return await self._policy().generate(requests)
 
+    async def context_length(self) -> int | None:
+        """The engine's context in tokens (``policy_context_length``: hf's config, vLLM's
+        ``max_model_len``, an openai server's ``GET /models``); None when unknown."""
+        from prover.policies.policy import policy_context_length
+
+        return await policy_context_length(self._policy())
+
     def batches(self) -> int:
         """Engine calls made so far (fewer than requests when batching works); 0 for an engine
         that batches continuously (each request is its own engine call there)."""
@@ -71,6 +78,12 @@ class RemotePolicy:
             return await get(self.servers[pick].generate.remote(list(requests)))
         finally:
             self.in_flight[pick] -= 1
+
+    async def context_length(self) -> int | None:
+        """The served model's context, asked of one server (all of a part's servers run the
+        same model), so that the worker's proposer cuts ``max_tokens`` to what a prompt
+        leaves of it, as a local one does (``LMProposer._fit``, which asks once)."""
+        return await get(self.servers[self._start].context_length.remote())
 
     async def close(self) -> None:  # the servers belong to the driver
         return None
