@@ -105,9 +105,12 @@ def scan(text: str) -> list[Span]:
     return spans
 
 
+_NOT_LINE_BREAK_RE = re.compile(r"[^\n\r]")
+
+
 def _blank(segment: str) -> str:
     # Keep line breaks so that line/column arithmetic on the mask stays valid.
-    return "".join(c if c in "\n\r" else " " for c in segment)
+    return _NOT_LINE_BREAK_RE.sub(" ", segment)
 
 
 def mask_spans(text: str, spans: list[Span]) -> str:

@@ -4,6 +4,7 @@ text, and which goal texts the REPL printed flattened. Pure functions; no Lean.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -37,7 +38,11 @@ def flattened(goals: str) -> bool:
     so a flattened state is re-read in tactic mode instead. The test: a turnstile that does
     not open its line (it cannot occur inside a term).
     """
-    return any("⊢" in line and not line.lstrip().startswith("⊢") for line in goals.split("\n"))
+    return _FLAT_RE.search(goals) is not None
+
+
+# A line (split on "\n" only) whose first non-blank character is not ⊢ and that holds a ⊢.
+_FLAT_RE = re.compile(r"^[^\S\n]*[^\s⊢][^\n]*⊢", re.M)
 
 
 
@@ -60,11 +65,13 @@ def pos_to_offset(pos: Pos | None, index: LineIndex, *, base_line: int = 0,
         return None
     line = pos.line - base_line
     column = pos.column - (base_column if line == 1 else 0)
-    if line < 1 or column < 0 or line > index.line_count:
+    starts = index.line_starts
+    count = len(starts)
+    if line < 1 or column < 0 or line > count:
         return None
-    start = index.line_starts[line - 1]
-    stop = index.line_starts[line] - 1 if line < index.line_count else len(index.text)
-    return min(start + column, stop)
+    start = starts[line - 1]
+    stop = starts[line] - 1 if line < count else len(index.text)
+    return start + column if start + column < stop else stop
 
 
 def steps_from_repl(proof: str, tactics: Sequence[Tactic], sorries: Sequence[Sorry] = (), *,

@@ -213,7 +213,7 @@ class _Search:
                 await asyncio.gather(*pending, return_exceptions=True)
             self.running = 0
             if self.tree is not None:  # abandoned jobs leave no virtual loss behind
-                self.tree = Tree.from_dict(_clear_running(self.tree.to_dict()))
+                self.tree.clear_running()
 
     def _launch(self) -> _Job:
         assert self.tree is not None

@@ -56,10 +56,11 @@ any unresolved segment.
 """
 from __future__ import annotations
 
+import bisect
 import re
 import textwrap
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from lean_bridge.protocol import Message, Sorry, Tactic
 from lean_bridge.text import LineIndex, mask_non_code
@@ -82,7 +83,8 @@ def tactic_state_comment(state: str, indent: int) -> str:
     trailing newline. Trailing newlines of ``state`` are dropped (REPL goals have none);
     blank lines inside it (between goals) get the I+2 prefix too, as the rule says."""
     pad = " " * indent
-    body = "".join(f"{pad}  {line}\n" for line in state.rstrip("\n").split("\n"))
+    inner = pad + "  "
+    body = inner + ("\n" + inner).join(state.rstrip("\n").split("\n")) + "\n"
     return f"{pad}/- tactic state:\n{body}{pad}-/\n"
 
 
@@ -164,29 +166,43 @@ def truncate(proof: str, messages: Sequence[Message], sorries: Sequence[Sorry] =
 
 # -- segmentation -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Line:
+class _Line(NamedTuple):
     start: int
     code_end: int  # just past the last code character; == start for a blank/comment line
     cut: int  # just past the newline (len(proof) on the last line)
     in_literal: bool  # the newline is inside a comment or string
 
 
-def _lines(proof: str, mask: str) -> list[_Line]:
-    # One lexer pass decides for every newline whether a comment or string is open there:
-    # a NUL sentinel after each newline is code outside literals and blanked inside them
-    # (a NUL starts no token and joins no identifier, so the lexing is otherwise unchanged).
+# Each newline of the marked text with the sentinel after it (see ``_layout``).
+_MARKED_NEWLINE_RE = re.compile(r"\n.", re.S)
+# What ``str.lstrip()`` strips (both use Python's Unicode whitespace), matched in place so
+# that finding the next code character copies nothing.
+_SPACE_RE = re.compile(r"\s*")
+_SPACES_RE = re.compile(r" *")
+
+
+def _layout(proof: str) -> tuple[str, list[_Line]]:
+    """(``mask_non_code(proof)``, the proof's lines) from one lexer pass.
+
+    The pass decides for every newline whether a comment or string is open there: a NUL
+    sentinel after each newline is code outside literals and blanked inside them (a NUL
+    starts no token and joins no identifier, so the lexing is otherwise unchanged, and the
+    mask with the sentinels taken out is the proof's own mask)."""
     marked = mask_non_code(proof.replace("\n", "\n\0"))
-    out, start, k = [], 0, 0
-    while True:
-        nl = proof.find("\n", start)
-        stop = len(proof) if nl < 0 else nl
-        code = len(mask[start:stop].rstrip())
-        in_literal = nl >= 0 and marked[nl + k + 1] != "\0"
-        out.append(_Line(start, start + code, stop if nl < 0 else nl + 1, in_literal))
-        if nl < 0 or nl + 1 == len(proof):
-            return out
-        start, k = nl + 1, k + 1
+    mask = _MARKED_NEWLINE_RE.sub("\n", marked)
+    parts = mask.split("\n")  # the mask keeps every newline where the proof has it
+    if len(parts) > 1 and not parts[-1]:
+        parts.pop()  # a proof ending with a newline has no line after it
+    out: list[_Line] = []
+    start, last = 0, len(parts) - 1
+    for k, part in enumerate(parts):
+        nl = start + len(part)
+        if k == last and nl == len(proof):
+            out.append(_Line(start, start + len(part.rstrip()), nl, False))
+            break
+        out.append(_Line(start, start + len(part.rstrip()), nl + 1, marked[nl + k + 1] != "\0"))
+        start = nl + 1
+    return mask, out
 
 
 def _cut_after(lines: Sequence[_Line], k: int) -> int | None:
@@ -231,7 +247,7 @@ def _outermost_ending(steps: Sequence[Step], lo: int, hi: int) -> int | None:
 
 
 def _next_code(mask: str, i: int) -> int:
-    return len(mask) - len(mask[i:].lstrip())
+    return _SPACE_RE.match(mask, i).end()  # type: ignore[union-attr]  # `\s*` always matches
 
 
 def _cut_allowed(mask: str, steps: Sequence[Step], starts: set[int], code_end: int,
@@ -249,15 +265,17 @@ def _cut_allowed(mask: str, steps: Sequence[Step], starts: set[int], code_end: i
     return not any(s.start < code_end < s.end for s in steps)
 
 
-def _segment_ends(proof: str, mask: str, valid_end: int, steps: Sequence[Step],
-                  complete: bool) -> list[int]:
+def _segment_ends(mask: str, lines: Sequence[_Line], valid_end: int, steps: Sequence[Step],
+                  complete: bool, proof_len: int) -> list[int]:
     starts = {s.start for s in steps}
+    step_ends = sorted(s.end for s in steps)
     ends: list[int] = []
-    lines = _lines(proof, mask)
     for k, line in enumerate(lines):
         if line.code_end == line.start or line.code_end > valid_end:
             continue
-        if _outermost_ending(steps, line.code_end, line.cut) is None:
+        # A tactic must end at the line's last code character (or in the gap after it).
+        i = bisect.bisect_left(step_ends, line.code_end)
+        if i == len(step_ends) or step_ends[i] > line.cut:
             continue
         cut = _cut_after(lines, k)
         if cut is not None and _cut_allowed(mask, steps, starts, line.code_end, cut):
@@ -266,7 +284,7 @@ def _segment_ends(proof: str, mask: str, valid_end: int, steps: Sequence[Step],
         # A complete proof's last segment reaches its last code line, whatever ends there.
         coded = [k for k, ln in enumerate(lines) if ln.code_end > ln.start]
         if coded:
-            last = _cut_after(lines, coded[-1]) or len(proof)
+            last = _cut_after(lines, coded[-1]) or proof_len
             if not ends or ends[-1] < last:
                 ends.append(last)
     return ends
@@ -324,18 +342,32 @@ def state_after_segments(proof: str, ends: Sequence[int], steps: Sequence[Step],
     where not even a probe can be built (no tactic ends in the segment, or its block's
     first tactic has no proof state).
     """
-    mask = mask_non_code(proof)
+    return _states_after(proof, mask_non_code(proof), ends, steps, complete)
+
+
+def _states_after(proof: str, mask: str, ends: Sequence[int], steps: Sequence[Step],
+                  complete: bool) -> list[str | Probe | None]:
+    """``state_after_segments`` with the proof's mask already made."""
     uniq = _dedupe(steps)
     parents = _parents(uniq)
+    # The steps at or after an end, in (start, -end) order, are a tail of this list; the
+    # sort is stable, so the first of a run of equal keys is the first in ``steps``.
+    ordered = sorted(steps, key=lambda s: (s.start, -s.end))
+    starts = [s.start for s in ordered]
     out: list[str | Probe | None] = []
     for end in ends:
         code_end = len(mask[:end].rstrip())  # the segment's last code character
         nxt = _next_code(mask, end)
-        following = [s for s in steps if s.start >= end]
-        if following:
-            first = min(following, key=lambda s: (s.start, -s.end))
-            same = [s for s in following if (s.start, s.end) == (first.start, first.end)]
-            if nxt == first.start and len({s.goals for s in same}) == 1:
+        i = bisect.bisect_left(starts, end)
+        if i < len(ordered):
+            first = ordered[i]
+            # The entries at the next position: one goal text, or one per goal (``<;>``).
+            same_goals = True
+            for s in ordered[i + 1:]:
+                if s.start != first.start or s.end != first.end:
+                    break
+                same_goals = same_goals and s.goals == first.goals
+            if nxt == first.start and same_goals:
                 if not flattened(first.goals):
                     out.append(first.goals)
                 elif first.proof_state is not None:
@@ -353,14 +385,23 @@ def state_after_segments(proof: str, ends: Sequence[int], steps: Sequence[Step],
     return out
 
 
-def _indent(proof: str, steps: Sequence[Step], lo: int, hi: int) -> int | None:
-    inside = [s for s in steps if lo < s.end <= hi]
-    if not inside:
-        return None
-    start = min(s.start for s in inside)
-    line_start = proof.rfind("\n", 0, start) + 1
-    line = proof[line_start:]
-    return len(line) - len(line.lstrip(" "))
+def _indents(proof: str, steps: Sequence[Step], ends: Sequence[int]) -> list[int | None]:
+    """Per segment ``[previous end, end)``: the leading spaces of the line where the
+    earliest-starting step ending inside it (after its start, up to its end) begins; None
+    when no step ends there."""
+    by_end = sorted(steps, key=lambda s: s.end)
+    step_ends = [s.end for s in by_end]
+    out: list[int | None] = []
+    prev = 0
+    for end in ends:
+        inside = by_end[bisect.bisect_right(step_ends, prev):bisect.bisect_right(step_ends, end)]
+        prev = end
+        if not inside:
+            out.append(None)
+            continue
+        line_start = proof.rfind("\n", 0, min(s.start for s in inside)) + 1
+        out.append(_SPACES_RE.match(proof, line_start).end() - line_start)  # type: ignore[union-attr]
+    return out
 
 
 def segment(proof: str, valid_end: int, tactics: Sequence[Tactic],
@@ -387,13 +428,12 @@ def segment(proof: str, valid_end: int, tactics: Sequence[Tactic],
         raise ValueError("a complete proof cannot have been truncated")
     steps = steps_from_repl(proof, tactics, sorries, base_line=base_line,
                             base_column=base_column)
-    mask = mask_non_code(proof)
-    ends = _segment_ends(proof, mask, valid_end, steps, complete)
-    states = state_after_segments(proof, ends, steps, complete=complete)
+    mask, lines = _layout(proof)
+    ends = _segment_ends(mask, lines, valid_end, steps, complete, len(proof))
+    states = _states_after(proof, mask, ends, steps, complete)
     segments: list[Segment] = []
     prev = 0
-    for end, state in zip(ends, states, strict=True):
-        indent = _indent(proof, steps, prev, end)
+    for end, state, indent in zip(ends, states, _indents(proof, steps, ends), strict=True):
         if indent is None:  # §6.2: a final segment without tactics takes the first indent
             indent = segments[0].indent if segments else 2
         if isinstance(state, Probe):

@@ -318,6 +318,17 @@ class Tree:
         self.nodes[index].expanded = True
         self._sync_wide(path)
 
+    def clear_running(self) -> None:
+        """Drop the virtual loss of every job in flight, in place (the jobs were abandoned):
+        the tree ``from_dict`` would rebuild from its JSON form with every running count
+        zeroed, without the rebuild (a 10⁴-node tree took 0.26 s, a tenth of the loop)."""
+        for node in self.nodes:
+            here, sub = node.stats
+            if here.running or sub.running:
+                node.stats = NodeStats(here._replace(running=0), sub._replace(running=0))
+        for parent in self._wide:
+            self._widen(parent)
+
     def finish_job(self, index: int, reward: float, *, gamma: float = GAMMA) -> None:
         """Back up ``reward`` for the expansion started at ``index`` and drop its virtual
         loss (``ucb.backup``): the node's ⊘ and edge arms, its ancestors' edge arms."""
