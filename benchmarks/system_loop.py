@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -83,36 +84,50 @@ def _after(state: int, tactic: str) -> int:
     return zlib.crc32(words.encode(), state)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a prefix's states recur in every rollout through it
 def _goal(state: int) -> str:
     a, b = state % 9973, state // 9973 % 997
     return (f"x y : ℝ\nh₀ : 0 < x\nh₁ : x * y = 1\nh₂ : {a} ≤ x ^ 2 + y ^ 2\n"
             f"⊢ 0 < y * {b} + x")
 
 
-def _line(rng: random.Random) -> str:
+class _Draws:
+    """Small numbers drawn from a seed by a 64-bit LCG: seeding a ``random.Random`` costs
+    more than the rest of a continuation, and only the search's cost should count."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, seed: int) -> None:
+        self.x = seed * 0x9E3779B97F4A7C15 + 1
+
+    def below(self, n: int) -> int:
+        self.x = (self.x * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
+        return (self.x >> 33) % n
+
+
+def _line(draw: _Draws) -> str:
     """One tactic of a continuation (lines end with a newline)."""
-    kind = rng.random()
-    a, b = rng.randrange(20), rng.randrange(20)
-    if kind < 0.40:
+    kind, a, b = draw.below(100), draw.below(20), draw.below(20)
+    if kind < 40:
         return f"  nlinarith [sq_nonneg (x - {a}), sq_nonneg (y + {b}), h₀, h₁]\n"
-    if kind < 0.55:
+    if kind < 55:
         return (f"  nlinarith [sq_nonneg (x - y), sq_nonneg (x + {a}),\n"
                 f"    mul_pos h₀ h₀, sq_nonneg (y - {b})]\n")
-    if kind < 0.75:
+    if kind < 75:
         return f"  have h{a} : 0 < x * {b + 1} := by\n    positivity\n"
-    if kind < 0.85:
+    if kind < 85:
         return f"  -- x is positive, so y = 1 / x is too (step {a})\n  field_simp [h{b}]\n"
     return "  simp only [] at h₁\n"
 
 
 def continuation(seed: int) -> str:
     """What the instant model answers for a request with ``seed``."""
-    rng = random.Random(seed)
-    lines = [_line(rng) for _ in range(rng.randrange(2, 10))]
-    roll = rng.random()
-    if roll < 0.30:  # a line Lean refuses somewhere: the tree grows up to it
-        lines.insert(rng.randrange(len(lines) + 1), f"  linarith [h{rng.randrange(20)}₉]\n")
-    elif roll < 0.36:
+    draw = _Draws(seed)
+    lines = [_line(draw) for _ in range(2 + draw.below(8))]
+    roll = draw.below(100)
+    if roll < 30:  # a line Lean refuses somewhere: the tree grows up to it
+        lines.insert(draw.below(len(lines) + 1), f"  linarith [h{draw.below(20)}₉]\n")
+    elif roll < 36:
         lines.append("  sorry\n")
     return "".join(lines)
 
@@ -145,9 +160,51 @@ class InstantPolicy:
 
 # -- the instant Lean -------------------------------------------------------------------------
 
+_pos = functools.lru_cache(maxsize=4096)(Pos)  # positions recur: the same prefix lines
+
+
 def _entry(text: str, state: int, goals: str, line: int, col: int, end_line: int,
            end_col: int) -> Tactic:
-    return Tactic(text, goals, Pos(line, col), Pos(end_line, end_col), state)
+    return Tactic(text, goals, _pos(line, col), _pos(end_line, end_col), state)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What running one tactic (a chunk of lines) from a state gives."""
+
+    entries: tuple[Tactic, ...]
+    after: int  # the state it leaves; -1: closed by `sorry`
+    message: Message | None = None  # its error, or the sorry warning
+    sorry: Sorry | None = None
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the prefix's tactics recur in every rollout through it
+def _run(state: int, index: int, chunk: str) -> _Run:
+    """Tactic ``chunk`` (its lines; it starts on the proof's line ``index``, 0-based) on
+    ``state``."""
+    lines = chunk.split("\n")
+    first, last = lines[0], lines[-1]
+    row, end_row = _BASE_LINE + index + 1, _BASE_LINE + index + len(lines)
+    col, code = len(first) - len(first.lstrip()), first.strip()
+    goals = _goal(state)
+    if code == "sorry":
+        return _Run((_entry("sorry", state, goals, row, col, row, col + 5),), -1,
+                    Message("warning", Pos(_BASE_LINE, 8), Pos(_BASE_LINE, 18),
+                            "declaration uses 'sorry'"),
+                    Sorry(goals, state, Pos(row, col), Pos(row, col + 5)))
+    whole = chunk.strip()
+    entries = [_entry(whole, state, goals, row, col, end_row, len(last))]
+    if code.endswith(":= by") and len(lines) > 1:  # the nested block's tactic
+        target = code[code.index(":") + 1:-5].strip()
+        entries.append(_entry(last.strip(), zlib.crc32(code.encode(), state),
+                              f"x y : ℝ\nh₀ : 0 < x\nh₁ : x * y = 1\n⊢ {target}",
+                              end_row, len(last) - len(last.lstrip()), end_row, len(last)))
+    if "₉" in whole:
+        return _Run(tuple(entries), state, Message(
+            "error", Pos(row, col), Pos(row, len(first)),
+            f"linarith failed to find a contradiction\ncase a\n{goals}\na✝ : 0 ≥ y\n"
+            "⊢ False failed"))
+    return _Run(tuple(entries), _after(state, whole))
 
 
 def answer(body: str) -> CheckResult:
@@ -156,50 +213,33 @@ def answer(body: str) -> CheckResult:
         message = Message("error", Pos(_BASE_LINE, 0), None, "unexpected token; expected term")
         return CheckResult(Status.ERROR, (message,), reasons=(message.data,))
     lines = body[len(STATEMENT):].split("\n")
-    state, tactics = _ROOT_STATE, []
+    state = _ROOT_STATE
+    tactics: list[Tactic] = []
     messages: list[Message] = []
     sorries: list[Sorry] = []
-    i = 0
-    while i < len(lines):
-        text = lines[i]
-        code = text.strip()
-        row = _BASE_LINE + i + 1
-        col = len(text) - len(text.lstrip())
+    i, count = 0, len(lines)
+    while i < count:
+        code = lines[i].strip()
         if not code or code.startswith("--"):
             i += 1
             continue
-        if code == "sorry":
-            sorries.append(Sorry(_goal(state), state, Pos(row, col), Pos(row, col + 5)))
-            tactics.append(_entry("sorry", state, _goal(state), row, col, row, col + 5))
-            messages.append(Message("warning", Pos(_BASE_LINE, 8), Pos(_BASE_LINE, 18),
-                                    "declaration uses 'sorry'"))
-            state = -1  # closed by sorry: nothing may follow
-            i += 1
-            continue
         if state < 0:
-            messages.append(Message("error", Pos(row, col), Pos(row, len(text)),
-                                    "no goals to be proved"))
+            text = lines[i]
+            messages.append(Message("error", Pos(_BASE_LINE + i + 1, len(text) - len(text.lstrip())),
+                                    Pos(_BASE_LINE + i + 1, len(text)), "no goals to be proved"))
             break
         end = i
-        while lines[end].rstrip().endswith((",", ":= by")) and end + 1 < len(lines):
+        while lines[end].rstrip().endswith((",", ":= by")) and end + 1 < count:
             end += 1  # a tactic over several lines: an argument list, a nested block
-        whole = "\n".join(lines[i:end + 1]).strip()
-        entry = _entry(whole, state, _goal(state), row, col, _BASE_LINE + end + 1,
-                       len(lines[end]))
-        tactics.append(entry)
-        if code.endswith(":= by") and end > i:
-            inner = lines[end]
-            inner_state = zlib.crc32(code.encode(), state)
-            tactics.append(_entry(inner.strip(), inner_state,
-                                  f"x y : ℝ\nh₀ : 0 < x\nh₁ : x * y = 1\n⊢ {code[code.index(':') + 1:-5].strip()}",
-                                  _BASE_LINE + end + 1, len(inner) - len(inner.lstrip()),
-                                  _BASE_LINE + end + 1, len(inner)))
-        if "₉" in whole:
-            messages.append(Message("error", Pos(row, col), Pos(row, len(text)),
-                                    f"linarith failed to find a contradiction\ncase a\n"
-                                    f"{_goal(state)}\na✝ : 0 ≥ y\n⊢ False failed"))
-            break
-        state = _after(state, whole)
+        run = _run(state, i, "\n".join(lines[i:end + 1]))
+        tactics += run.entries
+        if run.sorry is not None:
+            sorries.append(run.sorry)
+        if run.message is not None:
+            messages.append(run.message)
+            if run.message.is_error:
+                break
+        state = run.after
         i = end + 1
     else:
         if state >= 0:
@@ -279,12 +319,16 @@ def loop_once(nodes: int, make_proposer: Callable[..., Any], seed: int = 0) -> d
 def loop_us(nodes: int, make_proposer: Callable[..., Any], repeats: int = 3) -> dict[str, Any]:
     """µs per expansion of the whole loop: the minimum (and median) over ``repeats`` runs of
     the same tree (seed 0), with the tree's size and the rollouts' Lean calls."""
-    runs = [loop_once(nodes, make_proposer) for _ in range(repeats)]
+    return _summary([loop_once(nodes, make_proposer) for _ in range(repeats)])
+
+
+def _summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     per = sorted(r["seconds"] / r["expansions"] * 1e6 for r in runs)
     first = runs[0]
     return {"us_per_expansion": per[0], "us_median": per[len(per) // 2],
             "nodes": first["nodes"], "expansions": first["expansions"],
-            "lean_calls": first["lean_calls"], "proved": first["proved"]}
+            "lean_calls": first["lean_calls"], "proved": first["proved"],
+            "runs": [dict(r) for r in runs]}
 
 
 def baseline_us(tree: str | Path, nodes: int, repeats: int = 3) -> dict[str, Any]:
@@ -307,17 +351,24 @@ def baseline_us(tree: str | Path, nodes: int, repeats: int = 3) -> dict[str, Any
 
 def figures(nodes: int, make_proposer: Callable[..., Any], *, repeats: int = 3,
             baseline: str | Path | None = None) -> dict[str, Any]:
-    """The report keys: ours, and with ``baseline`` the baseline's and the ratio. The
-    baseline runs first, so both see the machine in the same state as far as possible."""
-    base = baseline_us(baseline, nodes, repeats) if baseline is not None else None
-    ours = loop_us(nodes, make_proposer, repeats)
+    """The report keys: ours, and with ``baseline`` the baseline's and the ratio. With a
+    baseline the runs alternate (baseline, ours, baseline, ours, …) so that both see the
+    machine's load changes alike; each side's figure is its minimum."""
+    ours_runs: list[dict[str, Any]] = []
+    base_runs: list[dict[str, Any]] = []
+    for _ in range(repeats):
+        if baseline is not None:
+            base_runs += baseline_us(baseline, nodes, 1)["runs"]
+        ours_runs.append(loop_once(nodes, make_proposer))
+    ours = _summary(ours_runs)
     out: dict[str, Any] = {
         "rmaxts_loop_us_per_expansion": ours["us_per_expansion"],
         "rmaxts_loop_us_median": ours["us_median"],
         "rmaxts_loop_nodes": ours["nodes"],
         "rmaxts_loop_expansions": ours["expansions"],
     }
-    if base is not None:
+    if baseline is not None:
+        base = _summary(base_runs)
         out["rmaxts_loop_baseline_us_per_expansion"] = base["us_per_expansion"]
         out["rmaxts_loop_baseline_nodes"] = base["nodes"]
         out["rmaxts_loop_ratio"] = ours["us_per_expansion"] / base["us_per_expansion"]

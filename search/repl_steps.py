@@ -87,11 +87,13 @@ def steps_from_repl(proof: str, tactics: Sequence[Tactic], sorries: Sequence[Sor
     kw = {"base_line": base_line, "base_column": base_column}
     steps: list[Step] = []
     for t in tactics:
-        start = pos_to_offset(t.pos, index, **kw)
-        end = pos_to_offset(t.end_pos, index, **kw)
+        start = pos_to_offset(t.pos, index, base_line=base_line, base_column=base_column)
         if start is not None:
-            steps.append(Step(start, max(start, len(proof) if end is None else end),
-                              t.goals, t.proof_state, t.tactic))
+            end = pos_to_offset(t.end_pos, index, base_line=base_line, base_column=base_column)
+            if end is None:
+                end = len(proof)
+            steps.append(Step(start, end if end > start else start, t.goals, t.proof_state,
+                              t.tactic))
     at = {s.start: i for i, s in enumerate(steps)}
     for s in sorries:
         start = pos_to_offset(s.pos, index, **kw)

@@ -310,14 +310,17 @@ def _probe(proof: str, mask: str, steps: Sequence[Step], parents: Sequence[int],
         lead = mask[line_start:steps[i].start]
         return len(lead) - len(lead.lstrip()), not lead.strip()
 
-    base = min(layout(i)[0] for i in chain)
-    first = next((i for i in chain if layout(i) == (base, True)), chain[-1])
+    layouts = [layout(i) for i in chain]
+    base = min(column for column, _ in layouts)
+    first = next((i for i, lay in zip(chain, layouts, strict=True) if lay == (base, True)),
+                 chain[-1])
     head = steps[first]
     if head.proof_state is None:
         return None
     line_start = proof.rfind("\n", 0, head.start) + 1
     text = " " * (head.start - line_start) + proof[head.start:steps[t].end]
-    body = textwrap.dedent(text).strip("\n")
+    # One line (the usual probe) dedents to itself without its indent (dedent's own rule).
+    body = text.lstrip(" \t") if "\n" not in text else textwrap.dedent(text).strip("\n")
     # The REPL parses one tactic; a sequence goes in parentheses (lean-bridge.md).
     tactic = body if "\n" not in body else "(\n" + body + ")"
     return Probe(head.proof_state, tactic)
@@ -390,16 +393,20 @@ def _indents(proof: str, steps: Sequence[Step], ends: Sequence[int]) -> list[int
     earliest-starting step ending inside it (after its start, up to its end) begins; None
     when no step ends there."""
     by_end = sorted(steps, key=lambda s: s.end)
-    step_ends = [s.end for s in by_end]
+    j, count = 0, len(by_end)
+    while j < count and by_end[j].end <= 0:
+        j += 1
     out: list[int | None] = []
-    prev = 0
-    for end in ends:
-        inside = by_end[bisect.bisect_right(step_ends, prev):bisect.bisect_right(step_ends, end)]
-        prev = end
-        if not inside:
+    for end in ends:  # increasing: each step is inside at most one segment
+        lowest = -1
+        while j < count and by_end[j].end <= end:
+            if lowest < 0 or by_end[j].start < lowest:
+                lowest = by_end[j].start
+            j += 1
+        if lowest < 0:
             out.append(None)
             continue
-        line_start = proof.rfind("\n", 0, min(s.start for s in inside)) + 1
+        line_start = proof.rfind("\n", 0, lowest) + 1
         out.append(_SPACES_RE.match(proof, line_start).end() - line_start)  # type: ignore[union-attr]
     return out
 
