@@ -331,13 +331,19 @@ def _summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "runs": [dict(r) for r in runs]}
 
 
+def check_baseline(tree: str | Path) -> Path:
+    """``tree`` resolved; ``RuntimeError`` when it is not a checkout of this project."""
+    root = Path(tree).resolve()
+    if not (root / "search" / "rmaxts.py").is_file():
+        raise RuntimeError(f"{root} is not a checkout of this project (no search/rmaxts.py)")
+    return root
+
+
 def baseline_us(tree: str | Path, nodes: int, repeats: int = 3) -> dict[str, Any]:
     """``loop_us`` on the checkout at ``tree``: this file in a subprocess whose imports
     resolve there (``PYTHONPATH=tree``; the script's own folder is ``sys.path[0]``, not the
     repository). Raises ``RuntimeError`` with the child's stderr when it fails."""
-    root = Path(tree).resolve()
-    if not (root / "search" / "rmaxts.py").is_file():
-        raise RuntimeError(f"{root} is not a checkout of this project (no search/rmaxts.py)")
+    root = check_baseline(tree)
     env = {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--json", "--nodes", str(nodes),

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from prover.cli.common import EXIT_NOT_PROVED, EXIT_OK
+from prover.cli.common import EXIT_NOT_PROVED, EXIT_OK, EXIT_USAGE
 
 
 @click.command("bench-system")
@@ -18,20 +18,32 @@ from prover.cli.common import EXIT_NOT_PROVED, EXIT_OK
               metavar="S", help="Seconds each simulated Lean check takes.")
 @click.option("--checks", type=click.IntRange(min=1), default=400, show_default=True,
               help="Checks in the utilisation run.")
+@click.option("--loop-nodes", type=click.IntRange(min=10), default=10_000, show_default=True,
+              help="Grow the tree of the whole-loop figure to about this many nodes.")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False), metavar="DIR",
+              help="Also run the whole loop on the checkout in DIR (e.g. a git worktree of "
+                   "an earlier commit) and report the ratio (target <= 0.5).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def bench_system(nodes: int, workers: int, latency: float, checks: int, as_json: bool) -> None:
+def bench_system(nodes: int, workers: int, latency: float, checks: int, loop_nodes: int,
+                 baseline: str | None, as_json: bool) -> None:
     """Measure the system's own overheads, with the model and Lean simulated.
 
-    RMaxTS bookkeeping per expansion on a tree of NODES nodes, utilisation of W simulated
-    Lean workers, header imports per run and per search method (= REPL processes, with and
-    without early stop), and bytes per tree node; each against its target. Exit 0 when every
-    target is met, 1 when one is missed.
+    RMaxTS bookkeeping per expansion on a tree of NODES nodes, the whole RMaxTS loop per
+    expansion (prompts, segmentation, probes; beside DIR's with --baseline), utilisation of
+    W simulated Lean workers, header imports per run and per search method (= REPL
+    processes, with and without early stop), and bytes per tree node; each against its
+    target. Exit 0 when every target is met, 1 when one is missed, 2 when DIR cannot run
+    the loop.
     """
     from benchmarks.system import run, target_text, verdicts
     from prover.policies.proposer import make_proposer
 
-    report = run(nodes=nodes, workers=workers, latency=latency, checks=checks,
-                 make_proposer=make_proposer)
+    try:
+        report = run(nodes=nodes, workers=workers, latency=latency, checks=checks,
+                     make_proposer=make_proposer, loop_nodes=loop_nodes, baseline=baseline)
+    except RuntimeError as exc:  # the baseline checkout could not run the loop
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     met = verdicts(report)
     if as_json:
         click.echo(json.dumps({**report, "targets_met": met}, indent=2))
