@@ -38,6 +38,8 @@ def flattened(goals: str) -> bool:
     so a flattened state is re-read in tactic mode instead. The test: a turnstile that does
     not open its line (it cannot occur inside a term).
     """
+    if goals.count("⊢") == goals.count("\n⊢") + goals.startswith("⊢"):
+        return False  # every ⊢ opens its line (the multi-line form): no search needed
     return _FLAT_RE.search(goals) is not None
 
 

@@ -59,7 +59,7 @@ from __future__ import annotations
 import bisect
 import re
 import textwrap
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
 from lean_bridge.protocol import Message, Sorry, Tactic
@@ -120,7 +120,9 @@ class Segment:
 
     def resolve(self, goals: str) -> "Segment":
         """This segment with the state a probe produced (see ``goals_text``)."""
-        return replace(self, state_after=goals, probe=None)
+        # The constructor, not dataclasses.replace: a probe per rollout, and replace() costs
+        # several times more.
+        return Segment(self.text, goals, self.end, self.indent)
 
     def comment(self) -> str:
         """The ``/- tactic state: … -/`` comment of §3.3; "" while unresolved."""
@@ -215,14 +217,6 @@ def _cut_after(lines: Sequence[_Line], k: int) -> int | None:
         if not line.in_literal:
             return line.cut
     return lines[-1].cut
-
-
-def _dedupe(steps: Sequence[Step]) -> list[Step]:
-    """One step per (start, end), the first seen; sorted by (start, -end)."""
-    seen: dict[tuple[int, int], Step] = {}
-    for s in steps:
-        seen.setdefault((s.start, s.end), s)
-    return sorted(seen.values(), key=lambda s: (s.start, -s.end))
 
 
 def _parents(steps: Sequence[Step]) -> list[int]:
@@ -345,17 +339,19 @@ def state_after_segments(proof: str, ends: Sequence[int], steps: Sequence[Step],
     where not even a probe can be built (no tactic ends in the segment, or its block's
     first tactic has no proof state).
     """
-    return _states_after(proof, mask_non_code(proof), ends, steps, complete)
-
-
-def _states_after(proof: str, mask: str, ends: Sequence[int], steps: Sequence[Step],
-                  complete: bool) -> list[str | Probe | None]:
-    """``state_after_segments`` with the proof's mask already made."""
-    uniq = _dedupe(steps)
-    parents = _parents(uniq)
-    # The steps at or after an end, in (start, -end) order, are a tail of this list; the
-    # sort is stable, so the first of a run of equal keys is the first in ``steps``.
     ordered = sorted(steps, key=lambda s: (s.start, -s.end))
+    return _states_after(proof, mask_non_code(proof), ends, ordered, complete)
+
+
+def _states_after(proof: str, mask: str, ends: Sequence[int], ordered: Sequence[Step],
+                  complete: bool) -> list[str | Probe | None]:
+    """``state_after_segments`` with the proof's mask made and the steps sorted by (start,
+    -end), stably (``steps_from_repl``'s order). The steps at or after an end are then a
+    tail of ``ordered``, and the first of a run of equal keys is the first in the REPL's
+    answer, as ``_dedupe`` keeps it."""
+    uniq = [s for k, s in enumerate(ordered)
+            if not k or (s.start, s.end) != (ordered[k - 1].start, ordered[k - 1].end)]
+    parents = _parents(uniq)
     starts = [s.start for s in ordered]
     out: list[str | Probe | None] = []
     for end in ends:
