@@ -132,6 +132,14 @@ def continuation(seed: int) -> str:
     return "".join(lines)
 
 
+@functools.lru_cache(maxsize=1)
+def _answers() -> tuple[str, ...]:
+    """The instant model's repertoire: ``continuation(k)`` for 4096 keys, made once (a
+    request's seed picks one), so that answering costs nothing; answers repeat now and
+    then, as sampled proofs do."""
+    return tuple(continuation(k) for k in range(4096))
+
+
 @dataclass(frozen=True)
 class _Completion:
     """The fields of ``prover.policies.policy.Completion`` the proposer reads."""
@@ -143,14 +151,16 @@ class _Completion:
 
 
 class InstantPolicy:
-    """A policy that answers every request at once with ``continuation(request.seed)``."""
+    """A policy that answers every request at once with one of ``_answers()``, picked by
+    the request's seed."""
 
     name = "instant"
 
     async def generate(self, requests: Sequence[Any]) -> list[list[_Completion]]:
         out = []
         for r in requests:
-            text = continuation(r.seed if r.seed is not None else 0)
+            answers = _answers()
+            text = answers[(r.seed or 0) % len(answers)]
             out.append([_Completion(text, len(text)) for _ in range(r.n)])
         return out
 

@@ -349,9 +349,8 @@ def _states_after(proof: str, mask: str, ends: Sequence[int], ordered: Sequence[
     -end), stably (``steps_from_repl``'s order). The steps at or after an end are then a
     tail of ``ordered``, and the first of a run of equal keys is the first in the REPL's
     answer, as ``_dedupe`` keeps it."""
-    uniq = [s for k, s in enumerate(ordered)
-            if not k or (s.start, s.end) != (ordered[k - 1].start, ordered[k - 1].end)]
-    parents = _parents(uniq)
+    uniq: list[Step] | None = None  # one step per (start, end), for probes: made when needed
+    parents: list[int] = []
     starts = [s.start for s in ordered]
     out: list[str | Probe | None] = []
     for end in ends:
@@ -379,6 +378,10 @@ def _states_after(proof: str, mask: str, ends: Sequence[int], ordered: Sequence[
         elif complete and nxt == len(mask):
             out.append(NO_GOALS)
             continue
+        if uniq is None:
+            uniq = [s for k, s in enumerate(ordered)
+                    if not k or (s.start, s.end) != (ordered[k - 1].start, ordered[k - 1].end)]
+            parents = _parents(uniq)
         t = _outermost_ending(uniq, code_end, end)
         out.append(None if t is None else _probe(proof, mask, uniq, parents, t))
     return out
@@ -440,10 +443,9 @@ def segment(proof: str, valid_end: int, tactics: Sequence[Tactic],
         if indent is None:  # §6.2: a final segment without tactics takes the first indent
             indent = segments[0].indent if segments else 2
         if isinstance(state, Probe):
-            seg = Segment(proof[prev:end], None, end, indent, probe=state)
+            segments.append(Segment(proof[prev:end], None, end, indent, state))
         else:
-            seg = Segment(proof[prev:end], state, end, indent)
-        segments.append(seg)
+            segments.append(Segment(proof[prev:end], state, end, indent))
         prev = end
     return segments
 
