@@ -271,7 +271,7 @@ def _segment_ends(mask: str, lines: Sequence[_Line], valid_end: int, steps: Sequ
         i = bisect.bisect_left(step_ends, line.code_end)
         if i == len(step_ends) or step_ends[i] > line.cut:
             continue
-        cut = _cut_after(lines, k)
+        cut = line.cut if not line.in_literal else _cut_after(lines, k)
         if cut is not None and _cut_allowed(mask, steps, starts, line.code_end, cut):
             ends.append(cut)
     if complete:
@@ -353,18 +353,18 @@ def _states_after(proof: str, mask: str, ends: Sequence[int], ordered: Sequence[
     parents: list[int] = []
     starts = [s.start for s in ordered]
     out: list[str | Probe | None] = []
+    count = len(ordered)
     for end in ends:
-        code_end = len(mask[:end].rstrip())  # the segment's last code character
         nxt = _next_code(mask, end)
         i = bisect.bisect_left(starts, end)
-        if i < len(ordered):
+        if i < count:
             first = ordered[i]
             # The entries at the next position: one goal text, or one per goal (``<;>``).
             same_goals = True
-            for s in ordered[i + 1:]:
-                if s.start != first.start or s.end != first.end:
-                    break
-                same_goals = same_goals and s.goals == first.goals
+            j = i + 1
+            while j < count and ordered[j].start == first.start and ordered[j].end == first.end:
+                same_goals = same_goals and ordered[j].goals == first.goals
+                j += 1
             if nxt == first.start and same_goals:
                 if not flattened(first.goals):
                     out.append(first.goals)
@@ -378,6 +378,7 @@ def _states_after(proof: str, mask: str, ends: Sequence[int], ordered: Sequence[
         elif complete and nxt == len(mask):
             out.append(NO_GOALS)
             continue
+        code_end = len(mask[:end].rstrip())  # the segment's last code character
         if uniq is None:
             uniq = [s for k, s in enumerate(ordered)
                     if not k or (s.start, s.end) != (ordered[k - 1].start, ordered[k - 1].end)]
