@@ -20,7 +20,7 @@ import random
 import sys
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 
@@ -416,16 +416,21 @@ class Tree:
         strings they hold (each distinct object counted once, so a goal shared by a node
         and its parent's ``children`` key counts once). An estimate, not a measurement of
         the allocator."""
-        # One flat list of every object counted, then one pass keyed by identity (each
-        # distinct object once); the objects stay alive in the tree, so ids are not reused.
-        objs: list[object] = [self.nodes]
+        seen: set[int] = set()
+
+        def size(objs: Iterable[object]) -> int:
+            total = 0
+            for o in objs:
+                if id(o) not in seen:
+                    seen.add(id(o))
+                    total += sys.getsizeof(o)
+            return total
+
+        total = size([self.nodes])
         for n in self.nodes:
-            stats = n.stats
-            objs += (n, n.goal, n.codes, n.children, stats, stats.here, stats.sub)
-            objs += n.codes
-            objs += [code for code, _ in n.codes]
-            objs += n.children  # its keys, the goal texts (shared with the children)
-        total = sum(map(sys.getsizeof, {id(o): o for o in objs}.values()))
+            total += size([n, n.goal, n.codes, n.children, n.stats, n.stats.here,
+                           n.stats.sub])
+            total += size(n.codes) + size(code for code, _ in n.codes) + size(n.children)
         return total / len(self.nodes)
 
 
