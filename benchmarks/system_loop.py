@@ -45,10 +45,9 @@ import subprocess
 import sys
 import time
 import zlib
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Sequence, cast
+from typing import Any, Callable, Sequence, cast
 
 from lean_bridge.outcome import CheckResult, Status
 from lean_bridge.pool import Worker
@@ -298,10 +297,24 @@ class InstantLean:
         self.checks += 1
         return answer(body)
 
-    @asynccontextmanager
-    async def proof_session(self, header: str, statement: str, reference: Any = None, *,
-                            open_root: bool = True) -> AsyncIterator[ProofSession]:
-        yield ProofSession(self, cast(Worker, self.worker), header, statement, reference)
+    def proof_session(self, header: str, statement: str, reference: Any = None, *,
+                      open_root: bool = True) -> "_Held":
+        """The worker held for a check and its probes (the root state is never opened)."""
+        return _Held(ProofSession(self, cast(Worker, self.worker), header, statement, reference))
+
+
+class _Held:
+    """An async context manager that only hands over its session: a generator-based one
+    (``contextlib.asynccontextmanager``) costs more than the rest of the stand-in's work."""
+
+    def __init__(self, session: ProofSession) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> ProofSession:
+        return self.session
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
 
 
 # -- the measurement --------------------------------------------------------------------------
