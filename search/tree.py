@@ -40,9 +40,8 @@ from .ucb import (
 
 FORMAT = "rmaxts-tree/1"
 _NO_CHILDREN: Any = MappingProxyType({})
-# Every rollout re-walks its path from the root, formatting the same state comments again; 32
-# rollouts in flight walk different paths, so the cache holds a few thousand (~1.5 MB).
-_comment = functools.lru_cache(maxsize=4096)(state_comment)
+# Every rollout re-walks its path from the root, formatting the same few state comments again.
+_comment = functools.lru_cache(maxsize=64)(state_comment)
 
 
 def _prompt_tail(code: str, goal: str, indent: int, comment: bool) -> str:
