@@ -88,6 +88,13 @@ def tactic_state_comment(state: str, indent: int) -> str:
     return f"{pad}/- tactic state:\n{body}{pad}-/\n"
 
 
+def tactic_state_comment_length(state: str, indent: int) -> int:
+    """``len(tactic_state_comment(state, indent))``, without writing the comment: the
+    header and footer lines, and each goal line with its I+2 prefix and newline."""
+    text = state.rstrip("\n")
+    return 2 * indent + 21 + (text.count("\n") + 1) * (indent + 2) + len(text)
+
+
 @dataclass(frozen=True)
 class Probe:
     """Run ``tactic`` from ``proof_state`` in tactic mode to learn an ambiguous state."""

@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from .segments import NO_GOALS, Segment, state_comment
+from .segments import NO_GOALS, Segment, state_comment, tactic_state_comment_length
 from .ucb import (
     EXPAND_HERE,
     EXPLORATION,
@@ -225,29 +225,39 @@ class Tree:
         Upstream counts the policy's tokens; the default here counts code points. The
         count of new nodes is what ``ucb.rmax_reward`` takes.
         """
+        nodes = self.nodes
         node, prev_goal, code, added = self.ROOT, self.root_goal, "", 0
         for seg in segments:
             code += seg.text
-            if seg.state_after is None:
+            state = seg.state_after
+            if state is None:
                 break
-            if seg.state_after == prev_goal:
+            if state == prev_goal:
                 continue
             # A prefix ends with a newline, as upstream's segments do (a valid prefix that
             # ends the text without one gets it): the continuation starts a new line.
             stored = code if code.endswith("\n") else code + "\n"
-            tokens = count_tokens(_prompt_tail(stored, seg.state_after, seg.indent, comment))
+            if count_tokens is len:  # code points: the comment's length, without writing it
+                tokens = len(stored) + (tactic_state_comment_length(state, seg.indent)
+                                        if comment else 0)
+            else:
+                tokens = count_tokens(_prompt_tail(stored, state, seg.indent, comment))
             if tokens >= max_tokens:
                 continue
-            child = self.nodes[node].children.get(seg.state_after)
+            child = nodes[node].children.get(state)
             if child is None:
-                child = self._add_child(node, seg.state_after, tokens)
+                child = self._add_child(node, state, tokens)
                 added += 1
-            target = self.nodes[child]
+            target = nodes[child]
             encoded = stored.encode()
-            if all(known != encoded for known, _ in target.codes):
+            for known, _ in target.codes:
+                if known == encoded:
+                    break
+            else:
                 target.codes += ((encoded, seg.indent),)
-            target.tokens = min(target.tokens, tokens)
-            node, prev_goal = child, seg.state_after
+            if tokens < target.tokens:
+                target.tokens = tokens
+            node, prev_goal = child, state
         return added, node
 
     def _add_child(self, parent: int, goal: str, tokens: int) -> int:
