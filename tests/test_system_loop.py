@@ -20,6 +20,7 @@ from benchmarks.system import TARGETS, _goal, _segments_to, verdicts
 from lean_bridge.outcome import Status
 from prover.policies.proposer import make_proposer
 from search.rmaxts import _clear_running
+from search.segments import tactic_state_comment, tactic_state_comment_length
 from search.states import resolve_states, segments_of
 from search.tree import Tree
 
@@ -143,3 +144,10 @@ def test_the_script_prints_its_figures_as_json():
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
     assert figures["expansions"] == 15 and figures["us_per_expansion"] > 0
+
+
+@pytest.mark.parametrize("state", ["", "⊢ True", "x : ℝ\n⊢ 0 < x\n", "a\n\nb\n\n", "\n", "⊢ a\r\n⊢ b"])
+@pytest.mark.parametrize("indent", [0, 2, 5])
+def test_the_comment_length_the_tree_counts_is_the_comment_s_length(state, indent):
+    # insert_path counts a code-point cap with it instead of writing every comment out.
+    assert tactic_state_comment_length(state, indent) == len(tactic_state_comment(state, indent))
