@@ -299,10 +299,13 @@ def _probe(proof: str, mask: str, steps: Sequence[Step], parents: Sequence[int],
     line at the sequence's base column (so never inside a bullet: bullets are not
     ``allTactics`` entries, a bullet's body is in its parent's sequence, and replaying from
     before the bullet ends with the bullet closed and the remaining goals shown)."""
-    siblings = [i for i, p in enumerate(parents) if p == parents[t] and i <= t]
     chain = [t]
-    for i in reversed(siblings[:-1]):
-        if not _SEQUENCE_GAP_RE.fullmatch(mask[steps[i].end:steps[chain[-1]].start]):
+    parent = parents[t]
+    for i in range(t - 1, -1, -1):  # T's earlier siblings, nearest first
+        if parents[i] != parent:
+            continue
+        gap, stop = steps[i].end, steps[chain[-1]].start
+        if gap < stop and not _SEQUENCE_GAP_RE.fullmatch(mask, gap, stop):  # (none: a match)
             break
         chain.append(i)
 
