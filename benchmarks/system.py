@@ -12,10 +12,6 @@ taken out (``prover bench-system``).
     elaboration dominates and the axiom audit is fast.
 (c) Header imports for ``checks`` checks: should equal the number of workers.
 (d) Bytes per tree node, measured with tracemalloc. Target ≤ 1 KB.
-(f) The whole RMaxTS loop per expansion (``benchmarks.system_loop``): the real
-    ``rmaxts_search`` with the DeepSeek-Prover-V1.5 prompt and an instant Lean, on a tree of
-    ``loop_nodes`` nodes; with ``baseline`` (a checkout of an earlier commit) the same run
-    there, alternating with ours, and the ratio. Target (issue 17): ratio ≤ 0.5.
 (e) Header imports per search method (``header_imports_<method>``, ``processes_<method>``):
     each of sample, rmaxts, bestfirst and decompose runs 2·W problems, W at a time, on a pool
     of W fake REPLs with the portfolio policy; half the problems are provable (the search
@@ -23,6 +19,11 @@ taken out (``prover bench-system``).
     budget is spent). Imports and processes are counted by the REPLs themselves (the fake's
     ``--stats``), not by the pool. Target: imports = processes (≤ W), i.e. no cancelled
     request ever costs a process and its import.
+(f) The whole RMaxTS loop per expansion (``benchmarks.system_loop``): the real
+    ``rmaxts_search`` with the DeepSeek-Prover-V1.5 prompt and an instant Lean, on a tree of
+    ``loop_nodes`` nodes; with ``baseline`` (a checkout of an earlier commit) the same run
+    there, alternating with ours, and the ratio; the minimum of 5 runs each. Target
+    (issue 17): ratio ≤ 0.5.
 """
 from __future__ import annotations
 

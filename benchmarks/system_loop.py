@@ -12,9 +12,10 @@ completed rollouts, the minimum over ``repeats`` runs (this VM's CPU is noisy).
 
 The stand-ins answer at once and are kept cheap, since their time is inside the figure:
 
-* the policy returns a continuation drawn from the request's seed (2-9 tactic lines, some
-  wrapped over two lines, ``have … := by`` blocks with a nested tactic, comments, a line
-  that leaves the state as it was, now and then a line Lean refuses or a ``sorry``);
+* the policy returns one of 4096 continuations made once, picked by the request's seed
+  (2-9 tactic lines, some wrapped over two lines, ``have … := by`` blocks with a nested
+  tactic, comments, a line that leaves the state as it was, now and then a line Lean
+  refuses or a ``sorry``);
 * Lean answers like the REPL at v4.33 with ``allTactics`` (transcripts in
   ``../shared/reference/lean-repl-transcripts``): every tactic run gets an entry with its
   goals BEFORE it (multi-line), its text, its positions (lines 1-based in ``header +
@@ -25,7 +26,11 @@ The stand-ins answer at once and are kept cheap, since their time is inside the 
   ``by``. Tactic mode (the probes) runs a tactic from a proof state. A state is a 32-bit
   hash of the tactics run so far (``zlib.crc32`` chained over their whitespace-normalised
   text), printed as a goal of realistic length; no proof ever closes, so every run spends
-  its whole budget and grows the same tree on any commit that behaves the same.
+  its whole budget and grows the same tree on any commit that behaves the same. A
+  tactic's answer from a state is memoised (a prefix's tactics recur in every rollout
+  through its node).
+
+The runs alternate, baseline then ours, so that load changes on the machine reach both.
 
 ``--baseline DIR`` runs this very file again in a subprocess with ``PYTHONPATH=DIR``, so
 ``search``, ``lean_bridge`` and ``prover`` come from DIR's tree (a worktree of an earlier
@@ -378,7 +383,7 @@ def baseline_us(tree: str | Path, nodes: int, repeats: int = 3) -> dict[str, Any
     return cast(dict[str, Any], json.loads(done.stdout))
 
 
-def figures(nodes: int, make_proposer: Callable[..., Any], *, repeats: int = 3,
+def figures(nodes: int, make_proposer: Callable[..., Any], *, repeats: int = 5,
             baseline: str | Path | None = None) -> dict[str, Any]:
     """The report keys: ours, and with ``baseline`` the baseline's and the ratio. With a
     baseline the runs alternate (baseline, ours, baseline, ours, …) so that both see the
@@ -407,7 +412,7 @@ def figures(nodes: int, make_proposer: Callable[..., Any], *, repeats: int = 3,
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--nodes", type=int, default=10_000, help="grow the tree to about this")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--baseline", metavar="DIR", help="also run DIR's tree, report the ratio")
     parser.add_argument("--json", action="store_true", help="print loop_us's figures as JSON")
     args = parser.parse_args(argv)
