@@ -357,8 +357,8 @@ def _states_after(proof: str, mask: str, ends: Sequence[int], ordered: Sequence[
                   complete: bool) -> list[str | Probe | None]:
     """``state_after_segments`` with the proof's mask made and the steps sorted by (start,
     -end), stably (``steps_from_repl``'s order). The steps at or after an end are then a
-    tail of ``ordered``, and the first of a run of equal keys is the first in the REPL's
-    answer, as ``_dedupe`` keeps it."""
+    tail of ``ordered``, and the first of a run of equal (start, end) is the first in the
+    REPL's answer: the one kept for probes, and the one whose goals count."""
     uniq: list[Step] | None = None  # one step per (start, end), for probes: made when needed
     parents: list[int] = []
     starts = [s.start for s in ordered]
