@@ -34,7 +34,8 @@ The runs alternate, baseline then ours, so that load changes on the machine reac
 
 ``--baseline DIR`` runs this very file again in a subprocess with ``PYTHONPATH=DIR``, so
 ``search``, ``lean_bridge`` and ``prover`` come from DIR's tree (a worktree of an earlier
-commit): the file uses only APIs that commit has too. Run as a script it finds the
+commit): the file uses only APIs that commit has too. Our side then runs the same way, in
+a subprocess on this file's own checkout. Run as a script it finds the
 application's ``make_proposer`` through ``benchmarks.app``; ``prover bench-system`` passes
 its own.
 """
@@ -72,6 +73,7 @@ CONCURRENCY = 32
 # Rollouts per node of the target: a rollout adds about 4 nodes in this world (10⁴ nodes: 2,500).
 ROLLOUTS_PER_NODE = 0.25
 _ROOT_STATE = zlib.crc32(STATEMENT.encode())
+OWN_CHECKOUT = Path(__file__).resolve().parents[1]  # the tree this file belongs to
 _BASE_LINE = (HEADER + STATEMENT).count("\n")  # lines before the proof's first line
 _BY_COLUMN = len(STATEMENT.rstrip()) - 2  # the statement's `by`, on its last line
 
@@ -367,8 +369,8 @@ def check_baseline(tree: str | Path) -> Path:
     return root
 
 
-def baseline_us(tree: str | Path, nodes: int, repeats: int = 3) -> dict[str, Any]:
-    """``loop_us`` on the checkout at ``tree``: this file in a subprocess whose imports
+def checkout_us(tree: str | Path, nodes: int, repeats: int = 3) -> dict[str, Any]:
+    """``loop_us`` on the checkout at ``tree``: this file in a fresh subprocess whose imports
     resolve there (``PYTHONPATH=tree``; the script's own folder is ``sys.path[0]``, not the
     repository). Raises ``RuntimeError`` with the child's stderr when it fails."""
     root = check_baseline(tree)
@@ -378,22 +380,28 @@ def baseline_us(tree: str | Path, nodes: int, repeats: int = 3) -> dict[str, Any
          "--repeats", str(repeats)],
         cwd=root, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"the baseline run in {root} failed (exit {done.returncode}):\n"
+        raise RuntimeError(f"the loop run in {root} failed (exit {done.returncode}):\n"
                            f"{done.stderr.strip()}")
     return cast(dict[str, Any], json.loads(done.stdout))
 
 
 def figures(nodes: int, make_proposer: Callable[..., Any], *, repeats: int = 5,
             baseline: str | Path | None = None) -> dict[str, Any]:
-    """The report keys: ours, and with ``baseline`` the baseline's and the ratio. With a
-    baseline the runs alternate (baseline, ours, baseline, ours, …) so that both see the
-    machine's load changes alike; each side's figure is its minimum."""
+    """The report keys: ours, and with ``baseline`` the baseline's and the ratio.
+
+    With a baseline both sides run alike, each run in a fresh subprocess (``checkout_us``;
+    ours on the checkout this file is in): a process that has run other benchmarks has a
+    bigger heap, and the garbage collector's passes over it would count against one side
+    only. The runs alternate (baseline, ours, baseline, ours, …) so that load changes on
+    the machine reach both; each side's figure is its minimum."""
     ours_runs: list[dict[str, Any]] = []
     base_runs: list[dict[str, Any]] = []
     for _ in range(repeats):
         if baseline is not None:
-            base_runs += baseline_us(baseline, nodes, 1)["runs"]
-        ours_runs.append(loop_once(nodes, make_proposer))
+            base_runs += checkout_us(baseline, nodes, 1)["runs"]
+            ours_runs += checkout_us(OWN_CHECKOUT, nodes, 1)["runs"]
+        else:
+            ours_runs.append(loop_once(nodes, make_proposer))
     ours = _summary(ours_runs)
     out: dict[str, Any] = {
         "rmaxts_loop_us_per_expansion": ours["us_per_expansion"],
