@@ -22,8 +22,8 @@ taken out (``prover bench-system``).
 (f) The whole RMaxTS loop per expansion (``benchmarks.system_loop``): the real
     ``rmaxts_search`` with the DeepSeek-Prover-V1.5 prompt and an instant Lean, on a tree of
     ``loop_nodes`` nodes; with ``baseline`` (a checkout of an earlier commit) the same run
-    there, alternating with ours, and the ratio; the minimum of 5 runs each. Target
-    (issue 17): ratio ≤ 0.5.
+    there and the ratio, both sides in fresh subprocesses (each warmed up on a small tree),
+    alternating; the minimum of 5 runs each. Target (issue 17): ratio ≤ 0.5.
 """
 from __future__ import annotations
 
