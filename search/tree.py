@@ -280,10 +280,15 @@ class Tree:
 
     def _sync_wide(self, path: Sequence[int]) -> None:
         """After a path's statistics changed, refresh its nodes' entries in wide parents."""
-        for i in path[1:]:
-            wide = self._wide.get(self.nodes[i].parent)
+        wide_of = self._wide
+        if not wide_of:
+            return
+        nodes = self.nodes
+        # The path runs root → node, so each node follows its parent (path[1:] is one shorter).
+        for parent, i in zip(path, path[1:], strict=False):
+            wide = wide_of.get(parent)
             if wide is not None:
-                wide.update(i, self.nodes[i].stats.sub)
+                wide.update(i, nodes[i].stats.sub)
 
     # -- selection, jobs and backup (§7.2-7.4; arithmetic in search.ucb) --------------------
 
@@ -296,26 +301,31 @@ class Tree:
 
     def path_to(self, index: int) -> list[int]:
         """Node indices from the root to ``index``, both included."""
+        nodes = self.nodes  # three walks per rollout: locals, not attribute lookups
         path = [index]
-        while self.nodes[path[-1]].parent != self.NO_PARENT:
-            path.append(self.nodes[path[-1]].parent)
-        return path[::-1]
+        parent = nodes[index].parent
+        while parent != self.NO_PARENT:
+            path.append(parent)
+            parent = nodes[parent].parent
+        path.reverse()
+        return path
 
     def select(self, *, gamma: float = GAMMA, c: float = EXPLORATION) -> int:
         """The node to expand: descend from the root by ``ucb.select_child`` until the
         virtual ⊘ action wins (a leaf always expands itself)."""
-        node = self.ROOT
+        nodes, node = self.nodes, self.ROOT
+        wide_of = self._wide if gamma == GAMMA else {}
         while True:
-            wide = self._wide.get(node) if gamma == GAMMA else None
+            wide = wide_of.get(node)
             if wide is not None:
-                child = wide.select(self.nodes[node].stats.here, gamma=gamma, c=c)
+                child = wide.select(nodes[node].stats.here, gamma=gamma, c=c)
                 if child is None:
                     return node
                 node = child
                 continue
-            kids = list(self.nodes[node].children.values())
-            choice = select_child(self.nodes[node].stats.here,
-                                  [self.nodes[k].stats.sub for k in kids], gamma=gamma, c=c)
+            kids = list(nodes[node].children.values())
+            choice = select_child(nodes[node].stats.here, [nodes[k].stats.sub for k in kids],
+                                  gamma=gamma, c=c)
             if choice == EXPAND_HERE:
                 return node
             node = kids[choice]
