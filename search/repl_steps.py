@@ -4,6 +4,7 @@ text, and which goal texts the REPL printed flattened. Pure functions; no Lean.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from typing import Sequence
@@ -50,6 +51,13 @@ _FLAT_RE = re.compile(r"^[^\S\n]*[^\s⊢][^\n]*⊢", re.M)
 
 # -- positions --------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=8)
+def line_index(text: str) -> LineIndex:
+    """``LineIndex(text)``, shared: a verdict's truncation and its segmentation index the
+    same proof (read-only; nothing changes an index once made)."""
+    return LineIndex(text)
+
+
 def proof_origin(prefix: str) -> tuple[int, int]:
     """(base_line, base_column) of a proof that follows ``prefix`` in the text Lean saw."""
     return prefix.count("\n"), len(prefix) - (prefix.rfind("\n") + 1)
@@ -85,7 +93,7 @@ def steps_from_repl(proof: str, tactics: Sequence[Tactic], sorries: Sequence[Sor
     ``goal`` is only the goal it closes), but lends that entry its multi-line text when the
     REPL flattened the same single goal. Sorted by (start, -end), stable.
     """
-    index = LineIndex(proof)
+    index = line_index(proof)
     kw = {"base_line": base_line, "base_column": base_column}
     steps: list[Step] = []
     for t in tactics:
@@ -116,4 +124,4 @@ def steps_from_repl(proof: str, tactics: Sequence[Tactic], sorries: Sequence[Sor
     return steps
 
 
-__all__ = ["Step", "flattened", "pos_to_offset", "proof_origin", "steps_from_repl"]
+__all__ = ["Step", "flattened", "line_index", "pos_to_offset", "proof_origin", "steps_from_repl"]

@@ -63,9 +63,9 @@ from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
 from lean_bridge.protocol import Message, Sorry, Tactic
-from lean_bridge.text import LineIndex, mask_non_code
+from lean_bridge.text import mask_non_code
 
-from .repl_steps import Step, flattened, pos_to_offset, proof_origin, steps_from_repl
+from .repl_steps import Step, flattened, line_index, pos_to_offset, proof_origin, steps_from_repl
 
 NO_GOALS = "no goals"  # Lean's pretty-printed empty goal list (§3.3)
 UNSOLVED_GOALS = "unsolved goals"
@@ -158,7 +158,7 @@ def truncate(proof: str, messages: Sequence[Message], sorries: Sequence[Sorry] =
     with "unsolved goals" (§6.1). Warnings (``declaration uses 'sorry'``) do not cut; the
     sorry itself does. Errors outside the proof are ignored (upstream: before it).
     """
-    index = LineIndex(proof)
+    index = line_index(proof)
     cut = len(proof)
     for msg in messages:
         if not msg.is_error or msg.data.lstrip().startswith(UNSOLVED_GOALS):
@@ -270,16 +270,16 @@ def _segment_ends(mask: str, lines: Sequence[_Line], valid_end: int, steps: Sequ
                   complete: bool, proof_len: int) -> list[int]:
     starts = {s.start for s in steps}
     step_ends = sorted(s.end for s in steps)
+    last_end = step_ends[-1] if step_ends else -1
     ends: list[int] = []
-    for k, line in enumerate(lines):
-        if line.code_end == line.start or line.code_end > valid_end:
+    for k, (start, code_end, line_cut, in_literal) in enumerate(lines):
+        if code_end == start or code_end > valid_end or code_end > last_end:
             continue
         # A tactic must end at the line's last code character (or in the gap after it).
-        i = bisect.bisect_left(step_ends, line.code_end)
-        if i == len(step_ends) or step_ends[i] > line.cut:
+        if step_ends[bisect.bisect_left(step_ends, code_end)] > line_cut:
             continue
-        cut = line.cut if not line.in_literal else _cut_after(lines, k)
-        if cut is not None and _cut_allowed(mask, steps, starts, line.code_end, cut):
+        cut = line_cut if not in_literal else _cut_after(lines, k)
+        if cut is not None and _cut_allowed(mask, steps, starts, code_end, cut):
             ends.append(cut)
     if complete:
         # A complete proof's last segment reaches its last code line, whatever ends there.
