@@ -188,6 +188,15 @@ _MARKED_NEWLINE_RE = re.compile(r"\n.", re.S)
 # that finding the next code character copies nothing.
 _SPACE_RE = re.compile(r"\s*")
 _SPACES_RE = re.compile(r" *")
+# Where any literal but a line comment may start (``lean_bridge._scan``'s lexer; a raw
+# string needs its quote too).
+_NON_LINE_COMMENT_STARTS = ("/-", '"', "'", "«")
+_LINE_COMMENT_RE = re.compile(r"--[^\n]*")
+_NOT_CR_RE = re.compile(r"[^\r]")  # the mask keeps line breaks
+
+
+def _blank_comment(comment: re.Match[str]) -> str:
+    return _NOT_CR_RE.sub(" ", comment.group())
 
 
 def _layout(proof: str) -> tuple[str, list[_Line]]:
@@ -196,9 +205,17 @@ def _layout(proof: str) -> tuple[str, list[_Line]]:
     The pass decides for every newline whether a comment or string is open there: a NUL
     sentinel after each newline is code outside literals and blanked inside them (a NUL
     starts no token and joins no identifier, so the lexing is otherwise unchanged, and the
-    mask with the sentinels taken out is the proof's own mask)."""
-    marked = mask_non_code(proof.replace("\n", "\n\0"))
-    mask = _MARKED_NEWLINE_RE.sub("\n", marked)
+    mask with the sentinels taken out is the proof's own mask).
+
+    Most proofs hold no block comment, string, char literal or ``«name»``: then only line
+    comments can occur (nothing can hide a ``--``), each blanked to the end of its line,
+    and no newline is inside one; that case needs no lexer pass at all."""
+    if not any(token in proof for token in _NON_LINE_COMMENT_STARTS):
+        mask = _LINE_COMMENT_RE.sub(_blank_comment, proof) if "--" in proof else proof
+        marked = ""  # no newline is inside a literal
+    else:
+        marked = mask_non_code(proof.replace("\n", "\n\0"))
+        mask = _MARKED_NEWLINE_RE.sub("\n", marked)
     parts = mask.split("\n")  # the mask keeps every newline where the proof has it
     if len(parts) > 1 and not parts[-1]:
         parts.pop()  # a proof ending with a newline has no line after it
@@ -209,7 +226,8 @@ def _layout(proof: str) -> tuple[str, list[_Line]]:
         if k == last and nl == len(proof):
             out.append(_Line(start, start + len(part.rstrip()), nl, False))
             break
-        out.append(_Line(start, start + len(part.rstrip()), nl + 1, marked[nl + k + 1] != "\0"))
+        out.append(_Line(start, start + len(part.rstrip()), nl + 1,
+                         bool(marked) and marked[nl + k + 1] != "\0"))
         start = nl + 1
     return mask, out
 

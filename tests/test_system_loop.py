@@ -18,9 +18,10 @@ import pytest
 from benchmarks import system_loop
 from benchmarks.system import TARGETS, _goal, _segments_to, verdicts
 from lean_bridge.outcome import Status
+from lean_bridge.text import mask_non_code
 from prover.policies.proposer import make_proposer
 from search.rmaxts import _clear_running
-from search.segments import tactic_state_comment, tactic_state_comment_length
+from search.segments import _layout, tactic_state_comment, tactic_state_comment_length
 from search.states import resolve_states, segments_of
 from search.tree import Tree
 
@@ -151,3 +152,18 @@ def test_the_script_prints_its_figures_as_json():
 def test_the_comment_length_the_tree_counts_is_the_comment_s_length(state, indent):
     # insert_path counts a code-point cap with it instead of writing every comment out.
     assert tactic_state_comment_length(state, indent) == len(tactic_state_comment(state, indent))
+
+
+def test_the_layout_without_a_lexer_pass_is_the_lexer_s():
+    # segments._layout skips the lexer when only line comments can occur; the mask and the
+    # newlines inside literals must be what the lexer pass gives (with sentinels) anyway.
+    rng = random.Random(11)
+    for _ in range(3000):
+        text = "".join(rng.choice(["-", "--", "a", " ", "\n", "\r", "x -- c\n", "r", "#"])
+                       for _ in range(rng.randrange(0, 20)))
+        mask, lines = _layout(text)
+        assert mask == mask_non_code(text)
+        marked = mask_non_code(text.replace("\n", "\n\0"))
+        newlines = [i for i, c in enumerate(text) if c == "\n"]
+        inside = [marked[nl + k + 1] != "\0" for k, nl in enumerate(newlines)]
+        assert [ln.in_literal for ln in lines] == (inside + [False])[:len(lines)]
