@@ -436,20 +436,22 @@ class Tree:
         and its parent's ``children`` key counts once). An estimate, not a measurement of
         the allocator."""
         seen: set[int] = set()
+        add, getsizeof = seen.add, sys.getsizeof  # ~10 objects a node: one lookup each
 
         def size(objs: Iterable[object]) -> int:
             total = 0
             for o in objs:
-                if id(o) not in seen:
-                    seen.add(id(o))
-                    total += sys.getsizeof(o)
+                key = id(o)
+                if key not in seen:
+                    add(key)
+                    total += getsizeof(o)
             return total
 
         total = size([self.nodes])
         for n in self.nodes:
-            total += size([n, n.goal, n.codes, n.children, n.stats, n.stats.here,
-                           n.stats.sub])
-            total += size(n.codes) + size(code for code, _ in n.codes) + size(n.children)
+            stats, codes = n.stats, n.codes
+            total += size((n, n.goal, codes, n.children, stats, stats.here, stats.sub))
+            total += size(codes) + size([code for code, _ in codes]) + size(n.children)
         return total / len(self.nodes)
 
 
