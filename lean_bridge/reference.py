@@ -83,6 +83,7 @@ class Reference:
     text: str  # a parseable file with a `sorry` proof
 
 
+@lru_cache(maxsize=1024)  # pure; every check of a search asks it for the same statement
 def placeholder_for(statement: str) -> str:
     """The proof to append to ``statement`` (``…:= by\\n``, ``…:= by``, ``…:=`` or a bare
     signature) to make a parseable file with a ``sorry`` proof."""

@@ -4,6 +4,8 @@ text, and which goal texts the REPL printed flattened. Pure functions; no Lean.
 """
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -37,11 +39,24 @@ def flattened(goals: str) -> bool:
     so a flattened state is re-read in tactic mode instead. The test: a turnstile that does
     not open its line (it cannot occur inside a term).
     """
-    return any("⊢" in line and not line.lstrip().startswith("⊢") for line in goals.split("\n"))
+    if goals.count("⊢") == goals.count("\n⊢") + goals.startswith("⊢"):
+        return False  # every ⊢ opens its line (the multi-line form): no search needed
+    return _FLAT_RE.search(goals) is not None
+
+
+# A line (split on "\n" only) whose first non-blank character is not ⊢ and that holds a ⊢.
+_FLAT_RE = re.compile(r"^[^\S\n]*[^\s⊢][^\n]*⊢", re.M)
 
 
 
 # -- positions --------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=8)
+def line_index(text: str) -> LineIndex:
+    """``LineIndex(text)``, shared: a verdict's truncation and its segmentation index the
+    same proof (read-only; nothing changes an index once made)."""
+    return LineIndex(text)
+
 
 def proof_origin(prefix: str) -> tuple[int, int]:
     """(base_line, base_column) of a proof that follows ``prefix`` in the text Lean saw."""
@@ -60,11 +75,13 @@ def pos_to_offset(pos: Pos | None, index: LineIndex, *, base_line: int = 0,
         return None
     line = pos.line - base_line
     column = pos.column - (base_column if line == 1 else 0)
-    if line < 1 or column < 0 or line > index.line_count:
+    starts = index.line_starts
+    count = len(starts)
+    if line < 1 or column < 0 or line > count:
         return None
-    start = index.line_starts[line - 1]
-    stop = index.line_starts[line] - 1 if line < index.line_count else len(index.text)
-    return min(start + column, stop)
+    start = starts[line - 1]
+    stop = starts[line] - 1 if line < count else len(index.text)
+    return start + column if start + column < stop else stop
 
 
 def steps_from_repl(proof: str, tactics: Sequence[Tactic], sorries: Sequence[Sorry] = (), *,
@@ -76,15 +93,17 @@ def steps_from_repl(proof: str, tactics: Sequence[Tactic], sorries: Sequence[Sor
     ``goal`` is only the goal it closes), but lends that entry its multi-line text when the
     REPL flattened the same single goal. Sorted by (start, -end), stable.
     """
-    index = LineIndex(proof)
+    index = line_index(proof)
     kw = {"base_line": base_line, "base_column": base_column}
     steps: list[Step] = []
     for t in tactics:
-        start = pos_to_offset(t.pos, index, **kw)
-        end = pos_to_offset(t.end_pos, index, **kw)
+        start = pos_to_offset(t.pos, index, base_line=base_line, base_column=base_column)
         if start is not None:
-            steps.append(Step(start, max(start, len(proof) if end is None else end),
-                              t.goals, t.proof_state, t.tactic))
+            end = pos_to_offset(t.end_pos, index, base_line=base_line, base_column=base_column)
+            if end is None:
+                end = len(proof)
+            steps.append(Step(start, end if end > start else start, t.goals, t.proof_state,
+                              t.tactic))
     at = {s.start: i for i, s in enumerate(steps)}
     for s in sorries:
         start = pos_to_offset(s.pos, index, **kw)
@@ -105,4 +124,4 @@ def steps_from_repl(proof: str, tactics: Sequence[Tactic], sorries: Sequence[Sor
     return steps
 
 
-__all__ = ["Step", "flattened", "pos_to_offset", "proof_origin", "steps_from_repl"]
+__all__ = ["Step", "flattened", "line_index", "pos_to_offset", "proof_origin", "steps_from_repl"]

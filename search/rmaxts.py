@@ -73,7 +73,7 @@ from .rollouts import RolloutOutcome as _Outcome
 from .segments import Segment
 from .states import rejected_prefix, resolve_states, segments_of
 from .tree import Tree
-from .tree_journal import JOURNAL_FORMAT, JournalWriter, Rollout, recording
+from .tree_journal import JOURNAL_FORMAT, JournalWriter, Rollout
 from .ucb import EXPLORATION, GAMMA, rmax_reward
 from .verdicts import UNSETTLED, OnceEach, normalise
 from .verify import reference_of, verify, verify_on
@@ -330,11 +330,9 @@ class _Search(CheckpointedRun):
         assert self.tree is not None
         tokens: list[int] = []  # the cap's counts, which the journal keeps for a replay
         if outcome.segments:
-            count = self.count_tokens if self.journal is None else \
-                recording(self.count_tokens, tokens)
-            added, deepest = self.tree.insert_path(outcome.segments, max_tokens=self.max_tokens,
-                                                   count_tokens=count,
-                                                   comment=self.state_comment)
+            added, deepest = self.tree.insert_path(
+                outcome.segments, max_tokens=self.max_tokens, count_tokens=self.count_tokens,
+                comment=self.state_comment, log=tokens if self.journal is not None else None)
         else:
             added, deepest = 0, Tree.ROOT
         reward = rmax_reward(added)

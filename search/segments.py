@@ -56,15 +56,16 @@ any unresolved segment.
 """
 from __future__ import annotations
 
+import bisect
 import re
 import textwrap
-from dataclasses import dataclass, replace
-from typing import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
 
 from lean_bridge.protocol import Message, Sorry, Tactic
-from lean_bridge.text import LineIndex, mask_non_code
+from lean_bridge.text import mask_non_code
 
-from .repl_steps import Step, flattened, pos_to_offset, proof_origin, steps_from_repl
+from .repl_steps import Step, flattened, line_index, pos_to_offset, proof_origin, steps_from_repl
 
 NO_GOALS = "no goals"  # Lean's pretty-printed empty goal list (§3.3)
 UNSOLVED_GOALS = "unsolved goals"
@@ -82,8 +83,16 @@ def tactic_state_comment(state: str, indent: int) -> str:
     trailing newline. Trailing newlines of ``state`` are dropped (REPL goals have none);
     blank lines inside it (between goals) get the I+2 prefix too, as the rule says."""
     pad = " " * indent
-    body = "".join(f"{pad}  {line}\n" for line in state.rstrip("\n").split("\n"))
+    inner = pad + "  "
+    body = inner + ("\n" + inner).join(state.rstrip("\n").split("\n")) + "\n"
     return f"{pad}/- tactic state:\n{body}{pad}-/\n"
+
+
+def tactic_state_comment_length(state: str, indent: int) -> int:
+    """``len(tactic_state_comment(state, indent))``, without writing the comment: the
+    header and footer lines, and each goal line with its I+2 prefix and newline."""
+    text = state.rstrip("\n")
+    return 2 * indent + 21 + (text.count("\n") + 1) * (indent + 2) + len(text)
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,9 @@ class Segment:
 
     def resolve(self, goals: str) -> "Segment":
         """This segment with the state a probe produced (see ``goals_text``)."""
-        return replace(self, state_after=goals, probe=None)
+        # The constructor, not dataclasses.replace: a probe per rollout, and replace() costs
+        # several times more.
+        return Segment(self.text, goals, self.end, self.indent)
 
     def comment(self) -> str:
         """The ``/- tactic state: … -/`` comment of §3.3; "" while unresolved."""
@@ -147,7 +158,7 @@ def truncate(proof: str, messages: Sequence[Message], sorries: Sequence[Sorry] =
     with "unsolved goals" (§6.1). Warnings (``declaration uses 'sorry'``) do not cut; the
     sorry itself does. Errors outside the proof are ignored (upstream: before it).
     """
-    index = LineIndex(proof)
+    index = line_index(proof)
     cut = len(proof)
     for msg in messages:
         if not msg.is_error or msg.data.lstrip().startswith(UNSOLVED_GOALS):
@@ -164,29 +175,61 @@ def truncate(proof: str, messages: Sequence[Message], sorries: Sequence[Sorry] =
 
 # -- segmentation -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Line:
+class _Line(NamedTuple):
     start: int
     code_end: int  # just past the last code character; == start for a blank/comment line
     cut: int  # just past the newline (len(proof) on the last line)
     in_literal: bool  # the newline is inside a comment or string
 
 
-def _lines(proof: str, mask: str) -> list[_Line]:
-    # One lexer pass decides for every newline whether a comment or string is open there:
-    # a NUL sentinel after each newline is code outside literals and blanked inside them
-    # (a NUL starts no token and joins no identifier, so the lexing is otherwise unchanged).
-    marked = mask_non_code(proof.replace("\n", "\n\0"))
-    out, start, k = [], 0, 0
-    while True:
-        nl = proof.find("\n", start)
-        stop = len(proof) if nl < 0 else nl
-        code = len(mask[start:stop].rstrip())
-        in_literal = nl >= 0 and marked[nl + k + 1] != "\0"
-        out.append(_Line(start, start + code, stop if nl < 0 else nl + 1, in_literal))
-        if nl < 0 or nl + 1 == len(proof):
-            return out
-        start, k = nl + 1, k + 1
+# Each newline of the marked text with the sentinel after it (see ``_layout``).
+_MARKED_NEWLINE_RE = re.compile(r"\n.", re.S)
+# What ``str.lstrip()`` strips (both use Python's Unicode whitespace), matched in place so
+# that finding the next code character copies nothing.
+_SPACE_RE = re.compile(r"\s*")
+_SPACES_RE = re.compile(r" *")
+# Where any literal but a line comment may start (``lean_bridge._scan``'s lexer; a raw
+# string needs its quote too).
+_NON_LINE_COMMENT_STARTS = ("/-", '"', "'", "«")
+_LINE_COMMENT_RE = re.compile(r"--[^\n]*")
+_NOT_CR_RE = re.compile(r"[^\r]")  # the mask keeps line breaks
+
+
+def _blank_comment(comment: re.Match[str]) -> str:
+    return _NOT_CR_RE.sub(" ", comment.group())
+
+
+def _layout(proof: str) -> tuple[str, list[_Line]]:
+    """(``mask_non_code(proof)``, the proof's lines) from one lexer pass.
+
+    The pass decides for every newline whether a comment or string is open there: a NUL
+    sentinel after each newline is code outside literals and blanked inside them (a NUL
+    starts no token and joins no identifier, so the lexing is otherwise unchanged, and the
+    mask with the sentinels taken out is the proof's own mask).
+
+    Most proofs hold no block comment, string, char literal or ``«name»``: then only line
+    comments can occur (nothing can hide a ``--``), each blanked to the end of its line,
+    and no newline is inside one; that case needs no lexer pass at all."""
+    if not any(token in proof for token in _NON_LINE_COMMENT_STARTS):
+        mask = _LINE_COMMENT_RE.sub(_blank_comment, proof) if "--" in proof else proof
+        marked = ""  # no newline is inside a literal
+    else:
+        marked = mask_non_code(proof.replace("\n", "\n\0"))
+        mask = _MARKED_NEWLINE_RE.sub("\n", marked)
+    parts = mask.split("\n")  # the mask keeps every newline where the proof has it
+    if len(parts) > 1 and not parts[-1]:
+        parts.pop()  # a proof ending with a newline has no line after it
+    out: list[_Line] = []
+    start, last = 0, len(parts) - 1
+    for k, part in enumerate(parts):
+        nl = start + len(part)
+        if k == last and nl == len(proof):
+            out.append(_Line(start, start + len(part.rstrip()), nl, False))
+            break
+        out.append(_Line(start, start + len(part.rstrip()), nl + 1,
+                         bool(marked) and marked[nl + k + 1] != "\0"))
+        start = nl + 1
+    return mask, out
 
 
 def _cut_after(lines: Sequence[_Line], k: int) -> int | None:
@@ -199,14 +242,6 @@ def _cut_after(lines: Sequence[_Line], k: int) -> int | None:
         if not line.in_literal:
             return line.cut
     return lines[-1].cut
-
-
-def _dedupe(steps: Sequence[Step]) -> list[Step]:
-    """One step per (start, end), the first seen; sorted by (start, -end)."""
-    seen: dict[tuple[int, int], Step] = {}
-    for s in steps:
-        seen.setdefault((s.start, s.end), s)
-    return sorted(seen.values(), key=lambda s: (s.start, -s.end))
 
 
 def _parents(steps: Sequence[Step]) -> list[int]:
@@ -231,7 +266,7 @@ def _outermost_ending(steps: Sequence[Step], lo: int, hi: int) -> int | None:
 
 
 def _next_code(mask: str, i: int) -> int:
-    return len(mask) - len(mask[i:].lstrip())
+    return _SPACE_RE.match(mask, i).end()  # type: ignore[union-attr]  # `\s*` always matches
 
 
 def _cut_allowed(mask: str, steps: Sequence[Step], starts: set[int], code_end: int,
@@ -249,24 +284,26 @@ def _cut_allowed(mask: str, steps: Sequence[Step], starts: set[int], code_end: i
     return not any(s.start < code_end < s.end for s in steps)
 
 
-def _segment_ends(proof: str, mask: str, valid_end: int, steps: Sequence[Step],
-                  complete: bool) -> list[int]:
+def _segment_ends(mask: str, lines: Sequence[_Line], valid_end: int, steps: Sequence[Step],
+                  complete: bool, proof_len: int) -> list[int]:
     starts = {s.start for s in steps}
+    step_ends = sorted(s.end for s in steps)
+    last_end = step_ends[-1] if step_ends else -1
     ends: list[int] = []
-    lines = _lines(proof, mask)
-    for k, line in enumerate(lines):
-        if line.code_end == line.start or line.code_end > valid_end:
+    for k, (start, code_end, line_cut, in_literal) in enumerate(lines):
+        if code_end == start or code_end > valid_end or code_end > last_end:
             continue
-        if _outermost_ending(steps, line.code_end, line.cut) is None:
+        # A tactic must end at the line's last code character (or in the gap after it).
+        if step_ends[bisect.bisect_left(step_ends, code_end)] > line_cut:
             continue
-        cut = _cut_after(lines, k)
-        if cut is not None and _cut_allowed(mask, steps, starts, line.code_end, cut):
+        cut = line_cut if not in_literal else _cut_after(lines, k)
+        if cut is not None and _cut_allowed(mask, steps, starts, code_end, cut):
             ends.append(cut)
     if complete:
         # A complete proof's last segment reaches its last code line, whatever ends there.
         coded = [k for k, ln in enumerate(lines) if ln.code_end > ln.start]
         if coded:
-            last = _cut_after(lines, coded[-1]) or len(proof)
+            last = _cut_after(lines, coded[-1]) or proof_len
             if not ends or ends[-1] < last:
                 ends.append(last)
     return ends
@@ -280,10 +317,13 @@ def _probe(proof: str, mask: str, steps: Sequence[Step], parents: Sequence[int],
     line at the sequence's base column (so never inside a bullet: bullets are not
     ``allTactics`` entries, a bullet's body is in its parent's sequence, and replaying from
     before the bullet ends with the bullet closed and the remaining goals shown)."""
-    siblings = [i for i, p in enumerate(parents) if p == parents[t] and i <= t]
     chain = [t]
-    for i in reversed(siblings[:-1]):
-        if not _SEQUENCE_GAP_RE.fullmatch(mask[steps[i].end:steps[chain[-1]].start]):
+    parent = parents[t]
+    for i in range(t - 1, -1, -1):  # T's earlier siblings, nearest first
+        if parents[i] != parent:
+            continue
+        gap, stop = steps[i].end, steps[chain[-1]].start
+        if gap < stop and not _SEQUENCE_GAP_RE.fullmatch(mask, gap, stop):  # (none: a match)
             break
         chain.append(i)
 
@@ -292,14 +332,17 @@ def _probe(proof: str, mask: str, steps: Sequence[Step], parents: Sequence[int],
         lead = mask[line_start:steps[i].start]
         return len(lead) - len(lead.lstrip()), not lead.strip()
 
-    base = min(layout(i)[0] for i in chain)
-    first = next((i for i in chain if layout(i) == (base, True)), chain[-1])
+    layouts = [layout(i) for i in chain]
+    base = min(column for column, _ in layouts)
+    first = next((i for i, lay in zip(chain, layouts, strict=True) if lay == (base, True)),
+                 chain[-1])
     head = steps[first]
     if head.proof_state is None:
         return None
     line_start = proof.rfind("\n", 0, head.start) + 1
     text = " " * (head.start - line_start) + proof[head.start:steps[t].end]
-    body = textwrap.dedent(text).strip("\n")
+    # One line (the usual probe) dedents to itself without its indent (dedent's own rule).
+    body = text.lstrip(" \t") if "\n" not in text else textwrap.dedent(text).strip("\n")
     # The REPL parses one tactic; a sequence goes in parentheses (lean-bridge.md).
     tactic = body if "\n" not in body else "(\n" + body + ")"
     return Probe(head.proof_state, tactic)
@@ -324,18 +367,33 @@ def state_after_segments(proof: str, ends: Sequence[int], steps: Sequence[Step],
     where not even a probe can be built (no tactic ends in the segment, or its block's
     first tactic has no proof state).
     """
-    mask = mask_non_code(proof)
-    uniq = _dedupe(steps)
-    parents = _parents(uniq)
+    ordered = sorted(steps, key=lambda s: (s.start, -s.end))
+    return _states_after(proof, mask_non_code(proof), ends, ordered, complete)
+
+
+def _states_after(proof: str, mask: str, ends: Sequence[int], ordered: Sequence[Step],
+                  complete: bool) -> list[str | Probe | None]:
+    """``state_after_segments`` with the proof's mask made and the steps sorted by (start,
+    -end), stably (``steps_from_repl``'s order). The steps at or after an end are then a
+    tail of ``ordered``, and the first of a run of equal (start, end) is the first in the
+    REPL's answer: the one kept for probes, and the one whose goals count."""
+    uniq: list[Step] | None = None  # one step per (start, end), for probes: made when needed
+    parents: list[int] = []
+    starts = [s.start for s in ordered]
     out: list[str | Probe | None] = []
+    count = len(ordered)
     for end in ends:
-        code_end = len(mask[:end].rstrip())  # the segment's last code character
         nxt = _next_code(mask, end)
-        following = [s for s in steps if s.start >= end]
-        if following:
-            first = min(following, key=lambda s: (s.start, -s.end))
-            same = [s for s in following if (s.start, s.end) == (first.start, first.end)]
-            if nxt == first.start and len({s.goals for s in same}) == 1:
+        i = bisect.bisect_left(starts, end)
+        if i < count:
+            first = ordered[i]
+            # The entries at the next position: one goal text, or one per goal (``<;>``).
+            same_goals = True
+            j = i + 1
+            while j < count and ordered[j].start == first.start and ordered[j].end == first.end:
+                same_goals = same_goals and ordered[j].goals == first.goals
+                j += 1
+            if nxt == first.start and same_goals:
                 if not flattened(first.goals):
                     out.append(first.goals)
                 elif first.proof_state is not None:
@@ -348,19 +406,37 @@ def state_after_segments(proof: str, ends: Sequence[int], steps: Sequence[Step],
         elif complete and nxt == len(mask):
             out.append(NO_GOALS)
             continue
+        code_end = len(mask[:end].rstrip())  # the segment's last code character
+        if uniq is None:
+            uniq = [s for k, s in enumerate(ordered)
+                    if not k or (s.start, s.end) != (ordered[k - 1].start, ordered[k - 1].end)]
+            parents = _parents(uniq)
         t = _outermost_ending(uniq, code_end, end)
         out.append(None if t is None else _probe(proof, mask, uniq, parents, t))
     return out
 
 
-def _indent(proof: str, steps: Sequence[Step], lo: int, hi: int) -> int | None:
-    inside = [s for s in steps if lo < s.end <= hi]
-    if not inside:
-        return None
-    start = min(s.start for s in inside)
-    line_start = proof.rfind("\n", 0, start) + 1
-    line = proof[line_start:]
-    return len(line) - len(line.lstrip(" "))
+def _indents(proof: str, steps: Sequence[Step], ends: Sequence[int]) -> list[int | None]:
+    """Per segment ``[previous end, end)``: the leading spaces of the line where the
+    earliest-starting step ending inside it (after its start, up to its end) begins; None
+    when no step ends there."""
+    by_end = sorted(steps, key=lambda s: s.end)
+    j, count = 0, len(by_end)
+    while j < count and by_end[j].end <= 0:
+        j += 1
+    out: list[int | None] = []
+    for end in ends:  # increasing: each step is inside at most one segment
+        lowest = -1
+        while j < count and by_end[j].end <= end:
+            if lowest < 0 or by_end[j].start < lowest:
+                lowest = by_end[j].start
+            j += 1
+        if lowest < 0:
+            out.append(None)
+            continue
+        line_start = proof.rfind("\n", 0, lowest) + 1
+        out.append(_SPACES_RE.match(proof, line_start).end() - line_start)  # type: ignore[union-attr]
+    return out
 
 
 def segment(proof: str, valid_end: int, tactics: Sequence[Tactic],
@@ -387,20 +463,18 @@ def segment(proof: str, valid_end: int, tactics: Sequence[Tactic],
         raise ValueError("a complete proof cannot have been truncated")
     steps = steps_from_repl(proof, tactics, sorries, base_line=base_line,
                             base_column=base_column)
-    mask = mask_non_code(proof)
-    ends = _segment_ends(proof, mask, valid_end, steps, complete)
-    states = state_after_segments(proof, ends, steps, complete=complete)
+    mask, lines = _layout(proof)
+    ends = _segment_ends(mask, lines, valid_end, steps, complete, len(proof))
+    states = _states_after(proof, mask, ends, steps, complete)
     segments: list[Segment] = []
     prev = 0
-    for end, state in zip(ends, states, strict=True):
-        indent = _indent(proof, steps, prev, end)
+    for end, state, indent in zip(ends, states, _indents(proof, steps, ends), strict=True):
         if indent is None:  # §6.2: a final segment without tactics takes the first indent
             indent = segments[0].indent if segments else 2
         if isinstance(state, Probe):
-            seg = Segment(proof[prev:end], None, end, indent, probe=state)
+            segments.append(Segment(proof[prev:end], None, end, indent, state))
         else:
-            seg = Segment(proof[prev:end], state, end, indent)
-        segments.append(seg)
+            segments.append(Segment(proof[prev:end], state, end, indent))
         prev = end
     return segments
 

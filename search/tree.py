@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from .segments import NO_GOALS, Segment, state_comment
+from .segments import NO_GOALS, Segment, state_comment, tactic_state_comment_length
 from .ucb import (
     EXPAND_HERE,
     EXPLORATION,
@@ -207,7 +207,7 @@ class Tree:
 
     def insert_path(self, segments: Sequence[Segment], *, max_tokens: int,
                     count_tokens: Callable[[str], int] = len,
-                    comment: bool = True) -> tuple[int, int]:
+                    comment: bool = True, log: list[int] | None = None) -> tuple[int, int]:
         """Insert the path of ``segments`` from the root; (new node count, deepest node).
 
         Walks the segments in order, accumulating their text into the code prefix. A
@@ -225,29 +225,41 @@ class Tree:
         Upstream counts the policy's tokens; the default here counts code points. The
         count of new nodes is what ``ucb.rmax_reward`` takes.
         """
+        nodes = self.nodes
         node, prev_goal, code, added = self.ROOT, self.root_goal, "", 0
         for seg in segments:
             code += seg.text
-            if seg.state_after is None:
+            state = seg.state_after
+            if state is None:
                 break
-            if seg.state_after == prev_goal:
+            if state == prev_goal:
                 continue
             # A prefix ends with a newline, as upstream's segments do (a valid prefix that
             # ends the text without one gets it): the continuation starts a new line.
             stored = code if code.endswith("\n") else code + "\n"
-            tokens = count_tokens(_prompt_tail(stored, seg.state_after, seg.indent, comment))
+            if count_tokens is len:  # code points: the comment's length, without writing it
+                tokens = len(stored) + (tactic_state_comment_length(state, seg.indent)
+                                        if comment else 0)
+            else:
+                tokens = count_tokens(_prompt_tail(stored, state, seg.indent, comment))
+            if log is not None:  # what a replay gives back (``search.tree_journal``)
+                log.append(tokens)
             if tokens >= max_tokens:
                 continue
-            child = self.nodes[node].children.get(seg.state_after)
+            child = nodes[node].children.get(state)
             if child is None:
-                child = self._add_child(node, seg.state_after, tokens)
+                child = self._add_child(node, state, tokens)
                 added += 1
-            target = self.nodes[child]
+            target = nodes[child]
             encoded = stored.encode()
-            if all(known != encoded for known, _ in target.codes):
+            for known, _ in target.codes:
+                if known == encoded:
+                    break
+            else:
                 target.codes += ((encoded, seg.indent),)
-            target.tokens = min(target.tokens, tokens)
-            node, prev_goal = child, seg.state_after
+            if tokens < target.tokens:
+                target.tokens = tokens
+            node, prev_goal = child, state
         return added, node
 
     def _add_child(self, parent: int, goal: str, tokens: int) -> int:
@@ -270,10 +282,15 @@ class Tree:
 
     def _sync_wide(self, path: Sequence[int]) -> None:
         """After a path's statistics changed, refresh its nodes' entries in wide parents."""
-        for i in path[1:]:
-            wide = self._wide.get(self.nodes[i].parent)
+        wide_of = self._wide
+        if not wide_of:
+            return
+        nodes = self.nodes
+        # The path runs root → node, so each node follows its parent (path[1:] is one shorter).
+        for parent, i in zip(path, path[1:], strict=False):
+            wide = wide_of.get(parent)
             if wide is not None:
-                wide.update(i, self.nodes[i].stats.sub)
+                wide.update(i, nodes[i].stats.sub)
 
     # -- selection, jobs and backup (§7.2-7.4; arithmetic in search.ucb) --------------------
 
@@ -286,26 +303,31 @@ class Tree:
 
     def path_to(self, index: int) -> list[int]:
         """Node indices from the root to ``index``, both included."""
+        nodes = self.nodes  # three walks per rollout: locals, not attribute lookups
         path = [index]
-        while self.nodes[path[-1]].parent != self.NO_PARENT:
-            path.append(self.nodes[path[-1]].parent)
-        return path[::-1]
+        parent = nodes[index].parent
+        while parent != self.NO_PARENT:
+            path.append(parent)
+            parent = nodes[parent].parent
+        path.reverse()
+        return path
 
     def select(self, *, gamma: float = GAMMA, c: float = EXPLORATION) -> int:
         """The node to expand: descend from the root by ``ucb.select_child`` until the
         virtual ⊘ action wins (a leaf always expands itself)."""
-        node = self.ROOT
+        nodes, node = self.nodes, self.ROOT
+        wide_of = self._wide if gamma == GAMMA else {}
         while True:
-            wide = self._wide.get(node) if gamma == GAMMA else None
+            wide = wide_of.get(node)
             if wide is not None:
-                child = wide.select(self.nodes[node].stats.here, gamma=gamma, c=c)
+                child = wide.select(nodes[node].stats.here, gamma=gamma, c=c)
                 if child is None:
                     return node
                 node = child
                 continue
-            kids = list(self.nodes[node].children.values())
-            choice = select_child(self.nodes[node].stats.here,
-                                  [self.nodes[k].stats.sub for k in kids], gamma=gamma, c=c)
+            kids = list(nodes[node].children.values())
+            choice = select_child(nodes[node].stats.here, [nodes[k].stats.sub for k in kids],
+                                  gamma=gamma, c=c)
             if choice == EXPAND_HERE:
                 return node
             node = kids[choice]
@@ -417,20 +439,22 @@ class Tree:
         and its parent's ``children`` key counts once). An estimate, not a measurement of
         the allocator."""
         seen: set[int] = set()
+        add, getsizeof = seen.add, sys.getsizeof  # ~10 objects a node: one lookup each
 
         def size(objs: Iterable[object]) -> int:
             total = 0
             for o in objs:
-                if id(o) not in seen:
-                    seen.add(id(o))
-                    total += sys.getsizeof(o)
+                key = id(o)
+                if key not in seen:
+                    add(key)
+                    total += getsizeof(o)
             return total
 
         total = size([self.nodes])
         for n in self.nodes:
-            total += size([n, n.goal, n.codes, n.children, n.stats, n.stats.here,
-                           n.stats.sub])
-            total += size(n.codes) + size(code for code, _ in n.codes) + size(n.children)
+            stats, codes = n.stats, n.codes
+            total += size((n, n.goal, codes, n.children, stats, stats.here, stats.sub))
+            total += size(codes) + size([code for code, _ in codes]) + size(n.children)
         return total / len(self.nodes)
 
 

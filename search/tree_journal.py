@@ -124,15 +124,6 @@ class Codec:
                        trace, None if kept is None else (str(kept[0]), dict(kept[1])))
 
 
-def recording(count_tokens: Callable[[str], int], log: list[int]) -> Callable[[str], int]:
-    """``count_tokens`` that also appends each count to ``log`` (what a replay gives back)."""
-    def count(text: str) -> int:
-        n = count_tokens(text)
-        log.append(n)
-        return n
-    return count
-
-
 def _replaying(tokens: Sequence[int]) -> Callable[[str], int]:
     counts = iter(tokens)
 
@@ -374,4 +365,4 @@ class JournalWriter:
 
 
 __all__ = ["JOURNAL_FORMAT", "LEGACY_FORMAT", "Codec", "JournalWriter", "Replayed", "Rollout",
-           "apply_rollout", "recording", "replay"]
+           "apply_rollout", "replay"]

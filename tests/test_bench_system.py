@@ -49,6 +49,9 @@ def test_bench_system_reports_checkpoint_cost_with_and_without_at_each_size():
             report[f"checkpoint_us_per_expansion_off_{n}"]
         assert on > 0 and off > 0 and report[f"checkpoint_cost_ratio_{n}"] == on / off
         assert f"checkpoint_cost_ratio_{n}" not in report["targets_met"]  # no target at 200
+        on, off = report[f"checkpoint_loop_us_per_expansion_on_{n}"], \
+            report[f"checkpoint_loop_us_per_expansion_off_{n}"]
+        assert on > 0 and off > 0 and report[f"checkpoint_loop_cost_ratio_{n}"] == on / off
     assert report["checkpoint_peak_memory_nodes"] == 400
     assert report["checkpoint_peak_memory_ratio"] >= 1.0  # a peak is never below what is held
     assert "checkpoint_peak_memory_ratio" in report["targets_met"]
