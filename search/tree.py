@@ -49,6 +49,8 @@ def _prompt_tail(code: str, goal: str, indent: int, comment: bool) -> str:
     return code + _comment(goal, indent) if comment else code
 
 
+# Nodes a large tree's ``bytes_per_node`` looks at.
+_SAMPLE = 1024
 # From this many children on, a node keeps its children's DUCB terms in arrays.
 _WIDE = 16
 
@@ -450,12 +452,20 @@ class Tree:
                     total += getsizeof(o)
             return total
 
-        total = size([self.nodes])
-        for n in self.nodes:
+        nodes = self.nodes
+        # A large tree is estimated from an even sample of its nodes: summing every node
+        # took as long as a few hundred expansions of the loop, at each tree's end. A child
+        # key is counted where it is not the child's own goal (then the child counts it).
+        step = max(1, len(nodes) // _SAMPLE) if len(nodes) > 2 * _SAMPLE else 1
+        sample = nodes[::step]
+        total = 0
+        for n in sample:
             stats, codes = n.stats, n.codes
             total += size((n, n.goal, codes, n.children, stats, stats.here, stats.sub))
-            total += size(codes) + size([code for code, _ in codes]) + size(n.children)
-        return total / len(self.nodes)
+            total += size(codes) + size([code for code, _ in codes])
+            total += size([g for g, k in n.children.items() if g is not nodes[k].goal]
+                          if step > 1 else n.children)
+        return size([nodes]) / len(nodes) + total / len(sample)
 
 
 __all__ = ["FORMAT", "Node", "Tree"]

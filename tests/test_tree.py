@@ -231,3 +231,18 @@ def test_wide_nodes_select_exactly_like_the_scalar_rule():
             expected = select_child(node.stats.here, [candidate.nodes[k].stats.sub for k in kids])
             got = candidate._wide[i].select(node.stats.here, gamma=0.99, c=2.0)
             assert got == (None if expected == EXPAND_HERE else kids[expected]), i
+
+
+def test_a_large_trees_bytes_per_node_is_estimated_from_a_sample(monkeypatch):
+    import search.tree as tree_module
+
+    tree = Tree(ROOT_GOAL)
+    for i in range(3000):
+        tree.insert_path([seg(f"  step {i % 40}\n", f"⊢ A {i % 40}"),
+                          seg(f"  tactic {i}\n" + "-- note\n" * (i % 7), f"⊢ B {i}")],
+                         max_tokens=10 ** 6)
+    assert len(tree) > 2 * tree_module._SAMPLE
+    sampled = tree.bytes_per_node()
+    monkeypatch.setattr(tree_module, "_SAMPLE", 10 ** 9)  # every node
+    full = tree.bytes_per_node()
+    assert sampled == pytest.approx(full, rel=0.05) and sampled != full
