@@ -16,7 +16,7 @@ from .result import LeanTally
 from .rollouts import RolloutOutcome, outcomes_from_json, outcomes_to_json
 from .tree import Tree
 from .tree_journal import JOURNAL_FORMAT, JournalWriter, Rollout, replay
-from .verdicts import OnceEach
+from .verdicts import Seen
 
 
 class CheckpointedRun:
@@ -38,7 +38,7 @@ class CheckpointedRun:
     completed: int
     generations: int
     lean_calls: int
-    outcomes: OnceEach[str, RolloutOutcome]
+    outcomes: Seen[str, RolloutOutcome]
     seconds_before: float
     proof: str | None
     cost: int | None
