@@ -141,6 +141,7 @@ class _Search(CheckpointedRun):
         # be gone; crashes and timeouts are retried. The counts are this search's (``Seen``).
         self.shared = shared
         self.outcomes: Seen[str, _Outcome] = Seen(shared.outcomes if shared else None)
+        self.inherited: dict[str, _Outcome] = self.outcomes.once.kept()  # for the journal
         self.seconds_before = 0.0
         self.proof: str | None = None
         self.cost: int | None = None
@@ -255,10 +256,13 @@ class _Search(CheckpointedRun):
         assert self.tree is not None
         known = self.tree.states_on_path(job.node)
         key = normalise(proof)
+        # An outcome of an earlier search (``inherited``), taken for the first time, is
+        # journaled as this run's too: a resume counts it in ``distinct`` once, as before.
+        claim = key in self.inherited and not self.outcomes.asked(key)
         outcome, fresh = await self.outcomes.get(
             key, lambda: self._checked(proof, empty, known), lambda o: o.status not in UNSETTLED)
         return replace(outcome, key=key) if fresh else \
-            replace(outcome, empty=empty, shared=True)
+            replace(outcome, empty=empty, shared=True, key=key if claim else None)
 
     async def _checked(self, proof: str, empty: bool, known: dict[str, str]) -> _Outcome:
         if not self.resolve_probes:

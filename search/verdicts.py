@@ -180,6 +180,10 @@ class Seen(Generic[K, V]):
     def known(self, key: K) -> V | None:
         return self.once.known(key)
 
+    def asked(self, key: K) -> bool:
+        """Whether this search asked for ``key`` before."""
+        return key in self._keys
+
     def note(self, key: K) -> None:
         """``key`` was answered by this search without ``get`` (a hit all the same)."""
         self._keys.add(key)
