@@ -20,6 +20,15 @@ returning a result line (``LocalAttempts`` here; Ray-hosted attempts run the sam
 ``run_attempt`` elsewhere). The driver alone writes results. Ray-hosted attempts keep no
 checkpoint: a worker may sit on another node, whose disk a retry on another worker (or the
 driver's rerun) cannot read.
+
+No candidate is checked twice across a problem's attempts either: ``LocalAttempts`` (and the
+synth driver's attempts) hand every attempt of a problem one ``search.verdicts.SharedVerdicts``
+(whole-proof sampling and RMaxTS; freed once the problem's attempts are done), so a candidate
+an earlier attempt judged takes its verdict without a Lean call. Each line's ``lean_calls``
+counts the checks its own attempt caused, ``distinct`` the distinct candidates it judged
+(verdict from Lean or from an earlier attempt). Nothing is shared through a rerun (a resumed
+``rmaxts`` attempt takes back its own outcomes) nor between Ray-hosted attempts, each of which
+is a separate search in some worker.
 """
 from __future__ import annotations
 
@@ -43,6 +52,8 @@ from benchmarks.manifest import now
 from benchmarks.metrics import AttemptStatus
 from benchmarks.resultlog import ResultLog
 from search import Budget, search
+from search.methods import SearchMethod
+from search.verdicts import SharedVerdicts
 from search.watched import WatchedProposer
 
 
@@ -168,14 +179,17 @@ def decomposition_of(result: Any) -> dict[str, Any]:
 async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any, lean: Any,
                       timeout: float | None, run: str = "",
                       on_generations: Callable[[int], None] | None = None,
-                      resume: Resume | None = None) -> dict[str, Any]:
+                      resume: Resume | None = None,
+                      shared: SharedVerdicts | None = None) -> dict[str, Any]:
     """One search with budget ``1×T`` and its own seed, as a result line. A Lean REPL that
     cannot be started at all is raised (the whole run is hopeless); any other failure is an
     ``error`` line, and so is a search that found no proof while some of its Lean checks got
     no verdict (``unjudged``); a wall-clock overrun is a ``timeout`` line. ``on_generations``
     hears the generations asked so far, as they are asked (a progress display). With
     ``resume`` an ``rmaxts`` search checkpoints its tree there every ``resume.every``
-    rollouts and resumes from it (``benchmarks.checkpoints``); its generations count on."""
+    rollouts and resumes from it (``benchmarks.checkpoints``); its generations count on.
+    ``shared``: the verdicts the problem's other attempts share (module docstring), used by
+    the searches that judge whole candidates (``SHARING``) and ignored by the others."""
     from lean_bridge.errors import ReplUnavailable
 
     asked = [resume.generations if resume is not None else 0]
@@ -193,7 +207,9 @@ async def run_attempt(plan: EvalPlan, item: Any, attempt: int, *, proposer: Any,
                    lean=lean, budget=per_attempt,
                    rng=random.Random(attempt_seed(plan.seed, item.name, attempt)),
                    **dict(plan.options),
-                   **checkpoint_options(plan.method, resume)),
+                   **checkpoint_options(plan.method, resume),
+                   **({"shared": shared} if shared is not None and plan.method in SHARING
+                      else {})),
             timeout=timeout)
     except asyncio.TimeoutError:
         return result_line(plan, item, attempt, status=AttemptStatus.TIMEOUT, run=run,
@@ -228,23 +244,62 @@ class Attempts(Protocol):
 Watch = Callable[[str, int, int], None]
 
 
+# The searches that take ``shared=``: those whose candidates are whole proofs.
+SHARING = (SearchMethod.SAMPLE.value, SearchMethod.RMAXTS.value)
+
+
+class ProblemVerdicts:
+    """One ``SharedVerdicts`` per problem while its attempts run (module docstring): made at
+    its first attempt, dropped at its last or when ``done`` says so (``run_eval`` does once a
+    problem's attempts are over, a problem time limit cutting them short included), so the
+    memory held is the problems in flight's, not the benchmark's."""
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+        self._by_problem: dict[str, SharedVerdicts] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_problem)
+
+    def of(self, name: str) -> SharedVerdicts:
+        return self._by_problem.setdefault(name, SharedVerdicts.empty())
+
+    def after(self, name: str, attempt: int) -> None:
+        """Attempt ``attempt`` of ``name`` is over: the last one frees the problem's."""
+        if attempt >= self.attempts - 1:
+            self.done(name)
+
+    def done(self, name: str) -> None:
+        self._by_problem.pop(name, None)
+
+
 class LocalAttempts:
     """Attempts in this process: one REPL pool and one proposer shared by all of them;
     ``watch`` hears each attempt's generations as they are asked; with ``checkpoints`` an
     ``rmaxts`` attempt's tree is checkpointed there and resumed (``run_eval`` removes it once
-    the attempt's line is written)."""
+    the attempt's line is written); the attempts of a problem share its verdicts
+    (``ProblemVerdicts``, module docstring)."""
 
     def __init__(self, plan: EvalPlan, *, proposer: Any, lean: Any, run: str = "",
                  watch: Watch | None = None, checkpoints: TreeCheckpoints | None = None) -> None:
         self.plan, self.proposer, self.lean, self.run = plan, proposer, lean, run
         self.watch = watch
         self.checkpoints = checkpoints
+        self.verdicts = ProblemVerdicts(plan.budget.attempts)
 
     async def __call__(self, item: Any, attempt: int, timeout: float | None) -> dict[str, Any]:
-        return await run_attempt(self.plan, item, attempt, proposer=self.proposer, lean=self.lean,
-                                 timeout=timeout, run=self.run,
-                                 on_generations=watching(self.watch, item, attempt),
-                                 **attempt_checkpoint(self.plan, self.checkpoints, item, attempt))
+        try:
+            return await run_attempt(self.plan, item, attempt, proposer=self.proposer,
+                                     lean=self.lean, timeout=timeout, run=self.run,
+                                     on_generations=watching(self.watch, item, attempt),
+                                     shared=self.verdicts.of(item.name),
+                                     **attempt_checkpoint(self.plan, self.checkpoints, item,
+                                                          attempt))
+        finally:
+            self.verdicts.after(item.name, attempt)
+
+    def problem_done(self, name: str) -> None:
+        self.verdicts.done(name)
 
 
 def attempt_checkpoint(plan: EvalPlan, checkpoints: TreeCheckpoints | None, item: Any,
@@ -368,24 +423,32 @@ async def run_eval(plan: EvalPlan, items: Sequence[Any], log: ResultLog, attempt
         if not todo:
             return
         async with gate:
-            deadline = None if plan.problem_timeout is None else time.monotonic() + plan.problem_timeout
-            for attempt in todo:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                if left == 0.0:
-                    record = result_line(plan, item, attempt, status=AttemptStatus.TIMEOUT, run=run,
-                                         error="the problem's wall-clock limit was used up "
-                                               "by earlier attempts")
-                else:
-                    if on_start is not None:
-                        on_start(item.name, attempt)
-                    record = await attempts(item, attempt, left)
-                record["run"] = run
-                if log.append(record):
-                    tally.add(record)
-                if checkpoints is not None:  # the line is on disk: the tree is not needed
-                    checkpoints.discard(item.name, attempt)
-                if on_result is not None:
-                    on_result(record, tally)
+            try:
+                await attempts_of(item, todo)
+            finally:  # attempts holding per-problem state (``ProblemVerdicts``) free it
+                done = getattr(attempts, "problem_done", None)
+                if done is not None:
+                    done(item.name)
+
+    async def attempts_of(item: Any, todo: list[int]) -> None:
+        deadline = None if plan.problem_timeout is None else time.monotonic() + plan.problem_timeout
+        for attempt in todo:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if left == 0.0:
+                record = result_line(plan, item, attempt, status=AttemptStatus.TIMEOUT, run=run,
+                                     error="the problem's wall-clock limit was used up "
+                                           "by earlier attempts")
+            else:
+                if on_start is not None:
+                    on_start(item.name, attempt)
+                record = await attempts(item, attempt, left)
+            record["run"] = run
+            if log.append(record):
+                tally.add(record)
+            if checkpoints is not None:  # the line is on disk: the tree is not needed
+                checkpoints.discard(item.name, attempt)
+            if on_result is not None:
+                on_result(record, tally)
 
     tasks = [asyncio.create_task(one_problem(item)) for item in items]
     try:

@@ -75,7 +75,7 @@ from .states import rejected_prefix, resolve_states, segments_of
 from .tree import Tree
 from .tree_journal import JOURNAL_FORMAT, JournalWriter, Rollout
 from .ucb import EXPLORATION, GAMMA, rmax_reward
-from .verdicts import UNSETTLED, OnceEach, normalise
+from .verdicts import UNSETTLED, Seen, SharedVerdicts, VerdictCache, normalise
 from .verify import reference_of, verify, verify_on
 
 CHECKPOINT_FORMAT = JOURNAL_FORMAT
@@ -103,7 +103,8 @@ class _Search(CheckpointedRun):
                  budget: Budget, rng: random.Random, concurrency: int, gamma: float,
                  c: float, max_tokens: int, count_tokens: Callable[[str], int] | None,
                  temperature: float, checkpoint: Path | None, checkpoint_every: int,
-                 trace: bool, resolve_probes: bool, tactic_state_comment: bool) -> None:
+                 trace: bool, resolve_probes: bool, tactic_state_comment: bool,
+                 shared: SharedVerdicts | None = None) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if checkpoint_every < 1:
@@ -134,10 +135,13 @@ class _Search(CheckpointedRun):
         self.completed = 0  # rollouts finished in this tree
         self.generations = 0
         self.lean_calls = 0
-        # Each distinct candidate of the run (every tree) is judged once: a copy takes the
-        # outcome of the rollout that judged it (``search.verdicts``), never its proof-state
-        # ids, which belong to a process that may be gone; crashes and timeouts are retried.
-        self.outcomes: OnceEach[str, _Outcome] = OnceEach()
+        # Each distinct candidate of the run (every tree; with ``shared``, every search of the
+        # problem) is judged once: a copy takes the outcome of the rollout that judged it
+        # (``search.verdicts``), never its proof-state ids, which belong to a process that may
+        # be gone; crashes and timeouts are retried. The counts are this search's (``Seen``).
+        self.shared = shared
+        self.outcomes: Seen[str, _Outcome] = Seen(shared.outcomes if shared else None)
+        self.inherited: dict[str, _Outcome] = self.outcomes.once.kept()  # for the journal
         self.seconds_before = 0.0
         self.proof: str | None = None
         self.cost: int | None = None
@@ -183,8 +187,10 @@ class _Search(CheckpointedRun):
     async def _root_goal(self) -> str:
         """§7.6 setup: the goal of the ``sorry`` of ``statement + "  sorry"``. "" when Lean
         gives none (the root's key then matches no segment state, which is harmless)."""
-        self.lean_calls += 1
-        result = self.tally.check(await verify(self.lean, self.problem, _root_proof(self.problem)))
+        once = VerdictCache(self.lean, self.tally.check,  # shared: one check per problem
+                            shared=self.shared.checks if self.shared else None)
+        result = await once.verify(self.problem, _root_proof(self.problem))
+        self.lean_calls += once.calls
         return result.sorries[-1].goal if result.sorries else ""
 
     async def _search_tree(self) -> bool:
@@ -250,10 +256,13 @@ class _Search(CheckpointedRun):
         assert self.tree is not None
         known = self.tree.states_on_path(job.node)
         key = normalise(proof)
+        # An outcome of an earlier search (``inherited``), taken for the first time, is
+        # journaled as this run's too: a resume counts it in ``distinct`` once, as before.
+        claim = key in self.inherited and not self.outcomes.asked(key)
         outcome, fresh = await self.outcomes.get(
             key, lambda: self._checked(proof, empty, known), lambda o: o.status not in UNSETTLED)
         return replace(outcome, key=key) if fresh else \
-            replace(outcome, empty=empty, shared=True)
+            replace(outcome, empty=empty, shared=True, key=key if claim else None)
 
     async def _checked(self, proof: str, empty: bool, known: dict[str, str]) -> _Outcome:
         if not self.resolve_probes:
@@ -385,7 +394,8 @@ async def rmaxts_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
                         temperature: float = 1.0,
                         checkpoint: Path | None = None, checkpoint_every: int = 32,
                         trace: bool = True, resolve_probes: bool = True,
-                        tactic_state_comment: bool = True) -> SearchResult:
+                        tactic_state_comment: bool = True,
+                        shared: SharedVerdicts | None = None) -> SearchResult:
     """Search for a proof of ``problem`` with RMaxTS (module docstring); stop at the first.
 
     Args:
@@ -406,6 +416,8 @@ async def rmaxts_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
       trace: keep one small dict per completed rollout in ``SearchResult.trace``.
       resolve_probes: learn ambiguous tactic states in tactic mode instead of ending the
         path there.
+      shared: the root-goal verdict and rollout outcomes other searches of this problem
+        share (``search.verdicts``; None: this search's own); the counts stay this search's.
 
     A proof's ``cost`` is ``budget.cost(tree, k)`` with k the rollouts completed in that
     tree up to and including the proving one (upstream's ``sample_count``); rollouts still
@@ -420,7 +432,7 @@ async def rmaxts_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
         gamma=gamma, c=c, max_tokens=max_tokens, count_tokens=count_tokens,
         temperature=temperature, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
         trace=trace, resolve_probes=resolve_probes,
-        tactic_state_comment=tactic_state_comment).run()
+        tactic_state_comment=tactic_state_comment, shared=shared).run()
 
 
 __all__ = ["CHECKPOINT_FORMAT", "MAX_TOKENS", "load_checkpoint", "rmaxts_search",

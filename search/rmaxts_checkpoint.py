@@ -16,7 +16,7 @@ from .result import LeanTally
 from .rollouts import RolloutOutcome, outcomes_from_json, outcomes_to_json
 from .tree import Tree
 from .tree_journal import JOURNAL_FORMAT, JournalWriter, Rollout, replay
-from .verdicts import OnceEach
+from .verdicts import Seen
 
 
 class CheckpointedRun:
@@ -38,7 +38,8 @@ class CheckpointedRun:
     completed: int
     generations: int
     lean_calls: int
-    outcomes: OnceEach[str, RolloutOutcome]
+    outcomes: Seen[str, RolloutOutcome]
+    inherited: dict[str, RolloutOutcome]  # the shared store's outcomes when the run started
     seconds_before: float
     proof: str | None
     cost: int | None
@@ -59,6 +60,8 @@ class CheckpointedRun:
         assert self.tree is not None
         line: dict[str, Any] = {"k": "tree", "attempt": self.attempt,
                                 "root_goal": self.root_goal, "max_tokens": self.max_tokens}
+        if (first or snapshot) and self.inherited:  # only a run with a shared store has any
+            line["inherited"] = outcomes_to_json(self.inherited)
         if snapshot:  # a resumed run compacts: the file restarts from the replayed state
             line |= {"snapshot": self.tree.to_dict(), "trace": self.trace,
                      "outcomes": outcomes_to_json(self.outcomes.kept())}
@@ -116,6 +119,10 @@ class CheckpointedRun:
         for counter in ("attempt", "started", "completed", "generations", "lean_calls",
                         "max_running"):
             setattr(self, counter, int(data[counter]))
+        # Back into the store: the outcomes of earlier searches it started with (not this
+        # run's, so not in its ``distinct``), then its own.
+        self.inherited = outcomes_from_json(loaded.inherited)
+        self.outcomes.once.merge(self.inherited)
         self.outcomes.restore(outcomes_from_json(loaded.outcomes), int(data.get("distinct") or 0))
         self.seconds_before = float(data["seconds"])
         self.finished = bool(data["finished"])

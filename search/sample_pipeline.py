@@ -41,7 +41,7 @@ from search.protocols import LeanChecker, ProofProposer, Proposal
 
 from .budget import Budget
 from .result import LeanTally, SearchResult
-from .verdicts import VerdictCache
+from .verdicts import SharedVerdicts, VerdictCache
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class _InFlight:
 
 async def pipelined_sample(problem: Problem, *, proposer: ProofProposer, lean: LeanChecker,
                            budget: Budget, rng: random.Random, batch: int, temperature: float,
-                           pipeline: int) -> SearchResult:
+                           pipeline: int, shared: SharedVerdicts | None = None) -> SearchResult:
     """``sample_search`` with R = 0 (module docstring); ``pipeline`` batches asked ahead."""
     if pipeline < 0:
         raise ValueError(f"pipeline must be 0 or more, got {pipeline}")
@@ -85,7 +85,8 @@ async def pipelined_sample(problem: Problem, *, proposer: ProofProposer, lean: L
     plans = batch_plan(budget, batch)
     # No candidate checked twice (``search.verdicts``): the tally hears each real check, and
     # ``lean_calls`` counts the checks sent, those of batches asked ahead included.
-    verdicts = VerdictCache(lean, on_check=tally.check)
+    verdicts = VerdictCache(lean, on_check=tally.check,
+                            shared=shared.checks if shared is not None else None)
 
     async def check_all(proposals: list[Proposal]) -> list[CheckResult]:
         return list(await asyncio.gather(*(verdicts.verify(problem, p.text)

@@ -22,9 +22,10 @@ theirs, both known only once batch k's verdicts are in; asking it earlier would 
 generations the budget buys and the random stream, so an R > 0 run would no longer be the
 run it was. (The corrections of one round are already asked together, as one batch.)
 
-No candidate is checked twice (``search.verdicts.VerdictCache``, one per search): a copy of a
-candidate already judged, in any attempt, takes its verdict; ``lean_calls`` counts the real
-checks and ``distinct`` the distinct candidates judged.
+No candidate is checked twice (``search.verdicts.VerdictCache``, one per search, or one store
+shared by the searches of a problem: ``shared``): a copy of a candidate already judged, in any
+attempt, takes its verdict; ``lean_calls`` counts the real checks this search caused and
+``distinct`` the distinct candidates it judged.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ from search.protocols import LeanChecker, ProofProposer, Proposal, can_correct
 from .budget import Budget
 from .result import CRASHED, TIMEOUT, LeanTally, SearchResult
 from .sample_pipeline import pipelined_sample
-from .verdicts import VerdictCache
+from .verdicts import SharedVerdicts, VerdictCache
 
 
 @dataclass
@@ -66,14 +67,16 @@ def correctable(check: CheckResult) -> bool:
 async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: LeanChecker,
                         budget: Budget, rng: random.Random, batch: int = 8,
                         temperature: float = 1.0, self_correct: int = 0,
-                        pipeline: int = 1) -> SearchResult:
+                        pipeline: int = 1, shared: SharedVerdicts | None = None) -> SearchResult:
+    """``shared``: the verdicts other searches of this problem share (``search.verdicts``;
+    None: this search's own); ``lean_calls``, ``distinct`` and the tally stay this search's."""
     if self_correct < 0:
         raise ValueError(f"self_correct must be 0 or more, got {self_correct}")
     rounds = self_correct if self_correct and can_correct(proposer) else 0
     if not rounds:
         return await pipelined_sample(problem, proposer=proposer, lean=lean, budget=budget,
                                       rng=rng, batch=batch, temperature=temperature,
-                                      pipeline=pipeline)
+                                      pipeline=pipeline, shared=shared)
     # Kimina's feedback shows the goals before each error: ask Lean for the tactics then.
     all_tactics = bool(rounds)
     started = time.monotonic()
@@ -83,7 +86,8 @@ async def sample_search(problem: Problem, *, proposer: ProofProposer, lean: Lean
     # Every attempt's candidates, first answers and corrections alike, go through one cache:
     # a copy of a candidate already judged takes its verdict (``search.verdicts``), and the
     # tally and ``lean_calls`` count only the checks Lean really made.
-    verdicts = VerdictCache(lean, on_check=tally.check)
+    verdicts = VerdictCache(lean, on_check=tally.check,
+                            shared=shared.checks if shared is not None else None)
 
     def found(attempt: int, proposal: Proposal, spent: int, turn: int) -> SearchResult:
         return SearchResult(problem.name, proposal.text, generations, verdicts.calls,

@@ -31,7 +31,7 @@ import asyncio
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
@@ -156,6 +156,10 @@ class Replayed:
     tree: Tree | None
     trace: list[dict[str, Any]]
     outcomes: list[list[Any]]  # the kept rollout outcomes, as ``rollouts.outcomes_to_json``
+    # Outcomes the run found in a store shared with earlier searches of its problem when it
+    # started (``search.verdicts.SharedVerdicts``): not its own, but a resume needs them back
+    # to reuse what the uninterrupted run would have (its first tree line holds them).
+    inherited: list[list[Any]] = field(default_factory=list)
 
     def as_checkpoint(self) -> dict[str, Any]:
         """The legacy single-document form: header and state keys, ``tree`` as a dict."""
@@ -199,6 +203,7 @@ def replay(path: Path) -> Replayed:
     events: list[dict[str, Any] | Rollout] = []  # tree lines and rollouts since the last mark
     trace: list[dict[str, Any]] = []
     outcomes: list[list[Any]] = []
+    inherited: list[list[Any]] = []
     state: dict[str, Any] | None = None
     codec = Codec()
     try:
@@ -217,6 +222,8 @@ def replay(path: Path) -> Replayed:
                         tree = Tree.from_dict(event["snapshot"]) if event.get("snapshot") \
                             else Tree(str(event["root_goal"]))
                         settings = event
+                        if "inherited" in event:
+                            inherited = list(event["inherited"])
                         if "trace" in event:  # a compacted journal starts with its trace
                             trace = list(event["trace"])
                             outcomes = list(event.get("outcomes") or ())
@@ -245,7 +252,7 @@ def replay(path: Path) -> Replayed:
         raise ValueError(f"{path}: malformed journal ({type(exc).__name__}: {exc})") from None
     if state is None:
         raise ValueError(f"{path} holds no complete checkpoint yet")
-    return Replayed(header, state, tree, trace, outcomes)
+    return Replayed(header, state, tree, trace, outcomes, inherited)
 
 
 class JournalWriter:

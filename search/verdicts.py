@@ -28,13 +28,21 @@ checks really sent to Lean (a search's ``lean_calls``), ``distinct`` the distinc
 judged (a crashed one retried counts once), ``hits`` the requests answered without a check.
 (``calls`` counts the checks Lean answered: one cancelled mid-request, when a search found its
 proof and stopped what it had asked ahead, gave no verdict.)
-One cache serves one search run (every attempt of its budget); nothing is persisted.
+
+By default one cache serves one search run (every attempt of its budget). A caller running
+several searches of one problem (``prover eval`` runs each of the N attempts as its own 1×T
+search) hands them one ``SharedVerdicts``: each search then sees through its own ``Seen`` view,
+so its counts stay its own and exact. ``calls`` (``lean_calls``) counts only the checks that
+search caused (a verdict another search already had, or has in flight, costs it none), its
+``on_check`` (its ``LeanTally``) hears only those, and ``distinct`` counts the distinct
+candidates it judged, whether the verdict came from Lean or from the shared store. Nothing is
+persisted (an RMaxTS checkpoint keeps its own search's outcomes: ``search.rmaxts_checkpoint``).
 """
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Generic, Hashable, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Hashable, TypeVar
 
 from lean_bridge.outcome import CheckResult, Status
 from search.problem import Problem
@@ -96,6 +104,13 @@ class OnceEach(Generic[K, V]):
         self._started = set(kept)
         self._restored = max(0, distinct - len(kept))
 
+    def merge(self, kept: dict[K, V]) -> None:
+        """Keep ``kept``'s values too (a resumed search's own, into a store it shares);
+        a value already kept stays (both are final verdicts on the same candidate)."""
+        for key, value in kept.items():
+            self._done.setdefault(key, value)
+            self._started.add(key)
+
     async def get(self, key: K, make: Callable[[], Awaitable[V]],
                   final: Callable[[V], bool]) -> tuple[V, bool]:
         """The value of ``key`` (kept, in flight, or ``make()`` now), and whether this
@@ -146,16 +161,87 @@ class OnceEach(Generic[K, V]):
         return value
 
 
+class Seen(Generic[K, V]):
+    """One search's view of a ``OnceEach`` that other searches may share: the store's values
+    and flights are common, the counts are this search's (module docstring). ``distinct``:
+    the distinct keys this search asked for (each asked key is computed or found); ``hits``:
+    its requests answered without a computation of its own."""
+
+    def __init__(self, once: OnceEach[K, V] | None = None) -> None:
+        self.once: OnceEach[K, V] = once if once is not None else OnceEach()
+        self._keys: set[K] = set()
+        self._restored = 0  # keys asked before a restore and not kept (unsettled ones)
+        self.hits = 0
+
+    @property
+    def distinct(self) -> int:
+        return self._restored + len(self._keys)
+
+    def known(self, key: K) -> V | None:
+        return self.once.known(key)
+
+    def asked(self, key: K) -> bool:
+        """Whether this search asked for ``key`` before."""
+        return key in self._keys
+
+    def note(self, key: K) -> None:
+        """``key`` was answered by this search without ``get`` (a hit all the same)."""
+        self._keys.add(key)
+        self.hits += 1
+
+    def kept(self) -> dict[K, V]:
+        """The final values of the keys this search asked for (what its checkpoint saves)."""
+        values = ((key, self.once.known(key)) for key in self._keys)
+        return {key: value for key, value in values if value is not None}
+
+    def restore(self, kept: dict[K, V], distinct: int) -> None:
+        """Start again from ``kept()`` and ``distinct`` as saved: the values go back into the
+        store (beside any another search put there), the counts are this search's again."""
+        self.once.merge(kept)
+        self._keys = set(kept)
+        self._restored = max(0, distinct - len(kept))
+
+    async def get(self, key: K, make: Callable[[], Awaitable[V]],
+                  final: Callable[[V], bool]) -> tuple[V, bool]:
+        """``OnceEach.get`` through the shared store."""
+        self._keys.add(key)
+        value, fresh = await self.once.get(key, make, final)
+        if not fresh:
+            self.hits += 1
+        return value, fresh
+
+
+CheckKey = tuple[str, str, str, str, bool]  # problem, header, statement, proof, all_tactics
+
+
+@dataclass
+class SharedVerdicts:
+    """What several searches of one problem share (module docstring): whole-proof verdicts
+    (``VerdictCache``, and RMaxTS's root-goal check) and RMaxTS's rollout outcomes (keyed by
+    the normalised candidate alone, so one ``SharedVerdicts`` serves one problem). The
+    outcomes are ``search.rollouts.RolloutOutcome``; typed loosely here because that module
+    sits beside this one and imports from it."""
+
+    checks: OnceEach[CheckKey, CheckResult]
+    outcomes: OnceEach[str, Any]
+
+    @classmethod
+    def empty(cls) -> "SharedVerdicts":
+        return cls(OnceEach(), OnceEach())
+
+
 class VerdictCache:
     """``search.verify.verify`` with each distinct candidate of a problem checked once (module
     docstring). ``on_check`` hears each verdict that came from Lean, once per real check (a
-    search's ``LeanTally.check``), never a reused one."""
+    search's ``LeanTally.check``), never a reused one. ``shared``: a store other searches of
+    the problem use too (``SharedVerdicts.checks``); the counts stay this cache's own."""
 
     def __init__(self, lean: LeanChecker,
-                 on_check: Callable[[CheckResult], object] | None = None) -> None:
+                 on_check: Callable[[CheckResult], object] | None = None, *,
+                 shared: OnceEach[CheckKey, CheckResult] | None = None) -> None:
         self.lean = lean
         self.on_check = on_check
-        self._once: OnceEach[tuple[str, str, str, str, bool], CheckResult] = OnceEach()
+        self._once: Seen[CheckKey, CheckResult] = Seen(shared)
         self._answered = 0
 
     @property
@@ -180,9 +266,10 @@ class VerdictCache:
         text = normalise(proof)
         key = (problem.name, problem.header, problem.statement, text, all_tactics)
         if not all_tactics:  # a verdict with the tactics answers one without them
-            stronger = self._once.known(key[:4] + (True,))
+            strong = key[:4] + (True,)
+            stronger = self._once.known(strong)
             if stronger is not None:
-                self._once.hits += 1
+                self._once.note(strong)
                 return stronger
 
         async def check() -> CheckResult:
@@ -195,4 +282,5 @@ class VerdictCache:
         return (await self._once.get(key, check, settled))[0]
 
 
-__all__ = ["OnceEach", "UNSETTLED", "VerdictCache", "normalise", "settled"]
+__all__ = ["CheckKey", "OnceEach", "Seen", "SharedVerdicts", "UNSETTLED", "VerdictCache",
+           "normalise", "settled"]

@@ -38,7 +38,7 @@ from search import Budget
 PROVER = shutil.which("prover") or "prover"
 # Some candidates fail in this fake Lean, so attempts differ in status, proof and cost.
 VARIED = ("--error-on", "ring_nf|norm_num|linarith")
-COMPARED = ("problem", "attempt", "status", "proof", "cost", "generations", "lean_calls")
+COMPARED = ("problem", "attempt", "status", "proof", "cost", "generations", "distinct")
 
 
 def minif2f(shared: Path) -> Path:
@@ -61,6 +61,20 @@ def outcomes(directory: Path) -> list[tuple]:
     return sorted(tuple(r[k] for k in COMPARED) for r in records)
 
 
+def fewer_calls_when_shared(local: Path, remote: Path) -> None:
+    """Local attempts of a problem share their verdicts, Ray-hosted ones do not
+    (``benchmarks.runner``): no local line has more Lean calls than its remote twin, and
+    some later attempt has fewer (it took an earlier attempt's verdicts)."""
+    def calls(directory: Path) -> dict[tuple, int]:
+        return {(r["problem"], r["attempt"]): r["lean_calls"]
+                for path in sorted(directory.glob("results*.jsonl")) for r in read_lines(path)}
+
+    here, there = calls(local), calls(remote)
+    assert here.keys() == there.keys()
+    assert all(here[k] <= there[k] for k in here), (here, there)
+    assert sum(here.values()) < sum(there.values())
+
+
 # -- the CLI, local against --ray local (first: it starts a Ray cluster of its own) ------------
 
 def test_eval_ray_local_gives_the_same_result_lines_as_local(shared, tmp_path):
@@ -73,6 +87,7 @@ def test_eval_ray_local_gives_the_same_result_lines_as_local(shared, tmp_path):
     expected = outcomes(local)
     assert len(expected) == 12 and {o[2] for o in expected} == {"proved", "unproved"}
     assert outcomes(remote) == expected
+    fewer_calls_when_shared(local, remote)
     manifest = json.loads((remote / "manifest.json").read_text())
     assert manifest["lean"]["version"] == "4.9.0-rc1"  # asked from a REPL inside an actor
 
@@ -253,6 +268,7 @@ def test_generation_on_a_policy_server_gives_the_local_proposals(cluster, shared
     asyncio.run(local())
     assert batches >= len(items) * 2  # every attempt generated on the server
     assert outcomes(remote_dir) == outcomes(local_dir)
+    fewer_calls_when_shared(local_dir, remote_dir)
     assert len(outcomes(local_dir)) == 8
 
 

@@ -16,6 +16,10 @@ What runs where:
   task) on an idle worker, preferably one already warm on the problem's import header, and
   ``runner.run_eval`` writes every result line exactly as in local mode: same files, resumable,
   no line written anywhere else, so a lost node can neither lose nor duplicate one.
+  Unlike local attempts, the attempts of a problem share no verdicts (each remote attempt is
+  its own search on whatever worker runs it): a candidate judged by attempt 0 costs attempt 1
+  a Lean call again, so ``lean_calls`` may be higher than in local mode (``distinct`` is the
+  same).
 
 Failure rule: when the worker running a call dies (actor killed, process gone, node lost), it
 is replaced by a new actor and the call is retried once; a second loss gives an ``error``
