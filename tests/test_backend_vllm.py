@@ -8,11 +8,10 @@ import math
 import os
 import sys
 import types
-from dataclasses import dataclass, field
 
 import pytest
 
-from benchmarks.sim_engine import SimEngine
+from benchmarks.sim_engine import SimCompletionOutput, SimEngine, SimRequestOutput
 from prover.policies.backends.errors import BackendUnavailable
 from prover.policies.backends.factory import make_policy
 from prover.policies.backends.vllm import (
@@ -21,21 +20,6 @@ from prover.policies.backends.vllm import (
     to_vllm_sampling_kwargs,
 )
 from prover.policies.policy import ChatMessage, Completion, GenerationRequest
-
-
-@dataclass
-class FakeCompletionOutput:  # the fields of vllm.outputs.CompletionOutput that we read
-    index: int
-    text: str
-    token_ids: list[int]
-    cumulative_logprob: float | None
-    finish_reason: str | None
-
-
-@dataclass
-class FakeRequestOutput:  # vllm.outputs.RequestOutput
-    request_id: str
-    outputs: list[FakeCompletionOutput] = field(default_factory=list)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
@@ -67,11 +51,11 @@ def test_sampling_kwargs_greedy_and_unseeded():
 
 
 def test_from_output_reads_every_sample_in_index_order():
-    output = FakeRequestOutput(
+    output = SimRequestOutput(
         "0",
         [
-            FakeCompletionOutput(1, "  simp", [5, 6], -1.5, "length"),
-            FakeCompletionOutput(0, "  linarith", [1, 2, 3], -0.25, "stop"),
+            SimCompletionOutput(1, "  simp", [5, 6], -1.5, "length"),
+            SimCompletionOutput(0, "  linarith", [1, 2, 3], -0.25, "stop"),
         ],
     )
     assert from_vllm_output(output) == [
@@ -81,11 +65,11 @@ def test_from_output_reads_every_sample_in_index_order():
 
 
 def test_from_output_missing_logprob_unknown_reason_and_late_stop():
-    output = FakeRequestOutput(
+    output = SimRequestOutput(
         "1",
         [
-            FakeCompletionOutput(0, "abc", [1], None, "abort"),
-            FakeCompletionOutput(1, "norm_num\n\nexact h", [1, 2, 3, 4], -2.0, "length"),
+            SimCompletionOutput(0, "abc", [1], None, "abort"),
+            SimCompletionOutput(1, "norm_num\n\nexact h", [1, 2, 3, 4], -2.0, "length"),
         ],
     )
     first, second = from_vllm_output(output, stop=("\n\n",))

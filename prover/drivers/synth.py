@@ -19,14 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from benchmarks.checkpoints import TreeCheckpoints
 from benchmarks.datasets import BenchmarkItem, DatasetError, as_tactic_block
 from benchmarks.resultlog import ResultLog
-from benchmarks.runner import (
-    EvalPlan,
-    ProblemVerdicts,
-    Watch,
-    attempt_checkpoint,
-    run_attempt,
-    watching,
-)
+from benchmarks.runner import EvalPlan, LocalAttempts, Watch
 from prover.records import TrainingRecord
 from search.annotate import annotated
 from search.decompose import sibling_problem
@@ -64,33 +57,20 @@ def load_statements(path: Path) -> list[BenchmarkItem]:
     return items
 
 
-class SynthAttempts:
+class SynthAttempts(LocalAttempts):
     """Local attempts that also annotate each proof with tactic states (one more Lean check,
     with ``allTactics``) and keep the verifier's version, for the records. A problem's
     attempts share its verdicts, as ``runner.LocalAttempts``' do."""
 
     def __init__(self, plan: EvalPlan, *, proposer: Any, lean: Any, run: str = "",
                  watch: Watch | None = None, checkpoints: TreeCheckpoints | None = None) -> None:
-        self.plan, self.proposer, self.lean, self.run = plan, proposer, lean, run
-        self.watch = watch
-        self.checkpoints = checkpoints
+        super().__init__(plan, proposer=proposer, lean=lean, run=run, watch=watch,
+                         checkpoints=checkpoints)
         self.annotations: Annotations = {}
-        self.verdicts = ProblemVerdicts(plan.budget.attempts)
 
     async def __call__(self, item: Any, attempt: int, timeout: float | None) -> dict[str, Any]:
-        try:
-            line = await run_attempt(self.plan, item, attempt, proposer=self.proposer,
-                                     lean=self.lean, timeout=timeout, run=self.run,
-                                     on_generations=watching(self.watch, item, attempt),
-                                     shared=self.verdicts.of(item.name),
-                                     **attempt_checkpoint(self.plan, self.checkpoints, item,
-                                                          attempt))
-        finally:
-            self.verdicts.after(item.name, attempt)
+        line = await super().__call__(item, attempt, timeout)
         return await enrich(line, item, self.lean, self.annotations)
-
-    def problem_done(self, name: str) -> None:
-        self.verdicts.done(name)
 
 
 # (header, statement, proof) -> (annotated proof, Lean version): attempts often find the same
