@@ -364,7 +364,7 @@ class _Search(CheckpointedRun):
             kept = key is not None and self.outcomes.known(key) is not None
             self.unsaved.append(Rollout(job.node, outcome.segments, tuple(tokens), reward,
                                         self.trace[-1] if self.keep_trace else None,
-                                        (key, outcome.to_json()) if key and kept else None))
+                                        (key, outcome.to_json(segments=False)) if key and kept else None))
         if outcome.proof is not None:
             self.proof = outcome.proof
             self.cost = self.budget.cost(self.attempt, self.completed)

@@ -100,7 +100,7 @@ class CheckpointedRun:
             return
         lines = [*self.unsaved, self._mark(in_flight or [])]
         if self.fresh:
-            self.journal.restart([self._header(), *lines])
+            self.journal.restart([self._header(), *lines], fresh=True)
         else:
             self.journal.append(lines)
         self.unsaved, self.fresh = [], False

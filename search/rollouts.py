@@ -28,11 +28,14 @@ class RolloutOutcome:
     shared: bool = False  # another rollout's outcome for the same candidate (no check of its own)
     key: str | None = None  # the candidate it was computed for, normalised (set when fresh)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"status": None if self.status is None else self.status.value,
-                "proof": self.proof, "reason": self.reason, "empty": self.empty,
-                "honest_prefix": self.honest_prefix,
-                "segments": [[s.text, s.state_after, s.end, s.indent] for s in self.segments]}
+    def to_json(self, *, segments: bool = True) -> dict[str, Any]:
+        """JSON form; ``segments=False`` leaves the path out (a journal line has it)."""
+        data: dict[str, Any] = {"status": None if self.status is None else self.status.value,
+                                "proof": self.proof, "reason": self.reason, "empty": self.empty,
+                                "honest_prefix": self.honest_prefix}
+        if segments:
+            data["segments"] = [[s.text, s.state_after, s.end, s.indent] for s in self.segments]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RolloutOutcome":

@@ -57,6 +57,8 @@ class Rollout(NamedTuple):
     trace: dict[str, Any] | None
     # (normalised candidate, RolloutOutcome.to_json()) of an outcome this rollout computed
     # and the run keeps for the candidate's copies (``search.verdicts``); resumed with them.
+    # Without "segments": its path is the one this rollout inserted, already on the line
+    # (written twice, it was most of a line's bytes).
     kept: tuple[str, dict[str, Any]] | None = None
 
 
@@ -121,7 +123,14 @@ class Codec:
             end += len(text)
             out.append(Segment(str(text), self._goal_back(state), end=end, indent=int(indent)))
         return Rollout(int(node), tuple(out), tuple(int(t) for t in tokens), float(reward),
-                       trace, None if kept is None else (str(kept[0]), dict(kept[1])))
+                       trace, None if kept is None else self._kept_back(kept, out))
+
+    @staticmethod
+    def _kept_back(kept: list[Any], segments: list[Segment]) -> tuple[str, dict[str, Any]]:
+        outcome = dict(kept[1])
+        if "segments" not in outcome:
+            outcome["segments"] = [[s.text, s.state_after, s.end, s.indent] for s in segments]
+        return str(kept[0]), outcome
 
 
 def _replaying(tokens: Sequence[int]) -> Callable[[str], int]:
@@ -280,9 +289,11 @@ class JournalWriter:
         self._codec = Codec()
         self._thread: threading.Thread | None = None
 
-    def restart(self, lines: Sequence[dict[str, Any] | Rollout]) -> None:
+    def restart(self, lines: Sequence[dict[str, Any] | Rollout], *, fresh: bool = False) -> None:
         """Replace the file with ``lines``; atomic, so a reader sees the old checkpoint or
-        the new one."""
+        the new one. ``fresh``: there is no file yet, so nothing to keep safe: it is simply
+        created and synced by the thread like any write (an atomic replace costs a sync on
+        the loop, milliseconds, as much as hundreds of rollouts' lines)."""
         self._codec.reset()
         data = self._encode(lines)
         with self._cond:
@@ -290,15 +301,24 @@ class JournalWriter:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
-            atomic_write(self.path, data)  # synced itself
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            self._written += 1
-            self._synced = self._written
+            if not fresh:
+                atomic_write(self.path, data)  # synced itself
+            flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT | os.O_TRUNC if fresh else 0)
+            self._fd = os.open(self.path, flags, 0o666)
+        if fresh:
+            self._fd_write(data)
+        else:
+            with self._cond:
+                self._written += 1
+                self._synced = self._written
 
     def append(self, lines: Sequence[dict[str, Any] | Rollout]) -> None:
         if self._fd is None:
             raise RuntimeError("journal appended to before its start")
-        data = self._encode(lines)
+        self._fd_write(self._encode(lines))
+
+    def _fd_write(self, data: bytes) -> None:
+        assert self._fd is not None
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view):]

@@ -55,9 +55,9 @@ async def test_saves_append_a_bounded_batch_and_replay_to_the_live_tree(tmp_path
     writes: list[tuple[bool, int]] = []  # (restart, lines) of every write
     restart, append = tree_journal.JournalWriter.restart, tree_journal.JournalWriter.append
 
-    def counted_restart(self, lines):
+    def counted_restart(self, lines, **kw):
         writes.append((True, len(lines)))
-        return restart(self, lines)
+        return restart(self, lines, **kw)
 
     def counted_append(self, lines):
         writes.append((False, len(lines)))
