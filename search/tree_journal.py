@@ -31,6 +31,7 @@ import asyncio
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
@@ -273,9 +274,12 @@ class JournalWriter:
     appends it with one ``write`` to a descriptor kept open (the page cache takes it in
     microseconds, in order, and a killed process loses nothing written), and the thread only
     makes what was written durable: one ``fsync`` for everything written since its last,
-    however many batches that is. ``flush`` waits for the sync that covers the last write.
+    however many batches that is, at most one per ``SYNC_INTERVAL`` (a power cut loses at
+    most that much; the old checkpoints synced every save, on the loop). ``flush`` waits for the sync that covers the last write.
     A restart (a fresh file, or a journal compacted on resume) is an atomic replace.
     """
+
+    SYNC_INTERVAL = 0.5  # seconds: a mark is on disk at most this long after it is written
 
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.path = Path(path)
@@ -286,6 +290,7 @@ class JournalWriter:
         self._error: BaseException | None = None
         self._cond = threading.Condition()
         self._closed = False
+        self._urgent = 0  # callers waiting for a sync (flush, close, restart)
         self._codec = Codec()
         self._thread: threading.Thread | None = None
 
@@ -337,13 +342,20 @@ class JournalWriter:
             self._thread.start()
 
     def _sync_loop(self) -> None:
+        last = float("-inf")
         while True:
             with self._cond:
                 while self._synced == self._written and not self._closed:
                     self._cond.wait()
                 if self._synced == self._written:
                     return
+                # At most one sync per SYNC_INTERVAL unless someone waits for it: on a busy
+                # machine each sync's kernel work competes with the search for the CPU.
+                while not (self._closed or self._urgent) and \
+                        time.monotonic() - last < self.SYNC_INTERVAL:
+                    self._cond.wait(self.SYNC_INTERVAL - (time.monotonic() - last))
                 target, fd = self._written, self._fd
+            last = time.monotonic()
             try:
                 if fd is not None:
                     os.fsync(fd)
@@ -354,8 +366,13 @@ class JournalWriter:
                 self._cond.notify_all()
 
     def _wait_synced(self) -> None:
-        while self._synced < self._written and self._thread is not None:
-            self._cond.wait()
+        self._urgent += 1
+        self._cond.notify_all()
+        try:
+            while self._synced < self._written and self._thread is not None:
+                self._cond.wait()
+        finally:
+            self._urgent -= 1
 
     async def flush(self) -> None:
         """Wait until everything written is on disk (re-raising a sync's error)."""
