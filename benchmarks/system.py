@@ -48,28 +48,19 @@ import lean_fake
 from benchmarks import app, system_loop
 from benchmarks.system_batching import batching
 from benchmarks.system_checkpoints import SIZES as CHECKPOINT_SIZES
-from benchmarks.system_checkpoints import checkpoint_figures
+from benchmarks.system_checkpoints import checkpoint_figures, goal_text, path_segments
 from benchmarks.system_leancost import lean_cost
 from benchmarks.system_overlap import TARGETS as OVERLAP_TARGETS
 from benchmarks.system_overlap import run_overlap
 from search.methods import METHOD_NAMES
-from search.segments import Segment
 from search.tree import Tree
 
 HEADER = "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nopen Real Nat\n\n"
 STATEMENT = "theorem bench_{i} (x y : ℝ) (h₀ : 0 < x) (h₁ : x * y = 1) : 0 < y := by\n"
 
 
-def _goal(rng: random.Random) -> str:
-    # Goal texts of a realistic length (~120 chars), distinct with overwhelming probability.
-    a, b, c = rng.randrange(10**6), rng.randrange(10**6), rng.randrange(10**6)
-    return f"x y : ℝ\nh₀ : 0 < x\nh₁ : x * y = {a}\nh₂ : {b} ≤ x ^ 2 + y ^ 2\n⊢ 0 < y * {c} + x"
-
-
-def _segments_to(tree: Tree, leaf: int, new: list[str]) -> list[Segment]:
-    """The segments a rollout from ``leaf`` would produce: its path, then new states."""
-    goals = [tree.nodes[i].goal for i in tree.path_to(leaf)[1:]] + new
-    return [Segment(f"  tactic_{k} [h₀, h₁]\n", g, 0, 2) for k, g in enumerate(goals)]
+# The tree's goals and rollout paths: the checkpoint figure's own (one definition).
+_goal, _segments_to = goal_text, path_segments
 
 
 def grow_tree(nodes: int, seed: int = 0) -> tuple[Tree, int, float]:

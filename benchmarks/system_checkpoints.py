@@ -42,21 +42,29 @@ EVERY = 32
 SIZES = (1_000, 10_000, 100_000)
 
 
-def _goal(rng: random.Random) -> str:
+def goal_text(rng: random.Random) -> str:
+    """A goal text of a realistic length (~120 chars), distinct with overwhelming
+    probability (``benchmarks.system`` grows its trees with these too)."""
     a, b, c = rng.randrange(10**6), rng.randrange(10**6), rng.randrange(10**6)
     return f"x y : ℝ\nh₀ : 0 < x\nh₁ : x * y = {a}\nh₂ : {b} ≤ x ^ 2 + y ^ 2\n⊢ 0 < y * {c} + x"
 
 
-def _segments(tree: Tree, node: int, rng: random.Random) -> tuple[Segment, ...]:
-    """A rollout from ``node``: its path again, then 0-2 new states (ends kept consistent)."""
-    goals = [tree.nodes[i].goal for i in tree.path_to(node)[1:]]
-    goals += [_goal(rng) for _ in range(rng.choice((0, 1, 1, 2)))]
+def path_segments(tree: Tree, node: int, new: list[str]) -> list[Segment]:
+    """The segments a rollout from ``node`` would produce: its path, then the ``new``
+    states (ends kept consistent)."""
+    goals = [tree.nodes[i].goal for i in tree.path_to(node)[1:]] + new
     out, end = [], 0
     for k, g in enumerate(goals):
         text = f"  tactic_{k} [h₀, h₁]\n"
         end += len(text)
         out.append(Segment(text, g, end, 2))
-    return tuple(out)
+    return out
+
+
+def _segments(tree: Tree, node: int, rng: random.Random) -> tuple[Segment, ...]:
+    """A rollout from ``node``: its path again, then 0-2 new states."""
+    return tuple(path_segments(tree, node,
+                               [goal_text(rng) for _ in range(rng.choice((0, 1, 1, 2)))]))
 
 
 def _search(checkpoint: Path | None, *, trace: bool) -> Any:
@@ -68,7 +76,7 @@ def _search(checkpoint: Path | None, *, trace: bool) -> Any:
         concurrency=IN_FLIGHT, gamma=GAMMA, c=EXPLORATION,
         max_tokens=10**9, count_tokens=len, temperature=1.0, checkpoint=checkpoint,
         checkpoint_every=EVERY, trace=trace, resolve_probes=False, tactic_state_comment=True)
-    search.root_goal = _goal(random.Random(1))
+    search.root_goal = goal_text(random.Random(1))
     if hasattr(search, "_new_tree"):
         search._new_tree(first=True)
     else:  # the older code: a tree, no journal
@@ -109,7 +117,8 @@ def grow(nodes: int, checkpoint: Path | None, *, trace: bool = True) -> tuple[An
     started = clock()
     if hasattr(search, "abandoned"):  # the tree ends: what is in flight is abandoned
         search.abandoned = [job.node for job in pending]
-    search.tree.clear_running() if hasattr(search.tree, "clear_running") else None
+    if hasattr(search.tree, "clear_running"):
+        search.tree.clear_running()
     search.finished = True
     _save(search, [])
     if getattr(search, "journal", None) is not None:
